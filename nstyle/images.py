@@ -1,0 +1,106 @@
+"""Image files in and out, and the one preprocess/postprocess pair.
+
+The network takes an RGB image in 0..255 pixel units minus the weights' mean pixel,
+laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from nstyle.errors import NStyleError
+
+# Four 2x2 poolings lie between relu1_1 and relu5_1: anything smaller has no relu5_1 pixel.
+MIN_EDGE = 16
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); grey and alpha are converted."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise NStyleError(f"image {path} does not exist")
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(img, np.float64)
+                scale = 65535.0 if array.max() > 255 else 255.0
+                img = Image.fromarray(np.round(array / scale * 255).astype(np.uint8))
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                # Flatten transparency onto white, as a viewer shows it.
+                rgba = img.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                img = Image.alpha_composite(background, rgba)
+            return np.asarray(img.convert("RGB"), np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise NStyleError(f"{path}: not a readable image ({exc})")
+
+
+def resize_long_edge(image: np.ndarray, long_edge: int) -> np.ndarray:
+    """Resize (H, W, 3) uint8 so that its longer side is ``long_edge``, aspect kept."""
+    from skimage.transform import resize
+
+    h, w = image.shape[:2]
+    factor = long_edge / max(h, w)
+    shape = (max(1, round(h * factor)), max(1, round(w * factor)))
+    if min(shape) < MIN_EDGE:
+        raise NStyleError(f"image of {w}x{h} at a long edge of {long_edge} px is "
+                          f"{shape[1]}x{shape[0]}: both sides must be at least {MIN_EDGE} px")
+    if shape == (h, w):
+        return image
+    out = resize(image, shape, order=1, anti_aliasing=factor < 1, preserve_range=True)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def preprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 pixels minus ``mean_pixel`` (RGB, 0..255)."""
+    x = image.astype(np.float32).transpose(2, 0, 1)[None]  # (1, 3, H, W)
+    return x - np.asarray(mean_pixel, np.float32)[None, :, None, None]
+
+
+def postprocess(x: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
+    """Inverse of ``preprocess``: (1, 3, H, W) -> (H, W, 3) uint8, clipped to 0..255."""
+    pixels = x[0] + np.asarray(mean_pixel, np.float32)[:, None, None]  # (3, H, W)
+    pixels = np.nan_to_num(pixels, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.round(pixels), 0, 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+def denoise(image: np.ndarray, weight: float) -> np.ndarray:
+    """TV-Chambolle smoothing of what is written, as the original example does."""
+    if weight <= 0:
+        return image
+    from skimage.restoration import denoise_tv_chambolle
+
+    smooth = denoise_tv_chambolle(image.astype(np.float64) / 255.0, weight=weight,
+                                  channel_axis=-1)
+    return np.clip(np.round(smooth * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write (H, W, 3) uint8 atomically: a temporary file in the same folder, then a rename."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise NStyleError(f"{path}: unknown image type {path.suffix!r} (use .jpg or .png)")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            options = {"quality": 95} if fmt == "JPEG" else {}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                Image.fromarray(image).save(out, format=fmt, **options)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,154 @@
+"""The loss graphs and their executors (ALGORITHM.md section 2).
+
+Each loss is a small builder returning its symbol; the gradient scale of each loss is a
+fixed head gradient passed to ``backward``, as in the original MXNet example:
+
+* style layer l: ``sum((target_gram_l - gram_l)^2)`` with head gradient
+  ``style_weight * layer_weight_l / (C_l^2 * H_l * W_l)``;
+* content layer: ``sum((target_content - F)^2)`` with head gradient ``content_weight``;
+* total variation: not a loss output but a gradient, the image convolved with a Laplacian.
+
+The image array is bound directly as the executors' ``data``: the optimiser updates it
+in place and the next forward reads it, with no copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mxnet as mx
+import numpy as np
+
+import model_vgg19
+
+# The TV gradient kernel, per channel: the discrete Laplacian / 8.
+LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float32) / 8
+
+
+def gram(feature: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
+    """Gram matrix x . x^T of a (1, C, H, W) feature, by FullyConnected: (C, C)."""
+    x = mx.sym.Reshape(feature, shape=(channels, -1))  # (C, H*W)
+    return mx.sym.FullyConnected(data=x, weight=x, no_bias=True, num_hidden=channels)
+
+
+def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbol:
+    """``sum((target - gram)^2)``; the target is the variable ``target_gram_<name>``."""
+    target = mx.sym.var(f"target_gram_{name}")
+    return mx.sym.sum(mx.sym.square(target - gram(feature, channels)))
+
+
+def content_loss(feature: mx.sym.Symbol, name: str) -> mx.sym.Symbol:
+    """``sum((target - F)^2)``; the target is the variable ``target_content_<name>``."""
+    target = mx.sym.var(f"target_content_{name}")
+    return mx.sym.sum(mx.sym.square(target - feature))
+
+
+def tv_gradient(weight: float) -> mx.sym.Symbol:
+    """``weight * Laplacian(img)`` per channel: (1, 3, H, W) -> (1, 3, H, W)."""
+    kernel = mx.sym.var("laplacian")  # (3, 1, 3, 3), one kernel per channel
+    conv = mx.sym.Convolution(data=mx.sym.var("img"), weight=kernel, kernel=(3, 3),
+                              pad=(1, 1), num_filter=3, num_group=3, no_bias=True)
+    return conv * weight
+
+
+@dataclass
+class Network:
+    """The VGG feature symbols plus the weights bound to them (shared by every executor)."""
+
+    num_layers: int
+    style_layers: tuple[str, ...]
+    content_layers: tuple[str, ...]
+    features: dict[str, mx.sym.Symbol]
+    channels: dict[str, int]
+    params: dict[str, mx.nd.NDArray]
+    ctx: mx.Context
+
+    @classmethod
+    def build(cls, weights_params, num_layers, style_layers, content_layers, pooling, ctx,
+              channels=None) -> "Network":
+        """``weights_params`` maps parameter names to numpy arrays, already folded
+        (``Weights.network_params``), or is a callable taking the argument names."""
+        outputs = tuple(dict.fromkeys(tuple(style_layers) + tuple(content_layers)))
+        features = model_vgg19.get_symbol(num_layers, outputs, pooling, channels)
+        arg_names = [n for n in mx.sym.Group(list(features.values())).list_arguments()
+                     if n != "data"]
+        if callable(weights_params):
+            weights_params = weights_params(arg_names)
+        params = {n: mx.nd.array(weights_params[n], ctx=ctx) for n in arg_names}
+        return cls(num_layers, tuple(style_layers), tuple(content_layers), features,
+                   model_vgg19.layer_channels(num_layers, channels), params, ctx)
+
+    def targets(self, image: np.ndarray) -> dict[str, mx.nd.NDArray]:
+        """Run the Gram/content executor once on ``image`` (1, 3, H, W).
+
+        Returns ``target_gram_<layer>`` (C, C) and ``target_content_<layer>`` (1, C, h, w).
+        """
+        outputs = {f"target_gram_{n}": gram(self.features[n], self.channels[n])
+                   for n in self.style_layers}
+        outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
+        symbol = mx.sym.Group(list(outputs.values()))
+        data = mx.nd.array(image, ctx=self.ctx)
+        executor = model_vgg19.bind(symbol, self.ctx, dict(self.params, data=data))
+        executor.forward(is_train=False)
+        return {name: out.copy() for name, out in zip(outputs, executor.outputs)}
+
+    def positions(self, shape) -> dict[str, int]:
+        """H*W of every output layer for an input of ``shape``."""
+        names = list(self.features)
+        _, out_shapes, _ = mx.sym.Group([self.features[n] for n in names]).infer_shape(data=shape)
+        return {n: s[2] * s[3] for n, s in zip(names, out_shapes)}
+
+
+class LossExecutor:
+    """The loss graph bound to an image array, with its fixed head gradients.
+
+    ``step()`` runs forward and backward; afterwards ``grad`` holds the data gradient of
+    ``sum_l head_l * loss_l`` and ``outputs`` the unweighted losses.
+    """
+
+    def __init__(self, net: Network, targets: dict[str, mx.nd.NDArray], image: mx.nd.NDArray,
+                 style_weight: float, content_weight: float,
+                 style_layer_weights: dict[str, float] | None = None):
+        layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
+        positions = net.positions(image.shape)
+        losses, heads, self.names = [], [], []
+        for name in net.style_layers:
+            channels = net.channels[name]
+            losses.append(style_loss(net.features[name], channels, name))
+            heads.append(style_weight * layer_weights[name] / (channels ** 2 * positions[name]))
+            self.names.append(f"style_{name}")
+        for name in net.content_layers:
+            losses.append(content_loss(net.features[name], name))
+            heads.append(content_weight / len(net.content_layers))
+            self.names.append(f"content_{name}")
+        self.head_weights = np.array(heads, np.float64)
+        self.grad = mx.nd.zeros(image.shape, ctx=net.ctx)
+        self.executor = model_vgg19.bind(mx.sym.Group(losses), net.ctx,
+                                         dict(net.params, **targets, data=image),
+                                         grad_arrays={"data": self.grad})
+        self._heads = [mx.nd.array([h], ctx=net.ctx) for h in heads]
+
+    @property
+    def outputs(self) -> list[mx.nd.NDArray]:
+        return self.executor.outputs
+
+    def step(self) -> None:
+        self.executor.forward(is_train=True)
+        self.executor.backward(self._heads)
+
+    def weighted_losses(self) -> dict[str, float]:
+        """Each loss times its head gradient (a host synchronisation)."""
+        values = np.array([o.asscalar() for o in self.outputs], np.float64)
+        return dict(zip(self.names, values * self.head_weights))
+
+
+class TVExecutor:
+    """``tv_weight * Laplacian(image)``, bound to the image array itself."""
+
+    def __init__(self, image: mx.nd.NDArray, tv_weight: float):
+        kernel = mx.nd.array(np.broadcast_to(LAPLACIAN, (3, 1, 3, 3)), ctx=image.context)
+        self.executor = tv_gradient(tv_weight).bind(
+            image.context, args={"img": image, "laplacian": kernel}, grad_req="null")
+
+    def forward(self) -> mx.nd.NDArray:
+        self.executor.forward(is_train=False)
+        return self.executor.outputs[0]
