@@ -93,7 +93,7 @@ def stylize(content: np.ndarray, style: np.ndarray, options: Options = Options()
              content.shape[1], content.shape[0], style.shape[1], style.shape[0], ctx)
 
     net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
-                        options.content_layers, options.pooling, ctx)
+                        options.content_layers, options.pooling, ctx, weights.channels)
     targets = net.targets(style_x)
     # Gram sums grow with the number of positions: bring the style's to the content's size.
     content_positions, style_positions = net.positions(content_x.shape), net.positions(style_x.shape)

