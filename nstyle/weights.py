@@ -388,7 +388,7 @@ def obtain(model: str, root: Path | None = None) -> Weights:
         path = SOURCES[model].fetch(root)
     except NStyleError:
         raise
-    except OSError as exc:  # URLError, timeouts, disk errors
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:  # URLError, timeouts, bad archives
         raise NStyleError(f"could not fetch the {SOURCE_NOTES[model]} weights "
                           f"({getattr(exc, 'reason', exc)})")
     weights = read_weights(path)

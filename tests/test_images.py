@@ -1,0 +1,110 @@
+"""Image I/O and the preprocess/postprocess pair of each weight convention."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from PIL import Image
+
+from nstyle import images
+from nstyle.errors import NStyleError
+from nstyle.weights import CONVENTIONS
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
+def test_round_trip_of_each_convention(name, rgb):
+    mean = CONVENTIONS[name].mean_pixel
+    x = images.preprocess(rgb, mean)
+    assert x.shape == (1, 3) + rgb.shape[:2] and x.dtype == np.float32
+    assert_array_equal(images.postprocess(x, mean), rgb)
+
+
+@pytest.mark.parametrize("name", sorted(CONVENTIONS))
+def test_folded_first_conv_sees_what_the_weights_were_trained_on(name, rgb):
+    """conv(folded W, our input) == conv(W, the convention's own input)."""
+    convention = CONVENTIONS[name]
+    w = np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32)
+    ours = images.preprocess(rgb, convention.mean_pixel)
+    theirs = convention.network_input(rgb.astype(np.float32).transpose(2, 0, 1)[None])
+
+    def conv(x, weight):
+        return mx.nd.Convolution(mx.nd.array(x), mx.nd.array(weight), kernel=(3, 3),
+                                 num_filter=4, no_bias=True).asnumpy()
+
+    assert_allclose(conv(ours, convention.fold_first_conv(w)), conv(theirs, w),
+                    rtol=1e-4, atol=1e-3)
+
+
+def test_convention_formulas_by_hand():
+    pixel = np.array([255.0, 128.0, 0.0], np.float32).reshape(1, 3, 1, 1)
+    torch = CONVENTIONS["torch-rgb"].network_input(pixel).ravel()
+    assert_allclose(torch, [(1 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, -0.406 / 0.225],
+                    rtol=1e-5)
+    bgr = CONVENTIONS["caffe-bgr"].network_input(pixel).ravel()
+    assert_allclose(bgr, [0 - 103.939, 128 - 116.779, 255 - 123.68], rtol=1e-5)
+
+
+def test_postprocess_clips_and_survives_nan():
+    x = np.full((1, 3, 2, 2), 1e4, np.float32)
+    x[0, 0, 0, 0] = -1e4
+    x[0, 1, 1, 1] = np.nan
+    out = images.postprocess(x, np.zeros(3))
+    assert out.dtype == np.uint8 and out[0, 0, 0] == 0 and out[1, 1, 0] == 255
+
+
+def test_resize_long_edge_keeps_aspect(rgb):
+    out = images.resize_long_edge(rgb, 28)
+    assert out.shape == (20, 28, 3) and out.dtype == np.uint8
+    assert images.resize_long_edge(rgb, 56) is rgb
+    with pytest.raises(NStyleError, match="at least 16 px"):
+        images.resize_long_edge(rgb, 20)  # 14x20
+
+
+def test_write_is_atomic_and_creates_folders(tmp_path, rgb):
+    path = images.write_image(tmp_path / "a" / "b" / "out.png", rgb)
+    assert_array_equal(images.read_image(path), rgb)
+    assert os.listdir(path.parent) == ["out.png"]  # no temporary left
+    with pytest.raises(NStyleError, match="unknown image type"):
+        images.write_image(tmp_path / "out.xyz", rgb)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGBA", "P", "I;16", "CMYK"])
+def test_read_converts_modes_to_rgb(tmp_path, rgb, mode):
+    img = Image.fromarray(rgb)
+    if mode == "I;16":
+        img = Image.fromarray((rgb[..., 0].astype(np.uint16) * 257))
+    else:
+        img = img.convert(mode)
+    path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
+    img.save(path)
+    out = images.read_image(path)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    if mode == "I;16":
+        assert_array_equal(out[..., 0], rgb[..., 0])
+
+
+def test_read_honours_exif_orientation(tmp_path, rgb):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: display turns it 90 degrees clockwise
+    Image.fromarray(rgb).save(tmp_path / "r.jpg", exif=exif)
+    assert images.read_image(tmp_path / "r.jpg").shape == (56, 40, 3)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\0\0"])
+def test_unreadable_files_give_one_clear_error(tmp_path, content):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(NStyleError, match="not a readable image"):
+        images.read_image(path)
+    with pytest.raises(NStyleError, match="does not exist"):
+        images.read_image(tmp_path / "missing.jpg")
+
+
+def test_denoise_smooths_and_zero_is_off(rgb):
+    noisy = np.clip(rgb + np.random.default_rng(0).normal(0, 30, rgb.shape), 0, 255).astype(np.uint8)
+    assert images.denoise(noisy, 0) is noisy
+    smooth = images.denoise(noisy, 0.1)
+    assert smooth.dtype == np.uint8
+    assert np.abs(np.diff(smooth.astype(float), axis=1)).mean() < np.abs(
+        np.diff(noisy.astype(float), axis=1)).mean()
