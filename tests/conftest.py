@@ -44,8 +44,7 @@ def vgg16():
     return weights.obtain("vgg16")
 
 
-@pytest.fixture
-def rgb():
+def make_rgb() -> np.ndarray:
     """A small deterministic RGB image with structure: a gradient, a disc and stripes."""
     h, w = 40, 56
     y, x = np.mgrid[0:h, 0:w]
@@ -55,3 +54,8 @@ def rgb():
     image[..., 2] = 255 * ((x // 6) % 2)
     image[(x - 20) ** 2 + (y - 18) ** 2 < 100] = (250, 240, 30)
     return image
+
+
+@pytest.fixture
+def rgb():
+    return make_rgb()

@@ -1,0 +1,116 @@
+"""The command line: every flag at least once, snapshots, and clear errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import run
+from nstyle import images
+from nstyle.config import Options
+from tests.conftest import make_rgb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def pictures(tmp_path, rgb):
+    content = images.write_image(tmp_path / "content.png", rgb)
+    style = images.write_image(tmp_path / "style.png", np.ascontiguousarray(rgb[::-1, ::-1]))
+    return content, style
+
+
+def stylise(tmp_path, pictures, tiny_weights_file, *extra, name="out.png"):
+    """Run the CLI in-process on the tiny network; return the written image."""
+    content, style = pictures
+    output = tmp_path / "runs" / name
+    argv = ["--content-image", str(content), "--style-image", str(style), "--output",
+            str(output), "--gpu", "-1", "--weights", str(tiny_weights_file),
+            "--max-long-edge", "32", "--max-num-epochs", "3", "--init", "noise", "--seed", "0",
+            "--lr", "10", "--lr-sched-step", "2", "--remove-noise", "0", "--stop-eps", "0",
+            *extra]
+    assert run.main(argv) == 0
+    return images.read_image(output)
+
+
+# Each flag with a value that must change the picture of the baseline run.
+CHANGING = [
+    ("--pooling", "max"), ("--style-layers", "relu1_1", "relu3_2"), ("--content-layers", "relu1_2"),
+    ("--max-long-edge", "40"), ("--style-scale", "1.5"), ("--content-weight", "1e4"),
+    ("--style-weight", "1e5"), ("--tv-weight", "0"), ("--init", "content"), ("--lr", "30"),
+    ("--lr-sched-step", "1"), ("--lr-sched-factor", "0.1"), ("--momentum", "0"),
+    ("--weight-decay", "0.5"), ("--clip-factor", "1e-4"), ("--max-num-epochs", "6"),
+    ("--seed", "1"), ("--remove-noise", "0.2"), ("--stop-eps", "1"),
+]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, tiny_weights_file):
+    tmp = tmp_path_factory.mktemp("baseline")
+    rgb = make_rgb()
+    content = images.write_image(tmp / "content.png", rgb)
+    style = images.write_image(tmp / "style.png", np.ascontiguousarray(rgb[::-1, ::-1]))
+    return stylise(tmp, (content, style), tiny_weights_file), (content, style)
+
+
+@pytest.mark.parametrize("flag", CHANGING, ids=[f[0] for f in CHANGING])
+def test_flag_changes_the_result(tmp_path, baseline, tiny_weights_file, flag):
+    base, pictures = baseline
+    out = stylise(tmp_path, pictures, tiny_weights_file, *flag)
+    assert out.shape != base.shape or np.abs(out.astype(int) - base).max() > 0
+
+
+def test_the_baseline_is_deterministic(tmp_path, baseline, tiny_weights_file):
+    base, pictures = baseline
+    assert np.array_equal(stylise(tmp_path, pictures, tiny_weights_file), base)
+
+
+def test_snapshots_every_save_epochs_beside_the_output(tmp_path, pictures, tiny_weights_file):
+    stylise(tmp_path, pictures, tiny_weights_file, "--max-num-epochs", "7", "--save-epochs", "3",
+            name="final.jpg")
+    names = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert names == ["final.jpg", "tmp_3.jpg", "tmp_6.jpg"]
+
+
+def test_help_shows_every_option_and_its_default():
+    text = run.build_parser().format_help()
+    for field in Options.__dataclass_fields__.values():
+        assert "--" + field.name.replace("_", "-") in text
+    assert "(default: 0.01)" in text and "(default: avg)" in text
+    for flag in ("--content-image", "--style-image", "--output", "--gpu"):
+        assert flag in text
+
+
+def test_flag_types_are_the_options_types():
+    _, options = run.parse_options(["--lr-sched-factor", "0.9", "--lr-sched-step", "80",
+                                    "--style-layers", "relu1_1", "relu2_1"])
+    assert options.lr_sched_factor == 0.9 and options.lr_sched_step == 80
+    assert options.style_layers == ("relu1_1", "relu2_1")
+    with pytest.raises(SystemExit):
+        run.parse_options(["--lr-sched-step", "0.5"])  # an int flag
+    with pytest.raises(SystemExit):
+        run.parse_options(["--pooling", "mean"])
+
+
+def cli(*argv, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *argv], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--gpu", "0"], "--gpu 0: the installed MXNet is the CPU-only build"),
+    (["--gpu", "-2"], "--gpu must be -1"),
+    (["--content-image", "/nonexistent.jpg"], "image /nonexistent.jpg does not exist"),
+    (["--lr", "0"], "lr must be > 0"),
+    (["--style-weight", "-1"], "style-weight must be >= 0"),
+    (["--save-epochs", "0"], "save-epochs must be > 0"),
+    (["--style-layers", "relu1_1", "relu9_1"], "unknown style layer(s) relu9_1; VGG-19 has"),
+    (["--output", "/proc/nope/out.jpg"], "cannot write into /proc/nope"),
+])
+def test_bad_input_gives_one_line_and_exit_2(argv, message, tiny_weights_file):
+    done = cli("--weights", str(tiny_weights_file), "--max-long-edge", "32", *argv)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("error:") == 1
