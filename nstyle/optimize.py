@@ -75,8 +75,8 @@ def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
         grad *= mx.nd.minimum(clip_norm / (norm + 1e-12), 1.0)
         if tv is not None:
             grad += tv.forward()  # added after clipping, as in the original
-        lr = optimizer.learning_rate  # the scheduler's rate for this update
         optimizer.update(0, image, grad, state)
+        lr = optimizer.learning_rate  # the rate this update used
         change = (mx.nd.norm(image - previous) / mx.nd.norm(image)).asscalar()
         previous[:] = image
         if callback is not None:

@@ -1,0 +1,72 @@
+"""The optimisation loop: stop rule, clipping, schedule, in-place updates."""
+import mxnet as mx
+import numpy as np
+import pytest
+
+from nstyle.losses import LossExecutor, Network, TVExecutor
+from nstyle.optimize import Schedule, optimize
+from tests.conftest import TINY_CHANNELS, random_vgg
+
+
+def setup(shape=(1, 3, 16, 16), seed=0):
+    net = Network.build(random_vgg(16), 16, ("relu1_1", "relu2_1"), ("relu2_2",), "avg",
+                        mx.cpu(), TINY_CHANNELS)
+    rng = np.random.default_rng(seed)
+    targets = net.targets(rng.uniform(-100, 100, shape).astype(np.float32))
+    image = mx.nd.array(rng.uniform(-100, 100, shape))
+    return LossExecutor(net, targets, image, 1.0, 10.0), image
+
+
+def schedule(**changes):
+    base = dict(lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
+                weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, max_num_epochs=5)
+    return Schedule(**{**base, **changes})
+
+
+def test_runs_max_epochs_when_eps_is_zero():
+    loss, image = setup()
+    seen = []
+    assert optimize(loss, TVExecutor(image, 1e-2), image, schedule(), seen.append) == 5
+    assert [it.epoch for it in seen] == [1, 2, 3, 4, 5]
+
+
+def test_stops_at_the_first_epoch_below_eps():
+    loss, image = setup()
+    seen = []
+    optimize(loss, None, image, schedule(max_num_epochs=50), seen.append)
+    eps = seen[2].rel_change * 1.0001  # stop exactly when epoch 3's change is reached
+    loss, image = setup()
+    seen2 = []
+    epochs = optimize(loss, None, image, schedule(max_num_epochs=50, stop_eps=eps), seen2.append)
+    first_below = next(it.epoch for it in seen if it.rel_change < eps)
+    assert epochs == first_below == seen2[-1].epoch
+
+
+def test_relative_change_is_measured_on_the_image():
+    loss, image = setup()
+    before = image.asnumpy()
+    seen = []
+    optimize(loss, None, image, schedule(max_num_epochs=1), seen.append)
+    after = image.asnumpy()  # updated in place
+    expected = np.linalg.norm(after - before) / np.linalg.norm(after)
+    assert seen[0].rel_change == pytest.approx(expected, rel=1e-4)
+
+
+def test_gradient_is_clipped_to_clip_factor_times_n():
+    # momentum 0, no decay: the first step is exactly lr * clipped gradient
+    loss, image = setup()
+    before = image.asnumpy()
+    optimize(loss, None, image, schedule(max_num_epochs=1, momentum=0, weight_decay=0,
+                                         clip_factor=1e-3, lr=1.0))
+    step = np.linalg.norm(image.asnumpy() - before)
+    assert step == pytest.approx(1e-3 * image.size, rel=1e-4)
+
+
+def test_learning_rate_decays_by_factor_every_step():
+    loss, image = setup()
+    seen = []
+    optimize(loss, None, image, schedule(max_num_epochs=7, lr_sched_step=3, lr_sched_factor=0.5),
+             seen.append)
+    lrs = [it.lr for it in seen]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(2.5e-4)
+    assert np.allclose(lrs, [1e-3] * 3 + [5e-4] * 3 + [2.5e-4])
