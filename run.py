@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import nstyle
     from nstyle import api, devices, images
+    from mxnet.base import MXNetError
     from nstyle.errors import NStyleError
 
     explicit_model = any(a == "--model" or a.startswith("--model=") for a in argv)
@@ -90,8 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         ctx = devices.select_context(args.gpu)
         fallback = None if explicit_model or options.weights else "vgg16"
         weights = api.load_weights(options, fallback)
-        log.info("painting %s in the style of %s with %s on %s", args.content_image,
-                 args.style_image, weights.description, ctx)
 
         def progress(it: nstyle.Iterate) -> None:
             if it.epoch == 1 or it.epoch % 10 == 0:
@@ -111,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except NStyleError as exc:
         print(f"nstyle: error: {exc}", file=sys.stderr)
         return 2
+    except MXNetError as exc:  # e.g. out of memory: MXNet's first line says what happened
+        print(f"nstyle: error: MXNet failed: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nstyle: interrupted", file=sys.stderr)
+        return 130
     last = progress.last
     log.info("wrote %s after %d epochs in %.1f s (%s)", output, last.epoch, last.elapsed,
              weights.description)

@@ -34,7 +34,7 @@ class Options:
     style_scale: float = option(1.0, "style image's long edge relative to the output's; "
                                 "its aspect is kept (original: resized to the content's shape)")
     # objective
-    content_weight: float = option(10.0, "weight of the content loss")
+    content_weight: float = option(50.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
     # optimisation
@@ -47,7 +47,7 @@ class Options:
     weight_decay: float = option(5e-4, "SGD weight decay")
     clip_factor: float = option(1.0, "clip the gradient's L2 norm at this times the number "
                                 "of image elements")
-    stop_eps: float = option(5e-4, "stop when the relative change of the image falls below "
+    stop_eps: float = option(2e-3, "stop when the relative change of the image falls below "
                              "this (original: 0.005)")
     max_num_epochs: int = option(1000, "maximum number of epochs")
     seed: int | None = option(None, "random seed (the noise start image)")
