@@ -74,7 +74,12 @@ def check_writable(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, options = parse_options(argv)
-    logging.basicConfig(format="%(message)s", level=logging.INFO, stream=sys.stderr)
+    # Our messages only, on our logger: MXNet logs every learning-rate change on the root one.
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
     import nstyle
     from nstyle import api, devices, images

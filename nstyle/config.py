@@ -34,7 +34,7 @@ class Options:
     style_scale: float = option(1.0, "style image's long edge relative to the output's; "
                                 "its aspect is kept (original: resized to the content's shape)")
     # objective
-    content_weight: float = option(50.0, "weight of the content loss (original: 10)")
+    content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
     # optimisation
@@ -49,7 +49,7 @@ class Options:
                                 "of image elements")
     stop_eps: float = option(2e-3, "stop when the relative change of the image falls below "
                              "this (original: 0.005)")
-    max_num_epochs: int = option(1000, "maximum number of epochs")
+    max_num_epochs: int = option(300, "maximum number of epochs (original: 1000)")
     seed: int | None = option(None, "random seed (the noise start image)")
     # outputs
     save_epochs: int = option(50, "write tmp_<epoch>.jpg beside the output every this many "
