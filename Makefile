@@ -1,15 +1,19 @@
 # Two commands on a fresh machine (Python 3.11 or older with venv):
 #   make run    set up, then paint input/content.jpg in the style of input/style.jpg
 #   make test   set up, then run the tests
+#   make gpu    set up .venv-gpu with MXNet's CUDA build (then: .venv-gpu/bin/python run.py --gpu 0)
 PYTHON ?= python3
 VENV ?= .venv
+GPU_VENV ?= .venv-gpu
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test samples clean
+.PHONY: run test samples gpu clean
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
-	@$(PYTHON) -c 'import sys; sys.exit("nstyle needs Python <= 3.11 (MXNet 1.9.1); set PYTHON=python3.11" if sys.version_info >= (3, 12) else 0)'
+CHECK_PYTHON = @$(PYTHON) -c 'import sys; sys.exit("nstyle needs Python <= 3.11 (MXNet 1.9.1); set PYTHON=python3.11" if sys.version_info >= (3, 12) else 0)'
+
+$(VENV)/.installed: requirements.txt requirements-common.txt requirements-test.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
 	touch $@
@@ -20,8 +24,16 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+gpu: $(GPU_VENV)/.installed
+
+$(GPU_VENV)/.installed: requirements-gpu.txt requirements-common.txt
+	$(CHECK_PYTHON)
+	$(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-gpu.txt
+	touch $@
+
 samples: $(VENV)/.installed
 	$(PY) input/make_samples.py
 
 clean:
-	rm -rf $(VENV) output/*.jpg
+	rm -rf $(VENV) $(GPU_VENV) output/*.jpg

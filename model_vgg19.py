@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import nstyle  # noqa: F401  (loads pip-installed CUDA libraries before MXNet)
 import mxnet as mx
 from mxnet import gluon
 from mxnet.gluon import nn

@@ -21,7 +21,12 @@ os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 # one VGG-16 forward+backward takes 0.96 s by default and 0.58 s with one thread per core.
 os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 
-from nstyle.config import Options  # noqa: E402  (after the path is set)
+try:
+    from nstyle.config import Options  # noqa: E402  (imports MXNet, after the path is set)
+except OSError as exc:  # MXNet's shared libraries: no driver, missing CUDA libraries
+    from nstyle.cuda import explain_import_error
+
+    sys.exit(f"nstyle: error: {explain_import_error(exc)}")
 
 TYPES = {"str": str, "str | None": str, "int": int, "int | None": int, "float": float,
          "tuple[str, ...]": str}

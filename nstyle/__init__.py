@@ -1,7 +1,23 @@
-"""nstyle: neural style transfer (Gatys, Ecker & Bethge 2016) on MXNet executors."""
-from nstyle.api import load_weights, stylize
-from nstyle.config import Options
-from nstyle.errors import NStyleError
-from nstyle.optimize import Iterate
+"""nstyle: neural style transfer (Gatys, Ecker & Bethge 2016) on MXNet executors.
 
-__all__ = ["stylize", "load_weights", "Options", "Iterate", "NStyleError"]
+    import nstyle
+    image = nstyle.stylize(content, style, nstyle.Options(max_long_edge=384))
+
+Importing this package loads the pip-installed CUDA libraries, when present, before
+anything imports MXNet (see ``nstyle.cuda``); the public names are imported on first use.
+"""
+from nstyle.cuda import preload_cuda_libraries
+
+preload_cuda_libraries()
+
+_PUBLIC = {"stylize": "nstyle.api", "load_weights": "nstyle.api", "Options": "nstyle.config",
+           "Iterate": "nstyle.optimize", "NStyleError": "nstyle.errors"}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'nstyle' has no attribute {name!r}")

@@ -9,7 +9,7 @@ import mxnet as mx
 import numpy as np
 
 import model_vgg19
-from nstyle import images
+from nstyle import devices, images
 from nstyle.config import Options
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
@@ -23,6 +23,7 @@ def check_options(options: Options, num_layers: int) -> None:
     """Reject values that cannot work, before any work, with what is allowed."""
     positive = {"max_long_edge": options.max_long_edge, "lr": options.lr,
                 "lr_sched_step": options.lr_sched_step, "clip_factor": options.clip_factor,
+                "min_num_epochs": options.min_num_epochs,
                 "max_num_epochs": options.max_num_epochs, "save_epochs": options.save_epochs,
                 "style_scale": options.style_scale}
     for name, value in positive.items():
@@ -46,6 +47,27 @@ def check_options(options: Options, num_layers: int) -> None:
 def load_weights(options: Options, fallback: str | None = None) -> Weights:
     """The weights ``options`` ask for (see ``nstyle.weights.resolve``)."""
     return resolve(options.model, options.weights, fallback)
+
+
+def check_memory(net: Network, shape, long_edge: int, available: int, ctx) -> None:
+    """Fail before binding when the loss executor would not fit into ``available`` bytes,
+    naming a ``--max-long-edge`` that fits (memory grows with the number of pixels)."""
+    need = net.loss_bytes(shape)
+    gib = 2.0 ** 30
+    log.info("memory: about %.2f GiB needed, %.1f GiB free on %s", need / gib, available / gib,
+             ctx)
+    budget = 0.9 * available
+    if need <= budget:
+        return
+    edge = int(long_edge * (budget / need) ** 0.5)
+    while edge > images.MIN_EDGE:
+        factor = edge / long_edge
+        smaller = (1, 3, max(1, round(shape[2] * factor)), max(1, round(shape[3] * factor)))
+        if net.loss_bytes(smaller) <= budget:
+            break
+        edge = int(edge * 0.95)
+    raise NStyleError(f"a {shape[3]}x{shape[2]} image needs about {need / gib:.1f} GiB on {ctx} "
+                      f"but {available / gib:.1f} GiB is free; --max-long-edge {edge} would fit")
 
 
 def prepare_images(content: np.ndarray, style: np.ndarray, options: Options):
@@ -94,6 +116,7 @@ def stylize(content: np.ndarray, style: np.ndarray, options: Options = Options()
 
     net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
                         options.content_layers, options.pooling, ctx, weights.channels)
+    check_memory(net, content_x.shape, options.max_long_edge, devices.free_memory(ctx), ctx)
     targets = net.targets(style_x)
     # Gram sums grow with the number of positions: bring the style's to the content's size.
     content_positions, style_positions = net.positions(content_x.shape), net.positions(style_x.shape)
@@ -114,7 +137,7 @@ def stylize(content: np.ndarray, style: np.ndarray, options: Options = Options()
     tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
     schedule = Schedule(options.lr, options.lr_sched_step, options.lr_sched_factor,
                         options.momentum, options.weight_decay, options.clip_factor,
-                        options.stop_eps, options.max_num_epochs)
+                        options.stop_eps, options.min_num_epochs, options.max_num_epochs)
     report = None if callback is None else (
         lambda it: callback(dataclasses.replace(it, mean_pixel=mean)))
     optimize(loss, tv, image, schedule, report)

@@ -49,6 +49,8 @@ class Options:
                                 "of image elements")
     stop_eps: float = option(2e-3, "stop when the relative change of the image falls below "
                              "this (original: 0.005)")
+    min_num_epochs: int = option(50, "apply the stop rule only from this epoch on (original: "
+                                 "1; from the content image the first steps change little)")
     max_num_epochs: int = option(300, "maximum number of epochs (original: 1000)")
     seed: int | None = option(None, "random seed (the noise start image)")
     # outputs

@@ -101,6 +101,25 @@ class Network:
         return {n: s[2] * s[3] for n, s in zip(names, out_shapes)}
 
 
+    def loss_bytes(self, shape) -> int:
+        """Estimated memory of the loss executor for an image of ``shape``, in bytes.
+
+        An upper bound from the inferred shapes: every node's output (kept for backward)
+        and a gradient of the same size for each, plus the weights; MXNet's memory planner
+        reuses some buffers, so the real figure is lower (docs/BENCHMARKS.md compares).
+        """
+        outputs = {n: self.features[n] for n in self.style_layers}
+        group = mx.sym.Group([gram(self.features[n], self.channels[n]) for n in self.style_layers]
+                             + [self.features[n] for n in self.content_layers])
+        _, shapes, _ = group.get_internals().infer_shape(data=shape)
+        names = group.get_internals().list_outputs()
+        weights = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n in self.params)
+        nodes = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n not in self.params)
+        itemsize = np.dtype(self.dtype).itemsize
+        return itemsize * (2 * nodes + weights) + sum(
+            itemsize * self.channels[n] ** 2 for n in outputs)  # the Gram targets
+
+
 class LossExecutor:
     """The loss graph bound to an image array, with its fixed head gradients.
 

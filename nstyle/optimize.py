@@ -49,13 +49,21 @@ class Schedule:
     weight_decay: float
     clip_factor: float
     stop_eps: float
+    min_num_epochs: int
     max_num_epochs: int
 
 
 def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
              schedule: Schedule, callback: Callable[[Iterate], None] | None = None) -> int:
-    """Update ``image`` in place until the relative change falls below ``stop_eps`` or
-    ``max_num_epochs`` have run. ``loss`` and ``tv`` must be bound to ``image``.
+    """Update ``image`` in place until the relative change falls below ``stop_eps`` (from
+    epoch ``min_num_epochs`` on) or ``max_num_epochs`` have run. ``loss`` and ``tv`` must be
+    bound to ``image``.
+
+    The gradient is almost always clipped (its norm is 10^3 to 10^4 times N at 512 px), so
+    each step has the length lr * N and the relative change grows with the image's size:
+    from the content image the first epoch changes a 64-px image by 0.15% and a 512-px one
+    by 1.1%. Hence the stop rule waits ``min_num_epochs`` (a departure: the original
+    checked from the first epoch, and started from noise).
 
     Returns the number of epochs run.
     """
@@ -82,6 +90,6 @@ def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
         if callback is not None:
             callback(Iterate(epoch, loss.weighted_losses(), float(change), lr,
                              time.perf_counter() - start, image))
-        if change < schedule.stop_eps:
+        if epoch >= schedule.min_num_epochs and change < schedule.stop_eps:
             break
     return epoch

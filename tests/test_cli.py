@@ -29,6 +29,7 @@ def stylise(tmp_path, pictures, tiny_weights_file, *extra, name="out.png"):
             str(output), "--gpu", "-1", "--weights", str(tiny_weights_file),
             "--max-long-edge", "32", "--max-num-epochs", "3", "--init", "noise", "--seed", "0",
             "--lr", "10", "--lr-sched-step", "2", "--remove-noise", "0", "--stop-eps", "0",
+            "--min-num-epochs", "1",
             *extra]
     assert run.main(argv) == 0
     return images.read_image(output)
@@ -54,11 +55,20 @@ def baseline(tmp_path_factory, tiny_weights_file):
     return stylise(tmp, (content, style), tiny_weights_file), (content, style)
 
 
-@pytest.mark.parametrize("flag", CHANGING, ids=[f[0] for f in CHANGING])
+@pytest.mark.parametrize("flag", CHANGING, ids=[" ".join(f) for f in CHANGING])
 def test_flag_changes_the_result(tmp_path, baseline, tiny_weights_file, flag):
     base, pictures = baseline
     out = stylise(tmp_path, pictures, tiny_weights_file, *flag)
     assert out.shape != base.shape or np.abs(out.astype(int) - base).max() > 0
+
+
+def test_min_num_epochs_delays_the_stop_rule(tmp_path, baseline, tiny_weights_file):
+    _, pictures = baseline
+    first = stylise(tmp_path, pictures, tiny_weights_file, "--stop-eps", "1")
+    later = stylise(tmp_path, pictures, tiny_weights_file, "--stop-eps", "1",
+                    "--min-num-epochs", "2")
+    two = stylise(tmp_path, pictures, tiny_weights_file, "--max-num-epochs", "2")
+    assert not np.array_equal(first, later) and np.array_equal(later, two)
 
 
 def test_the_baseline_is_deterministic(tmp_path, baseline, tiny_weights_file):

@@ -19,7 +19,8 @@ def setup(shape=(1, 3, 16, 16), seed=0):
 
 def schedule(**changes):
     base = dict(lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
-                weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, max_num_epochs=5)
+                weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, min_num_epochs=1,
+                max_num_epochs=5)
     return Schedule(**{**base, **changes})
 
 
@@ -70,3 +71,11 @@ def test_learning_rate_decays_by_factor_every_step():
     lrs = [it.lr for it in seen]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(2.5e-4)
     assert np.allclose(lrs, [1e-3] * 3 + [5e-4] * 3 + [2.5e-4])
+
+
+def test_stop_rule_waits_for_min_num_epochs():
+    loss, image = setup()
+    assert optimize(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0)) == 1
+    loss, image = setup()
+    assert optimize(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0,
+                                                min_num_epochs=4)) == 4
