@@ -79,12 +79,13 @@ def check_writable(folder: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args, options = parse_options(argv)
-    # Our messages only, on our logger: MXNet logs every learning-rate change on the root one.
+    # Our messages, once: MXNet's scheduler logs on the root logger, which configures it.
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
+        log.propagate = False
 
     import nstyle
     from nstyle import api, devices, images

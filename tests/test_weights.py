@@ -1,6 +1,7 @@
 """Weight files: each format's key map, the convention it implies, verified downloads."""
 import hashlib
 import http.server
+import logging
 import threading
 import zipfile
 
@@ -154,6 +155,7 @@ def test_explicit_model_that_cannot_be_had_says_what_to_do(monkeypatch, tmp_path
 
 def test_default_model_falls_back_to_vgg16(monkeypatch, tmp_path, vgg16, caplog):
     monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")
+    monkeypatch.setattr(logging.getLogger("nstyle"), "propagate", True)  # run.main() stops it
     cached = weights.models_dir() / weights.VGG16_KERAS.filename
     (tmp_path / cached.name).symlink_to(cached)
     got = weights.resolve("vgg19", fallback="vgg16", root=tmp_path)
