@@ -22,14 +22,14 @@ os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
 os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 
 try:
-    from nstyle.config import Options  # noqa: E402  (imports MXNet, after the path is set)
+    from nstyle.config import Options, Outputs  # noqa: E402  (imports MXNet, after the path)
 except OSError as exc:  # MXNet's shared libraries: no driver, missing CUDA libraries
     from nstyle.cuda import explain_import_error
 
     sys.exit(f"nstyle: error: {explain_import_error(exc)}")
 
 TYPES = {"str": str, "str | None": str, "int": int, "int | None": int, "float": float,
-         "tuple[str, ...]": str}
+         "float | None": float, "tuple[str, ...]": str, "tuple[float, ...] | None": float}
 log = logging.getLogger("nstyle")
 
 
@@ -41,27 +41,46 @@ def build_parser() -> argparse.ArgumentParser:
     io = parser.add_argument_group("images and device")
     io.add_argument("--content-image", default=str(HERE / "input" / "content.jpg"),
                     help="the photo")
-    io.add_argument("--style-image", default=str(HERE / "input" / "style.jpg"),
-                    help="the painting")
+    io.add_argument("--style-image", nargs="+", default=[str(HERE / "input" / "style.jpg")],
+                    help="the painting, or several to blend (see --style-blend-weights)")
     io.add_argument("--output", default="output/out.jpg",
                     help="result; tmp_<epoch>.jpg snapshots go to the same folder")
     io.add_argument("--gpu", type=int, default=None,
                     help="GPU number, -1 for the CPU; default: GPU 0 if the CUDA build of "
                     "MXNet sees one, else the CPU")
-    opts = parser.add_argument_group("style transfer")
-    for field in dataclasses.fields(Options):
-        extra = {k: v for k, v in field.metadata.items() if k != "help"}
-        opts.add_argument("--" + field.name.replace("_", "-"), type=TYPES[field.type],
-                          default=field.default, help=field.metadata["help"], **extra)
+    add_fields(parser.add_argument_group("style transfer"), Options)
+    add_fields(parser.add_argument_group("progress and snapshots"), Outputs)
     return parser
 
 
-def parse_options(argv: list[str]) -> tuple[argparse.Namespace, Options]:
+def add_fields(group, cls) -> None:
+    """One flag per dataclass field, its default and help taken from the field."""
+    for field in dataclasses.fields(cls):
+        flag, text = "--" + field.name.replace("_", "-"), field.metadata["help"]
+        if field.type == "bool":
+            group.add_argument(flag, action="store_true", help=text)
+            continue
+        extra = {k: v for k, v in field.metadata.items() if k != "help"}
+        group.add_argument(flag, type=TYPES[field.type], default=field.default, help=text,
+                           **extra)
+
+
+def parse_options(argv: list[str]) -> tuple[argparse.Namespace, Options, Outputs]:
     args = build_parser().parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options)}
-    for name in ("style_layers", "content_layers"):
-        values[name] = tuple(values[name])
-    return args, Options(**values)
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    outputs = Outputs(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Outputs)})
+    return args, Options(**values), outputs
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a caller may have replaced it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
 
 def check_writable(folder: Path) -> None:
@@ -78,46 +97,38 @@ def check_writable(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args, options = parse_options(argv)
+    args, options, outputs = parse_options(argv)
     # Our messages, once: MXNet's scheduler logs on the root logger, which configures it.
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
-        log.setLevel(logging.INFO)
         log.propagate = False
+    log.setLevel(logging.WARNING if outputs.quiet else logging.INFO)
 
     import nstyle
-    from nstyle import api, devices, images
     from mxnet.base import MXNetError
+    from nstyle import api, devices, images, report
     from nstyle.errors import NStyleError
 
     explicit_model = any(a == "--model" or a.startswith("--model=") for a in argv)
     output = Path(args.output)
     try:
         api.check_options(options, num_layers=19)
+        report.check_outputs(outputs)
         content = images.read_image(args.content_image)
-        style = images.read_image(args.style_image)
+        styles = [images.read_image(path) for path in args.style_image]
+        api.check_styles(options, len(styles))
+        if options.init not in api.INITS:
+            images.read_image(options.init)  # fail now, not after loading the network
         check_writable(output.parent)
         ctx = devices.select_context(args.gpu)
         fallback = None if explicit_model or options.weights else "vgg16"
         weights = api.load_weights(options, fallback)
-
-        def progress(it: nstyle.Iterate) -> None:
-            if it.epoch == 1 or it.epoch % 10 == 0:
-                log.info("epoch %4d  style %.4g  content %.4g  change %.2e  lr %.2e  %.2f s/epoch",
-                         it.epoch, it.style_loss, it.content_loss, it.rel_change, it.lr,
-                         it.elapsed / it.epoch)
-            if it.epoch % options.save_epochs == 0:
-                path = images.write_image(output.parent / f"tmp_{it.epoch}.jpg",
-                                          images.denoise(it.picture(), options.remove_noise))
-                log.info("saved %s", path)
-            progress.last = it
-
-        progress.last = None
-        result = nstyle.stylize(content, style, options, ctx=ctx, weights=weights,
-                                callback=progress)
-        images.write_image(output, images.denoise(result, options.remove_noise))
+        with report.Reporter(outputs, output.parent, options.max_num_epochs) as progress:
+            result = nstyle.stylize(content, styles, options, ctx=ctx, weights=weights,
+                                    callback=progress)
+        images.write_image(output, images.denoise(result, outputs.remove_noise))
     except NStyleError as exc:
         print(f"nstyle: error: {exc}", file=sys.stderr)
         return 2

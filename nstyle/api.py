@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Callable
 
 import mxnet as mx
@@ -21,15 +22,18 @@ log = logging.getLogger(__name__)
 
 def check_options(options: Options, num_layers: int) -> None:
     """Reject values that cannot work, before any work, with what is allowed."""
-    positive = {"max_long_edge": options.max_long_edge, "lr": options.lr,
+    if options.optimizer not in DEFAULT_LR:
+        raise NStyleError(f"optimizer must be one of {', '.join(DEFAULT_LR)}, "
+                          f"got {options.optimizer!r}")
+    positive = {"max_long_edge": options.max_long_edge, "lr": learning_rate(options),
                 "lr_sched_step": options.lr_sched_step, "clip_factor": options.clip_factor,
                 "min_num_epochs": options.min_num_epochs,
-                "max_num_epochs": options.max_num_epochs, "save_epochs": options.save_epochs,
+                "max_num_epochs": options.max_num_epochs,
                 "style_scale": options.style_scale}
     for name, value in positive.items():
         if not value > 0:
             raise NStyleError(f"{name.replace('_', '-')} must be > 0, got {value}")
-    for name in ("content_weight", "style_weight", "tv_weight", "stop_eps", "remove_noise",
+    for name in ("content_weight", "style_weight", "tv_weight", "stop_eps",
                  "weight_decay"):
         if not getattr(options, name) >= 0:
             raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got {getattr(options, name)}")
@@ -37,11 +41,28 @@ def check_options(options: Options, num_layers: int) -> None:
         raise NStyleError(f"lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
     if not 0 <= options.momentum < 1:
         raise NStyleError(f"momentum must be in [0, 1), got {options.momentum}")
+    if options.match_luminance and not options.preserve_colors:
+        raise NStyleError("match-luminance works with --preserve-colors only")
+    if options.init not in INITS and not Path(options.init).is_file():
+        raise NStyleError(f"init must be one of {', '.join(INITS)} or an image file, "
+                          f"got {options.init!r}")
     try:
         model_vgg19.check_layer_names(options.style_layers, num_layers, "style")
         model_vgg19.check_layer_names(options.content_layers, num_layers, "content")
     except ValueError as exc:
         raise NStyleError(str(exc)) from None
+    layer_weights = options.style_layer_weights
+    if layer_weights is not None and (len(layer_weights) != len(options.style_layers)
+                                      or min(layer_weights) < 0):
+        raise NStyleError(f"style-layer-weights: give one weight >= 0 per style layer "
+                          f"({', '.join(options.style_layers)}), got {list(layer_weights)}")
+
+
+DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
+
+
+def learning_rate(options: Options) -> float:
+    return DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
 
 
 def load_weights(options: Options, fallback: str | None = None) -> Weights:
@@ -70,25 +91,80 @@ def check_memory(net: Network, shape, long_edge: int, available: int, ctx) -> No
                       f"but {available / gib:.1f} GiB is free; --max-long-edge {edge} would fit")
 
 
-def prepare_images(content: np.ndarray, style: np.ndarray, options: Options):
-    """Resize: the content to ``max_long_edge``, the style to ``style_scale`` times that,
+INITS = ("content", "noise")
+
+
+def check_styles(options: Options, count: int) -> None:
+    """One blend weight per style image, none negative, not all zero."""
+    weights = options.style_blend_weights
+    if weights is None:
+        return
+    if len(weights) != count:
+        raise NStyleError(f"style-blend-weights: {len(weights)} weight(s) for {count} style "
+                          "image(s); give one per style image")
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise NStyleError(f"style-blend-weights must be >= 0 and not all 0, got {list(weights)}")
+
+
+def blend_weights(options: Options, count: int) -> np.ndarray:
+    """The styles' weights, normalised to sum 1."""
+    check_styles(options, count)
+    weights = np.asarray(options.style_blend_weights or [1.0] * count, np.float64)
+    return weights / weights.sum()
+
+
+def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Options):
+    """Resize: the content to ``max_long_edge``, each style to ``style_scale`` times that,
     each keeping its aspect (a departure: the original squeezed the style to the content's
     shape; Gram matrices only need equal channel counts)."""
     content = images.resize_long_edge(content, options.max_long_edge)
-    style = images.resize_long_edge(style, max(1, round(options.max_long_edge *
-                                                        options.style_scale)))
-    return content, style
+    edge = max(1, round(options.max_long_edge * options.style_scale))
+    return content, [images.resize_long_edge(style, edge) for style in styles]
 
 
-def stylize(content: np.ndarray, style: np.ndarray, options: Options = Options(), *,
+def start_image(options: Options, content_x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """The first image of the optimisation, (1, 3, H, W), as ``options.init`` says."""
+    if options.init == "content":
+        return content_x
+    if options.init == "noise":  # the original: uniform noise around the mean pixel
+        rng = np.random.default_rng(options.seed)
+        return rng.uniform(-0.1, 0.1, content_x.shape).astype(np.float32)
+    picture = images.resize_to(images.read_image(options.init), content_x.shape[2:])
+    if options.preserve_colors:
+        picture = images.grey(images.luminance(picture))
+    return images.preprocess(picture, mean)
+
+
+def style_targets(net: Network, styles_x: list[np.ndarray], blend: np.ndarray,
+                  shape) -> dict[str, mx.nd.NDArray]:
+    """The blended Gram targets of the style images, at the output's size.
+
+    Gram sums grow with the number of positions, so each style's are brought to the output's
+    (a departure needed once styles keep their own shapes).
+    """
+    positions = net.positions(shape)
+    blended = {}
+    for weight, style_x in zip(blend, styles_x):
+        grams = net.targets(style_x)
+        style_positions = net.positions(style_x.shape)
+        for name in net.style_layers:
+            key = f"target_gram_{name}"
+            term = grams[key] * (weight * positions[name] / style_positions[name])
+            blended[key] = term if key not in blended else blended[key] + term
+    return blended
+
+
+def stylize(content: np.ndarray, styles, options: Options = Options(), *,
             ctx: mx.Context | None = None, weights: Weights | None = None,
             callback: Callable[[Iterate], None] | None = None) -> np.ndarray:
     """Paint ``content`` in the style of ``style``.
 
     Parameters
     ----------
-    content, style : ndarray
-        RGB uint8 images (H, W, 3), any size; they are resized as ``options`` say.
+    content : ndarray
+        The photo, RGB uint8 (H, W, 3), any size; resized as ``options`` say.
+    styles : ndarray or list of ndarray
+        One painting or several, RGB uint8, blended by ``options.style_blend_weights``.
     options : Options
         Every setting; see ``nstyle.config.Options``.
     ctx : mxnet.Context, optional
@@ -105,41 +181,48 @@ def stylize(content: np.ndarray, style: np.ndarray, options: Options = Options()
         denoising (``images.denoise`` is applied to what is written).
     """
     ctx = ctx or mx.cpu()
+    styles = [styles] if isinstance(styles, np.ndarray) else list(styles)
     weights = weights or load_weights(options)
     check_options(options, weights.num_layers)
-    content, style = prepare_images(content, style, options)
+    blend = blend_weights(options, len(styles))
+    content, styles = prepare_images(content, styles, options)
+    photo = content
+    if options.preserve_colors:  # Gatys et al. 2016b: style the luminance, keep the colours
+        content_y = images.luminance(content)
+        styles = [images.grey(images.match_luminance(images.luminance(s), content_y)
+                              if options.match_luminance else images.luminance(s))
+                  for s in styles]
+        content = images.grey(content_y)
     mean = weights.convention.mean_pixel
     content_x = images.preprocess(content, mean)  # (1, 3, H, W)
-    style_x = images.preprocess(style, mean)
-    log.info("network: %s; content %dx%d, style %dx%d, %s", weights.description,
-             content.shape[1], content.shape[0], style.shape[1], style.shape[0], ctx)
+    styles_x = [images.preprocess(style, mean) for style in styles]
+    log.info("network: %s; content %dx%d, style %s, %s", weights.description,
+             content.shape[1], content.shape[0],
+             " + ".join(f"{s.shape[1]}x{s.shape[0]}" for s in styles), ctx)
 
     net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
                         options.content_layers, options.pooling, ctx, weights.channels)
     check_memory(net, content_x.shape, options.max_long_edge, devices.free_memory(ctx), ctx)
-    targets = net.targets(style_x)
-    # Gram sums grow with the number of positions: bring the style's to the content's size.
-    content_positions, style_positions = net.positions(content_x.shape), net.positions(style_x.shape)
-    for name in options.style_layers:
-        targets[f"target_gram_{name}"] *= content_positions[name] / style_positions[name]
-    content_targets = net.targets(content_x)
-    targets.update({k: v for k, v in content_targets.items() if k.startswith("target_content_")})
-
-    if options.init == "content":
-        start = content_x
-    elif options.init == "noise":
-        rng = np.random.default_rng(options.seed)
-        start = rng.uniform(-0.1, 0.1, content_x.shape).astype(np.float32)
-    else:
-        raise NStyleError(f"init must be one of content, noise, got {options.init!r}")
+    targets = style_targets(net, styles_x, blend, content_x.shape)
+    targets.update({k: v for k, v in net.targets(content_x).items()
+                    if k.startswith("target_content_")})
+    start = start_image(options, content_x, mean)
     image = mx.nd.array(start, ctx=ctx)
-    loss = LossExecutor(net, targets, image, options.style_weight, options.content_weight)
+    layer_weights = dict(zip(options.style_layers, options.style_layer_weights or
+                             [1.0] * len(options.style_layers)))
+    loss = LossExecutor(net, targets, image, options.style_weight, options.content_weight,
+                        layer_weights)
     tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
-    schedule = Schedule(options.lr, options.lr_sched_step, options.lr_sched_factor,
+    schedule = Schedule(options.optimizer, learning_rate(options), options.lr_sched_step, options.lr_sched_factor,
                         options.momentum, options.weight_decay, options.clip_factor,
                         options.stop_eps, options.min_num_epochs, options.max_num_epochs)
+
+    def render(x: np.ndarray) -> np.ndarray:
+        picture = images.postprocess(x, mean)
+        return images.with_colours_of(picture, photo) if options.preserve_colors else picture
+
     report = None if callback is None else (
-        lambda it: callback(dataclasses.replace(it, mean_pixel=mean)))
+        lambda it: callback(dataclasses.replace(it, render=render)))
     optimize(loss, tv, image, schedule, report)
-    return images.postprocess(image.asnumpy(), mean)
+    return render(image.asnumpy())
 

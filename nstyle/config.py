@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import model_vgg19
+from nstyle.optimize import OPTIMIZERS
 
 
 def option(default, help: str, **cli):
@@ -27,20 +28,32 @@ class Options:
                           choices=model_vgg19.POOLING)
     style_layers: tuple[str, ...] = option(model_vgg19.STYLE_LAYERS, "layers matched by Gram "
                                            "matrix", nargs="+")
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, "one weight per style layer (default: all 1)", nargs="+")
     content_layers: tuple[str, ...] = option(model_vgg19.CONTENT_LAYERS, "layers matched by "
                                              "feature", nargs="+")
     # images
     max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
-    style_scale: float = option(1.0, "style image's long edge relative to the output's; "
-                                "its aspect is kept (original: resized to the content's shape)")
+    style_scale: float = option(1.0, "style images' long edge relative to the output's; "
+                                "their aspect is kept (original: resized to the content's shape)")
+    style_blend_weights: tuple[float, ...] | None = option(
+        None, "one weight per style image, normalised to sum 1 (default: equal)", nargs="+")
+    preserve_colors: bool = option(False, "transfer the style to the luminance only and keep "
+                                   "the photo's colours (Gatys et al. 2016b)")
+    match_luminance: bool = option(False, "with --preserve-colors: first match the style's "
+                                   "luminance mean and spread to the photo's")
     # objective
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
     # optimisation
-    init: str = option("content", "start image: 'content' or 'noise' (original: noise)",
-                       choices=("content", "noise"))
-    lr: float = option(1e-3, "learning rate")
+    init: str = option("content", "start image: 'content', 'noise' (original), or an image "
+                       "file, e.g. a snapshot to continue from")
+    optimizer: str = option("sgd", "sgd: the original loop; adam: the same loop with Adam "
+                            "steps; lbfgs: scipy's L-BFGS-B on the same objective",
+                            choices=OPTIMIZERS)
+    lr: float | None = option(None, "learning rate; default 1e-3 for sgd (the original), "
+                              "2 for adam; lbfgs takes none")
     lr_sched_step: int = option(80, "decay the learning rate every this many epochs")
     lr_sched_factor: float = option(0.9, "learning rate decay factor")
     momentum: float = option(0.9, "SGD momentum")
@@ -53,11 +66,19 @@ class Options:
                                  "1; from the content image the first steps change little)")
     max_num_epochs: int = option(300, "maximum number of epochs (original: 1000)")
     seed: int | None = option(None, "random seed (the noise start image)")
-    # outputs
-    save_epochs: int = option(50, "write tmp_<epoch>.jpg beside the output every this many "
-                              "epochs")
-    remove_noise: float = option(0.02, "TV-Chambolle denoising weight of written images "
-                                 "(0: off)")
 
     def replace(self, **changes) -> "Options":
         return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a command-line run writes and prints besides its result (``nstyle.report``)."""
+
+    save_epochs: int = option(50, "write tmp_<epoch>.jpg beside the output every this many "
+                              "epochs (0: never)")
+    remove_noise: float = option(0.02, "TV-Chambolle denoising weight of written images "
+                                 "(0: off)")
+    print_every: int = option(10, "print the losses every this many epochs (0: never)")
+    quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
+    log: str | None = option(None, "write every epoch's losses to this CSV file")

@@ -44,17 +44,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 def resize_long_edge(image: np.ndarray, long_edge: int) -> np.ndarray:
     """Resize (H, W, 3) uint8 so that its longer side is ``long_edge``, aspect kept."""
-    from skimage.transform import resize
-
     h, w = image.shape[:2]
     factor = long_edge / max(h, w)
     shape = (max(1, round(h * factor)), max(1, round(w * factor)))
     if min(shape) < MIN_EDGE:
         raise NStyleError(f"image of {w}x{h} at a long edge of {long_edge} px is "
                           f"{shape[1]}x{shape[0]}: both sides must be at least {MIN_EDGE} px")
-    if shape == (h, w):
+    return resize_to(image, shape)
+
+
+def resize_to(image: np.ndarray, shape) -> np.ndarray:
+    """Resize (H, W, 3) uint8 to exactly ``shape`` = (H', W')."""
+    from skimage.transform import resize
+
+    if tuple(image.shape[:2]) == tuple(shape):
         return image
-    out = resize(image, shape, order=1, anti_aliasing=factor < 1, preserve_range=True)
+    smaller = shape[0] * shape[1] < image.shape[0] * image.shape[1]
+    out = resize(image, tuple(shape), order=1, anti_aliasing=smaller, preserve_range=True)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
@@ -104,3 +110,30 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+# ------------------------------------------------------------ colour preservation
+def luminance(image: np.ndarray) -> np.ndarray:
+    """Y of YIQ, 0..255 float (H, W)."""
+    from skimage.color import rgb2yiq
+
+    return rgb2yiq(image.astype(np.float64) / 255.0)[..., 0] * 255.0
+
+
+def grey(y: np.ndarray) -> np.ndarray:
+    """A luminance (H, W) as an RGB uint8 image whose three channels are it."""
+    return np.repeat(np.clip(np.round(y), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def match_luminance(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Shift and scale ``y`` to the mean and standard deviation of ``reference``."""
+    return (y - y.mean()) * (reference.std() / max(y.std(), 1e-6)) + reference.mean()
+
+
+def with_colours_of(luma_image: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The luminance of ``luma_image`` with the I and Q (colour) of ``colours``, RGB uint8."""
+    from skimage.color import rgb2yiq, yiq2rgb
+
+    yiq = rgb2yiq(colours.astype(np.float64) / 255.0)
+    yiq[..., 0] = luminance(luma_image) / 255.0
+    return np.clip(np.round(yiq2rgb(yiq) * 255.0), 0, 255).astype(np.uint8)

@@ -1,4 +1,5 @@
-"""The optimisation loop of ALGORITHM.md section 3: SGD on the image itself."""
+"""The optimisation loop of ALGORITHM.md section 3 (SGD on the image itself), and the
+same objective handed to Adam or L-BFGS."""
 from __future__ import annotations
 
 import time
@@ -7,8 +8,6 @@ from typing import Callable
 
 import mxnet as mx
 import numpy as np
-
-from nstyle.images import postprocess
 
 from nstyle.losses import LossExecutor, TVExecutor
 
@@ -23,11 +22,11 @@ class Iterate:
     lr: float
     elapsed: float  # seconds since the loop started
     image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
-    mean_pixel: np.ndarray | None = None  # set by nstyle.stylize, for picture()
+    render: Callable[[np.ndarray], np.ndarray] | None = None  # set by nstyle.stylize
 
     def picture(self) -> np.ndarray:
-        """The current image as RGB uint8 (H, W, 3)."""
-        return postprocess(self.image.asnumpy(), self.mean_pixel)
+        """The current image as the run's result would be: RGB uint8 (H, W, 3)."""
+        return self.render(self.image.asnumpy())
 
     @property
     def style_loss(self) -> float:
@@ -38,10 +37,14 @@ class Iterate:
         return sum(v for k, v in self.losses.items() if k.startswith("content_"))
 
 
+OPTIMIZERS = ("sgd", "adam", "lbfgs")
+
+
 @dataclass(frozen=True)
 class Schedule:
     """The optimiser's settings (see ``Options`` for their meaning)."""
 
+    optimizer: str
     lr: float
     lr_sched_step: int
     lr_sched_factor: float
@@ -57,23 +60,56 @@ def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
              schedule: Schedule, callback: Callable[[Iterate], None] | None = None) -> int:
     """Update ``image`` in place until the relative change falls below ``stop_eps`` (from
     epoch ``min_num_epochs`` on) or ``max_num_epochs`` have run. ``loss`` and ``tv`` must be
-    bound to ``image``.
+    bound to ``image``. Returns the number of epochs run.
 
-    The gradient is almost always clipped (its norm is 10^3 to 10^4 times N at 512 px), so
-    each step has the length lr * N and the relative change grows with the image's size:
-    from the content image the first epoch changes a 64-px image by 0.15% and a 512-px one
-    by 1.1%. Hence the stop rule waits ``min_num_epochs`` (a departure: the original
-    checked from the first epoch, and started from noise).
-
-    Returns the number of epochs run.
+    ``sgd`` is the original loop; ``adam`` is the same loop with MXNet's Adam update;
+    ``lbfgs`` hands the same loss and gradient to scipy's L-BFGS-B (one epoch per iteration).
     """
-    optimizer = mx.optimizer.SGD(
-        momentum=schedule.momentum, wd=schedule.weight_decay,
-        lr_scheduler=mx.lr_scheduler.FactorScheduler(
-            step=schedule.lr_sched_step, factor=schedule.lr_sched_factor, base_lr=schedule.lr))
+    if schedule.optimizer == "lbfgs":
+        return _lbfgs(loss, tv, image, schedule, callback)
+    return _first_order(loss, tv, image, schedule, callback)
+
+
+class _StopRule:
+    """The relative change ``||x_t - x_(t-1)|| / ||x_t||`` and the decision to stop.
+
+    With SGD the gradient is almost always clipped (its norm is 10^3 to 10^4 times N at
+    512 px), so each step has the length lr * N and the relative change grows with the
+    image's size: from the content image the first epoch changes a 64-px image by 0.15% and
+    a 512-px one by 1.1%. Hence the rule waits ``min_num_epochs`` (a departure: the original
+    checked from the first epoch, and started from noise).
+    """
+
+    def __init__(self, image: mx.nd.NDArray, schedule: Schedule):
+        self.previous = image.copy()
+        self.schedule = schedule
+
+    def change(self, image: mx.nd.NDArray) -> float:
+        change = (mx.nd.norm(image - self.previous) / mx.nd.norm(image)).asscalar()
+        self.previous[:] = image
+        return float(change)
+
+    def stop(self, epoch: int, change: float) -> bool:
+        return epoch >= self.schedule.min_num_epochs and change < self.schedule.stop_eps
+
+
+def _scheduler(schedule: Schedule) -> mx.lr_scheduler.FactorScheduler:
+    return mx.lr_scheduler.FactorScheduler(step=schedule.lr_sched_step,
+                                           factor=schedule.lr_sched_factor, base_lr=schedule.lr)
+
+
+def _first_order(loss, tv, image, schedule, callback) -> int:
+    if schedule.optimizer == "sgd":
+        optimizer = mx.optimizer.SGD(learning_rate=schedule.lr, momentum=schedule.momentum,
+                                     wd=schedule.weight_decay, lr_scheduler=_scheduler(schedule))
+    elif schedule.optimizer == "adam":
+        optimizer = mx.optimizer.Adam(learning_rate=schedule.lr, wd=schedule.weight_decay,
+                                      lr_scheduler=_scheduler(schedule))
+    else:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     state = optimizer.create_state(0, image)
     clip_norm = schedule.clip_factor * image.size  # N, the number of image elements
-    previous = image.copy()
+    rule = _StopRule(image, schedule)
     start = time.perf_counter()
     for epoch in range(1, schedule.max_num_epochs + 1):
         loss.step()
@@ -85,11 +121,54 @@ def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
             grad += tv.forward()  # added after clipping, as in the original
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
-        change = (mx.nd.norm(image - previous) / mx.nd.norm(image)).asscalar()
-        previous[:] = image
+        change = rule.change(image)
         if callback is not None:
-            callback(Iterate(epoch, loss.weighted_losses(), float(change), lr,
+            callback(Iterate(epoch, loss.weighted_losses(), change, lr,
                              time.perf_counter() - start, image))
-        if epoch >= schedule.min_num_epochs and change < schedule.stop_eps:
+        if rule.stop(epoch, change):
             break
     return epoch
+
+
+def _lbfgs(loss, tv, image, schedule, callback) -> int:
+    """scipy's L-BFGS-B on the objective the executors define.
+
+    No clipping, schedule or weight decay: L-BFGS needs the true objective and its gradient.
+    The TV gradient ``w * L x`` (L the zero-padded Laplacian / 8, a symmetric operator) is
+    the gradient of the energy ``w / 2 * x . L x``, which is added to the value.
+    """
+    from scipy.optimize import minimize
+
+    shape, dtype = image.shape, image.dtype
+    rule = _StopRule(image, schedule)
+    start = time.perf_counter()
+    epochs = 0
+
+    def objective(x: np.ndarray):
+        image[:] = x.reshape(shape).astype(dtype)
+        loss.step()
+        value = sum(loss.weighted_losses().values())
+        grad = loss.grad.asnumpy().astype(np.float64)
+        if tv is not None:
+            smooth = tv.forward().asnumpy()
+            value += 0.5 * float(np.sum(image.asnumpy() * smooth))
+            grad += smooth
+        return value, grad.ravel()
+
+    def step(intermediate_result) -> None:
+        nonlocal epochs
+        epochs += 1
+        image[:] = intermediate_result.x.reshape(shape).astype(dtype)
+        change = rule.change(image)
+        if callback is not None:
+            callback(Iterate(epochs, loss.weighted_losses(), change, float("nan"),
+                             time.perf_counter() - start, image))
+        if rule.stop(epochs, change):
+            raise StopIteration
+
+    result = minimize(objective, image.asnumpy().astype(np.float64).ravel(), jac=True,
+                      method="L-BFGS-B", callback=step,
+                      options={"maxiter": schedule.max_num_epochs, "maxcor": 20,
+                               "ftol": 0.0, "gtol": 0.0})
+    image[:] = result.x.reshape(shape).astype(dtype)
+    return epochs

@@ -8,7 +8,7 @@ import pytest
 
 import run
 from nstyle import images
-from nstyle.config import Options
+from nstyle.config import Options, Outputs
 from tests.conftest import make_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,9 @@ CHANGING = [
     ("--lr-sched-step", "1"), ("--lr-sched-factor", "0.1"), ("--momentum", "0"),
     ("--weight-decay", "0.5"), ("--clip-factor", "1e-4"), ("--max-num-epochs", "6"),
     ("--seed", "1"), ("--remove-noise", "0.2"), ("--stop-eps", "1"),
+    ("--style-layer-weights", "1", "0", "1", "1", "1"), ("--preserve-colors",),
+    ("--preserve-colors", "--match-luminance"), ("--optimizer", "adam"),
+    ("--optimizer", "lbfgs"),
 ]
 
 
@@ -71,6 +74,41 @@ def test_min_num_epochs_delays_the_stop_rule(tmp_path, baseline, tiny_weights_fi
     assert not np.array_equal(first, later) and np.array_equal(later, two)
 
 
+def test_several_styles_blend_by_weight(tmp_path, baseline, tiny_weights_file, rgb):
+    base, (content, style) = baseline
+    other = images.write_image(tmp_path / "other.png", np.ascontiguousarray(rgb[:, ::-1]))
+    two = ["--style-image", str(style), str(other)]
+    only_first = stylise(tmp_path, (content, style), tiny_weights_file, *two,
+                         "--style-blend-weights", "2", "0")
+    assert np.array_equal(only_first, base)  # weight 0: the second style plays no part
+    blended = stylise(tmp_path, (content, style), tiny_weights_file, *two)
+    assert not np.array_equal(blended, base)
+
+
+def test_init_from_an_image_file(tmp_path, baseline, tiny_weights_file, rgb):
+    base, (content, style) = baseline
+    start = images.write_image(tmp_path / "start.png", np.ascontiguousarray(rgb[::-1]))
+    out = stylise(tmp_path, (content, style), tiny_weights_file, "--init", str(start))
+    assert not np.array_equal(out, base)
+    from_content = stylise(tmp_path, (content, style), tiny_weights_file, "--init", "content")
+    from_file = stylise(tmp_path, (content, style), tiny_weights_file, "--init", str(content))
+    assert np.array_equal(from_content, from_file)
+
+
+def test_preserve_colors_keeps_the_photos_colours(tmp_path, baseline, tiny_weights_file):
+    from skimage.color import rgb2yiq
+
+    base, (content, style) = baseline
+    photo = images.resize_long_edge(images.read_image(content), 32)
+    kept = stylise(tmp_path, (content, style), tiny_weights_file, "--preserve-colors")
+    colour = lambda im: rgb2yiq(im / 255.0)[..., 1:]
+    # the same I and Q (colour) as the photo wherever the result is not clipped
+    inside = np.all((kept > 3) & (kept < 252), axis=2)
+    assert inside.mean() > 0.3
+    assert np.abs(colour(kept) - colour(photo))[inside].max() < 0.03
+    assert np.abs(colour(base) - colour(photo))[inside].mean() > 0.05  # without: other colours
+
+
 def test_the_baseline_is_deterministic(tmp_path, baseline, tiny_weights_file):
     base, pictures = baseline
     assert np.array_equal(stylise(tmp_path, pictures, tiny_weights_file), base)
@@ -83,9 +121,24 @@ def test_snapshots_every_save_epochs_beside_the_output(tmp_path, pictures, tiny_
     assert names == ["final.jpg", "tmp_3.jpg", "tmp_6.jpg"]
 
 
+def test_quiet_print_every_and_csv_log(tmp_path, pictures, tiny_weights_file, capfd):
+    stylise(tmp_path, pictures, tiny_weights_file, "--max-num-epochs", "6", "--print-every", "2",
+            "--log", str(tmp_path / "logs" / "losses.csv"))
+    lines = [l for l in capfd.readouterr().err.splitlines() if l.startswith("epoch")]
+    assert [int(l.split()[1]) for l in lines] == [1, 2, 4, 6]
+    rows = (tmp_path / "logs" / "losses.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,seconds,lr,rel_change,total,style_relu1_1,")
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3, 4, 5, 6]
+    stylise(tmp_path, pictures, tiny_weights_file, "--quiet", "--save-epochs", "1")
+    assert capfd.readouterr().err == ""
+    assert (tmp_path / "runs" / "tmp_3.jpg").exists()  # quiet still saves snapshots
+    stylise(tmp_path, pictures, tiny_weights_file, "--print-every", "0")
+    assert not any(l.startswith("epoch") for l in capfd.readouterr().err.splitlines())
+
+
 def test_help_shows_every_option_and_its_default():
     text = run.build_parser().format_help()
-    for field in Options.__dataclass_fields__.values():
+    for field in [*Options.__dataclass_fields__.values(), *Outputs.__dataclass_fields__.values()]:
         assert "--" + field.name.replace("_", "-") in text
     assert "(default: 0.01)" in text and "(default: avg)" in text
     for flag in ("--content-image", "--style-image", "--output", "--gpu"):
@@ -93,7 +146,7 @@ def test_help_shows_every_option_and_its_default():
 
 
 def test_flag_types_are_the_options_types():
-    _, options = run.parse_options(["--lr-sched-factor", "0.9", "--lr-sched-step", "80",
+    _, options, _ = run.parse_options(["--lr-sched-factor", "0.9", "--lr-sched-step", "80",
                                     "--style-layers", "relu1_1", "relu2_1"])
     assert options.lr_sched_factor == 0.9 and options.lr_sched_step == 80
     assert options.style_layers == ("relu1_1", "relu2_1")
@@ -114,9 +167,17 @@ def cli(*argv, cwd=ROOT):
     (["--content-image", "/nonexistent.jpg"], "image /nonexistent.jpg does not exist"),
     (["--lr", "0"], "lr must be > 0"),
     (["--style-weight", "-1"], "style-weight must be >= 0"),
-    (["--save-epochs", "0"], "save-epochs must be > 0"),
+    (["--save-epochs", "-1"], "save-epochs must be >= 0"),
     (["--style-layers", "relu1_1", "relu9_1"], "unknown style layer(s) relu9_1; VGG-19 has"),
     (["--output", "/proc/nope/out.jpg"], "cannot write into /proc/nope"),
+    (["--style-blend-weights", "1", "2"], "2 weight(s) for 1 style image(s)"),
+    (["--style-image", "input/style.jpg", "input/content.jpg", "--style-blend-weights", "1",
+      "-1"], "style-blend-weights must be >= 0"),
+    (["--init", "missing.jpg"], "init must be one of content, noise or an image file"),
+    (["--style-layer-weights", "1", "2"], "one weight >= 0 per style layer"),
+    (["--match-luminance"], "match-luminance works with --preserve-colors only"),
+    (["--print-every", "-1"], "print-every must be >= 0"),
+    (["--log", "/proc/nope/losses.csv"], "cannot write the log /proc/nope/losses.csv"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(argv, message, tiny_weights_file):
     done = cli("--weights", str(tiny_weights_file), "--max-long-edge", "32", *argv)

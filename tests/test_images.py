@@ -108,3 +108,18 @@ def test_denoise_smooths_and_zero_is_off(rgb):
     assert smooth.dtype == np.uint8
     assert np.abs(np.diff(smooth.astype(float), axis=1)).mean() < np.abs(
         np.diff(noisy.astype(float), axis=1)).mean()
+
+
+def test_colour_transfer_round_trip(rgb):
+    y = images.luminance(rgb)
+    assert y.shape == rgb.shape[:2] and 0 <= y.min() and y.max() <= 255
+    back = images.with_colours_of(images.grey(y), rgb)
+    assert np.abs(back.astype(int) - rgb).max() <= 3  # only rounding and gamut clipping
+
+
+def test_match_luminance_takes_the_reference_statistics():
+    rng = np.random.default_rng(0)
+    y, reference = rng.normal(50, 5, (8, 8)), rng.normal(120, 30, (6, 9))
+    matched = images.match_luminance(y, reference)
+    assert matched.mean() == pytest.approx(reference.mean())
+    assert matched.std() == pytest.approx(reference.std())

@@ -18,7 +18,7 @@ def setup(shape=(1, 3, 16, 16), seed=0):
 
 
 def schedule(**changes):
-    base = dict(lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
+    base = dict(optimizer="sgd", lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
                 weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, min_num_epochs=1,
                 max_num_epochs=5)
     return Schedule(**{**base, **changes})
@@ -79,3 +79,31 @@ def test_stop_rule_waits_for_min_num_epochs():
     loss, image = setup()
     assert optimize(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0,
                                                 min_num_epochs=4)) == 4
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 2.0), ("lbfgs", 1.0)])
+def test_other_optimizers_lower_the_objective(optimizer, lr):
+    loss, image = setup()
+    seen = []
+    epochs = optimize(loss, TVExecutor(image, 1e-2), image,
+                      schedule(optimizer=optimizer, lr=lr, max_num_epochs=15), seen.append)
+    assert epochs == 15 and [it.epoch for it in seen] == list(range(1, 16))
+    total = [sum(it.losses.values()) for it in seen]
+    assert total[-1] < 0.5 * total[0]
+
+
+def test_lbfgs_objective_includes_the_tv_energy():
+    """With only TV (no style, no content), L-BFGS flattens the image: energy falls."""
+    loss, image = setup()
+    loss._heads = [h * 0 for h in loss._heads]
+    loss.head_weights = loss.head_weights * 0
+    start = np.abs(np.diff(image.asnumpy(), axis=3)).mean()
+    optimize(loss, TVExecutor(image, 1.0), image, schedule(optimizer="lbfgs", max_num_epochs=10))
+    assert np.abs(np.diff(image.asnumpy(), axis=3)).mean() < 0.5 * start
+
+
+def test_lbfgs_obeys_the_stop_rule():
+    loss, image = setup()
+    epochs = optimize(loss, None, image, schedule(optimizer="lbfgs", max_num_epochs=30,
+                                                  stop_eps=1.0, min_num_epochs=3))
+    assert epochs == 3

@@ -1,0 +1,88 @@
+"""What a command-line run shows and writes while it works: a progress bar, loss lines,
+a CSV log and ``tmp_<epoch>.jpg`` snapshots. The library only calls back with ``Iterate``."""
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+from pathlib import Path
+
+from nstyle import images
+from nstyle.config import Outputs
+from nstyle.errors import NStyleError
+from nstyle.optimize import Iterate
+
+log = logging.getLogger("nstyle")
+
+
+def check_outputs(outputs: Outputs) -> None:
+    for name in ("save_epochs", "print_every"):
+        if getattr(outputs, name) < 0:
+            raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got "
+                              f"{getattr(outputs, name)}")
+    if outputs.remove_noise < 0:
+        raise NStyleError(f"remove-noise must be >= 0, got {outputs.remove_noise}")
+
+
+class Reporter:
+    """The per-epoch callback of a command-line run; use as a context manager."""
+
+    def __init__(self, outputs: Outputs, folder: Path, max_epochs: int):
+        self.outputs, self.folder, self.last = outputs, folder, None
+        self._bar = None
+        if not outputs.quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=max_epochs, unit="epoch", dynamic_ncols=True, leave=False)
+        self._csv_file = self._csv = None
+        if outputs.log:
+            path = Path(outputs.log)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._csv_file = open(path, "w", newline="")
+            except OSError as exc:
+                raise NStyleError(f"cannot write the log {path} ({exc.strerror or exc})") from None
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._csv_file is not None:
+            self._csv_file.close()
+
+    def say(self, message: str, *args) -> None:
+        if self.outputs.quiet:
+            return
+        if self._bar is not None:
+            self._bar.write(message % args, file=sys.stderr)
+        else:
+            log.info(message, *args)
+
+    def __call__(self, it: Iterate) -> None:
+        self.last = it
+        if self._csv_file is not None:
+            self._write_csv(it)
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(style=f"{it.style_loss:.3g}", content=f"{it.content_loss:.3g}",
+                                  change=f"{it.rel_change:.2e}", refresh=False)
+        every = self.outputs.print_every
+        if every and (it.epoch == 1 or it.epoch % every == 0):
+            self.say("epoch %4d  style %.4g  content %.4g  change %.2e  lr %.2e  %.2f s/epoch",
+                     it.epoch, it.style_loss, it.content_loss, it.rel_change, it.lr,
+                     it.elapsed / it.epoch)
+        if self.outputs.save_epochs and it.epoch % self.outputs.save_epochs == 0:
+            path = images.write_image(self.folder / f"tmp_{it.epoch}.jpg",
+                                      images.denoise(it.picture(), self.outputs.remove_noise))
+            self.say("saved %s", path)
+
+    def _write_csv(self, it: Iterate) -> None:
+        if self._csv is None:
+            self._csv = csv.writer(self._csv_file)
+            self._csv.writerow(["epoch", "seconds", "lr", "rel_change", "total", *it.losses])
+        self._csv.writerow([it.epoch, f"{it.elapsed:.3f}", f"{it.lr:.6g}", f"{it.rel_change:.6g}",
+                            f"{sum(it.losses.values()):.6g}",
+                            *(f"{v:.6g}" for v in it.losses.values())])
+        self._csv_file.flush()
