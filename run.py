@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx = devices.select_context(args.gpu)
         fallback = None if explicit_model or options.weights else "vgg16"
         weights = api.load_weights(options, fallback)
-        with report.Reporter(outputs, output.parent, options.max_num_epochs) as progress:
+        epochs = options.max_num_epochs * options.num_scales
+        with report.Reporter(outputs, output.parent, epochs) as progress:
             result = nstyle.stylize(content, styles, options, ctx=ctx, weights=weights,
                                     callback=progress)
         images.write_image(output, images.denoise(result, outputs.remove_noise))

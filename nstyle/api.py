@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +42,7 @@ def check_options(options: Options, num_layers: int) -> None:
         raise NStyleError(f"lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
     if not 0 <= options.momentum < 1:
         raise NStyleError(f"momentum must be in [0, 1), got {options.momentum}")
+    scale_edges(options)
     if options.match_luminance and not options.preserve_colors:
         raise NStyleError("match-luminance works with --preserve-colors only")
     if options.init not in INITS and not Path(options.init).is_file():
@@ -185,6 +187,47 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
     weights = weights or load_weights(options)
     check_options(options, weights.num_layers)
     blend = blend_weights(options, len(styles))
+    net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
+                        options.content_layers, options.pooling, ctx, weights.channels)
+    edges = scale_edges(options)
+    final_content, _ = prepare_images(content, [], options)
+    check_memory(net, (1, 3) + final_content.shape[:2], options.max_long_edge,
+                 devices.free_memory(ctx), ctx)
+    log.info("network: %s; content %dx%d, %s%s", weights.description, final_content.shape[1],
+             final_content.shape[0], ctx,
+             f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "")
+    previous, done, begin = None, 0, time.perf_counter()
+    for scale, edge in enumerate(edges, start=1):
+        at = options.replace(max_long_edge=edge)
+        # epochs and seconds count on across scales
+        report = None if callback is None else (
+            lambda it, done=done, spent=time.perf_counter() - begin, scale=scale: callback(
+                dataclasses.replace(it, epoch=it.epoch + done, elapsed=it.elapsed + spent,
+                                    scale=(scale, len(edges)))))
+        previous, result, epochs = _stylize_at(net, content, styles, blend, at, weights,
+                                               previous, report)
+        done += epochs
+    return result
+
+
+def scale_edges(options: Options) -> list[int]:
+    """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
+    if options.num_scales < 1:
+        raise NStyleError(f"num-scales must be >= 1, got {options.num_scales}")
+    edges = [round(options.max_long_edge / 2 ** k) for k in range(options.num_scales)][::-1]
+    if len(edges) > 1 and edges[0] < 4 * images.MIN_EDGE:
+        raise NStyleError(f"{options.num_scales} scales from {options.max_long_edge} px start "
+                          f"at {edges[0]} px; the coarsest scale needs {4 * images.MIN_EDGE} px")
+    return edges
+
+
+def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], blend, options,
+                weights: Weights, previous: np.ndarray | None, callback):
+    """One scale: returns (raw picture, picture as the result, epochs run).
+
+    The raw picture is what the optimiser made (grey with --preserve-colors); a finer scale
+    starts from it, upsampled (coarse to fine, as jcjohnson's multires scripts do).
+    """
     content, styles = prepare_images(content, styles, options)
     photo = content
     if options.preserve_colors:  # Gatys et al. 2016b: style the luminance, keep the colours
@@ -196,26 +239,23 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
     mean = weights.convention.mean_pixel
     content_x = images.preprocess(content, mean)  # (1, 3, H, W)
     styles_x = [images.preprocess(style, mean) for style in styles]
-    log.info("network: %s; content %dx%d, style %s, %s", weights.description,
-             content.shape[1], content.shape[0],
-             " + ".join(f"{s.shape[1]}x{s.shape[0]}" for s in styles), ctx)
-
-    net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
-                        options.content_layers, options.pooling, ctx, weights.channels)
-    check_memory(net, content_x.shape, options.max_long_edge, devices.free_memory(ctx), ctx)
     targets = style_targets(net, styles_x, blend, content_x.shape)
     targets.update({k: v for k, v in net.targets(content_x).items()
                     if k.startswith("target_content_")})
-    start = start_image(options, content_x, mean)
-    image = mx.nd.array(start, ctx=ctx)
+    if previous is None:
+        start = start_image(options, content_x, mean)
+    else:
+        start = images.preprocess(images.resize_to(previous, content_x.shape[2:]), mean)
+    image = mx.nd.array(start, ctx=net.ctx)
     layer_weights = dict(zip(options.style_layers, options.style_layer_weights or
                              [1.0] * len(options.style_layers)))
     loss = LossExecutor(net, targets, image, options.style_weight, options.content_weight,
                         layer_weights)
     tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
-    schedule = Schedule(options.optimizer, learning_rate(options), options.lr_sched_step, options.lr_sched_factor,
-                        options.momentum, options.weight_decay, options.clip_factor,
-                        options.stop_eps, options.min_num_epochs, options.max_num_epochs)
+    schedule = Schedule(options.optimizer, learning_rate(options), options.lr_sched_step,
+                        options.lr_sched_factor, options.momentum, options.weight_decay,
+                        options.clip_factor, options.stop_eps, options.min_num_epochs,
+                        options.max_num_epochs)
 
     def render(x: np.ndarray) -> np.ndarray:
         picture = images.postprocess(x, mean)
@@ -223,6 +263,6 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
 
     report = None if callback is None else (
         lambda it: callback(dataclasses.replace(it, render=render)))
-    optimize(loss, tv, image, schedule, report)
-    return render(image.asnumpy())
-
+    epochs = optimize(loss, tv, image, schedule, report)
+    raw = images.postprocess(image.asnumpy(), mean)
+    return raw, render(image.asnumpy()), epochs

@@ -34,6 +34,9 @@ class Options:
                                              "feature", nargs="+")
     # images
     max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
+    num_scales: int = option(1, "coarse to fine: optimise at max-long-edge / 2^k for k = "
+                             "num-scales - 1 down to 0, each scale starting from the previous "
+                             "result upsampled")
     style_scale: float = option(1.0, "style images' long edge relative to the output's; "
                                 "their aspect is kept (original: resized to the content's shape)")
     style_blend_weights: tuple[float, ...] | None = option(

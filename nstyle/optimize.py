@@ -23,6 +23,7 @@ class Iterate:
     elapsed: float  # seconds since the loop started
     image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
     render: Callable[[np.ndarray], np.ndarray] | None = None  # set by nstyle.stylize
+    scale: tuple[int, int] = (1, 1)  # (this scale, number of scales), coarse to fine
 
     def picture(self) -> np.ndarray:
         """The current image as the run's result would be: RGB uint8 (H, W, 3)."""

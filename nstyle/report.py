@@ -70,9 +70,11 @@ class Reporter:
                                   change=f"{it.rel_change:.2e}", refresh=False)
         every = self.outputs.print_every
         if every and (it.epoch == 1 or it.epoch % every == 0):
-            self.say("epoch %4d  style %.4g  content %.4g  change %.2e  lr %.2e  %.2f s/epoch",
-                     it.epoch, it.style_loss, it.content_loss, it.rel_change, it.lr,
-                     it.elapsed / it.epoch)
+            scale = f"  scale {it.scale[0]}/{it.scale[1]}" if it.scale[1] > 1 else ""
+            lr = "" if it.lr != it.lr else f"  lr {it.lr:.2e}"  # L-BFGS has none (nan)
+            self.say("epoch %4d  style %.4g  content %.4g  change %.2e%s  %.2f s/epoch%s",
+                     it.epoch, it.style_loss, it.content_loss, it.rel_change, lr,
+                     it.elapsed / it.epoch, scale)
         if self.outputs.save_epochs and it.epoch % self.outputs.save_epochs == 0:
             path = images.write_image(self.folder / f"tmp_{it.epoch}.jpg",
                                       images.denoise(it.picture(), self.outputs.remove_noise))

@@ -136,6 +136,26 @@ def test_quiet_print_every_and_csv_log(tmp_path, pictures, tiny_weights_file, ca
     assert not any(l.startswith("epoch") for l in capfd.readouterr().err.splitlines())
 
 
+def test_multi_scale_goes_coarse_to_fine(tmp_path, pictures, tiny_weights_file):
+    seen = []
+    content, style = pictures
+    from nstyle import Options, stylize
+    from nstyle.weights import read_weights
+
+    options = Options(max_long_edge=128, num_scales=2, max_num_epochs=3, min_num_epochs=1,
+                      stop_eps=0, init="noise", seed=0, lr=10)
+    result = stylize(images.read_image(content), images.read_image(style), options,
+                     weights=read_weights(tiny_weights_file), callback=seen.append)
+    assert result.shape == (91, 128, 3)
+    assert [(it.epoch, it.scale) for it in seen] == [(1, (1, 2)), (2, (1, 2)), (3, (1, 2)),
+                                                    (4, (2, 2)), (5, (2, 2)), (6, (2, 2))]
+    assert seen[2].image.shape != seen[3].image.shape  # 64 px, then 128 px
+    assert seen[3].elapsed >= seen[2].elapsed
+    one = stylize(images.read_image(content), images.read_image(style),
+                  options.replace(num_scales=1), weights=read_weights(tiny_weights_file))
+    assert not np.array_equal(one, result)
+
+
 def test_help_shows_every_option_and_its_default():
     text = run.build_parser().format_help()
     for field in [*Options.__dataclass_fields__.values(), *Outputs.__dataclass_fields__.values()]:
@@ -177,6 +197,8 @@ def cli(*argv, cwd=ROOT):
     (["--style-layer-weights", "1", "2"], "one weight >= 0 per style layer"),
     (["--match-luminance"], "match-luminance works with --preserve-colors only"),
     (["--print-every", "-1"], "print-every must be >= 0"),
+    (["--num-scales", "3", "--max-long-edge", "128"], "the coarsest scale needs 64 px"),
+    (["--num-scales", "0"], "num-scales must be >= 1"),
     (["--log", "/proc/nope/losses.csv"], "cannot write the log /proc/nope/losses.csv"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(argv, message, tiny_weights_file):
@@ -185,3 +207,11 @@ def test_bad_input_gives_one_line_and_exit_2(argv, message, tiny_weights_file):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.count("error:") == 1
+
+
+def test_readme_lists_every_flag():
+    readme = (ROOT / "README.md").read_text()
+    for action in run.build_parser()._actions:
+        flag = action.option_strings[-1]
+        if flag != "--help":
+            assert f"| `{flag}` |" in readme, flag
