@@ -4,8 +4,9 @@
 * ``content.jpg``: scikit-image's ``astronaut`` (Eileen Collins, NASA, public domain).
 * ``style.jpg``: a painting made here: short, thick brush strokes that follow a swirling
   flow field, in a night-sky palette with glowing yellow stars.
+* ``mosaic.jpg``: a warm stained-glass mosaic made here.
 
-    python input/make_samples.py        # rewrites input/content.jpg and input/style.jpg
+    python input/make_samples.py        # rewrites the three images
 """
 from __future__ import annotations
 
@@ -61,12 +62,32 @@ def paint_style(seed: int = 7) -> Image.Image:
     return canvas.filter(ImageFilter.SMOOTH)
 
 
+def paint_mosaic(seed: int = 11, cells: int = 900) -> Image.Image:
+    """A second style: a warm stained-glass mosaic, cells of flat colour with dark leading."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    w, h = SIZE
+    seeds = rng.uniform((0, 0), (w, h), (cells, 2))
+    y, x = np.mgrid[0:h, 0:w]
+    distances, labels = cKDTree(seeds).query(np.stack([x.ravel(), y.ravel()], 1), k=2)
+    palette = np.array([[200, 40, 30], [240, 140, 20], [250, 210, 60], [120, 20, 60],
+                        [30, 110, 90], [240, 230, 200], [170, 70, 20]], float)
+    colours = palette[rng.integers(len(palette), size=cells)] * rng.uniform(0.8, 1.1, (cells, 1))
+    image = colours[labels[:, 0]].reshape(h, w, 3)
+    edge = (distances[:, 1] - distances[:, 0]).reshape(h, w) < 2.5  # near a cell border
+    image[edge] = (25, 15, 10)
+    image += rng.normal(0, 6, image.shape)  # the glass is not flat
+    return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).filter(ImageFilter.SMOOTH)
+
+
 def main() -> None:
     from skimage import data
 
     Image.fromarray(data.astronaut()).save(HERE / "content.jpg", quality=92)
     paint_style().save(HERE / "style.jpg", quality=92)
-    print(f"wrote {HERE / 'content.jpg'} and {HERE / 'style.jpg'}")
+    paint_mosaic().save(HERE / "mosaic.jpg", quality=92)
+    print(f"wrote content.jpg, style.jpg and mosaic.jpg in {HERE}")
 
 
 if __name__ == "__main__":
