@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -75,6 +76,11 @@ def parse_options(argv: list[str]) -> tuple[argparse.Namespace, Options, Outputs
     return args, Options(**values), outputs
 
 
+def _interrupt(signum, frame):
+    """SIGTERM ends a run the way Ctrl-C does: the current image is written first."""
+    raise KeyboardInterrupt
+
+
 class StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the time (a caller may have replaced it)."""
 
@@ -113,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     explicit_model = any(a == "--model" or a.startswith("--model=") for a in argv)
     output = Path(args.output)
+    progress = None
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
         api.check_options(options, num_layers=19)
         report.check_outputs(outputs)
@@ -131,14 +139,26 @@ def main(argv: list[str] | None = None) -> int:
                                     callback=progress)
         images.write_image(output, images.denoise(result, outputs.remove_noise))
     except NStyleError as exc:
-        print(f"nstyle: error: {exc}", file=sys.stderr)
+        kept = ""
+        if getattr(exc, "picture", None) is not None:
+            images.write_image(output, exc.picture)
+            kept = f"; the last good image is in {output}"
+        print(f"nstyle: error: {exc}{kept}", file=sys.stderr)
         return 2
     except MXNetError as exc:  # e.g. out of memory: MXNet's first line says what happened
         print(f"nstyle: error: MXNet failed: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("nstyle: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the work done so far
+        if progress is not None and progress.last is not None:
+            images.write_image(output, images.denoise(progress.last.picture(),
+                                                      outputs.remove_noise))
+            print(f"nstyle: interrupted at epoch {progress.last.epoch}; wrote {output} "
+                  f"(continue with --init {output})", file=sys.stderr)
+        else:
+            print("nstyle: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     last = progress.last
     log.info("wrote %s after %d epochs in %.1f s (%s)", output, last.epoch, last.elapsed,
              weights.description)

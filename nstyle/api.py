@@ -15,7 +15,7 @@ from nstyle import devices, images
 from nstyle.config import Options
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import Iterate, Schedule, optimize
+from nstyle.optimize import Diverged, Iterate, Schedule, optimize
 from nstyle.weights import Weights, resolve
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,10 @@ def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], ble
 
     report = None if callback is None else (
         lambda it: callback(dataclasses.replace(it, render=render)))
-    epochs = optimize(loss, tv, image, schedule, report)
+    try:
+        epochs = optimize(loss, tv, image, schedule, report)
+    except Diverged as exc:
+        exc.picture = render(image.asnumpy())  # rolled back: the last good image
+        raise
     raw = images.postprocess(image.asnumpy(), mean)
     return raw, render(image.asnumpy()), epochs

@@ -2,6 +2,7 @@
 same objective handed to Adam or L-BFGS."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -9,6 +10,7 @@ from typing import Callable
 import mxnet as mx
 import numpy as np
 
+from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, TVExecutor
 
 
@@ -39,6 +41,14 @@ class Iterate:
 
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
+MAX_HALVINGS = 4  # of the learning rate, after a NaN or inf, before giving up
+
+
+class Diverged(NStyleError):
+    """The image became NaN or inf and smaller steps did not help. ``picture`` (set by
+    ``nstyle.stylize``) is the last good image."""
+
+    picture = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,15 @@ class _StopRule:
         self.schedule = schedule
 
     def change(self, image: mx.nd.NDArray) -> float:
-        change = (mx.nd.norm(image - self.previous) / mx.nd.norm(image)).asscalar()
-        self.previous[:] = image
-        return float(change)
+        """The relative change since the last good image; NaN or inf if ``image`` is not
+        finite, in which case the last good image is kept for ``rollback``."""
+        change = float((mx.nd.norm(image - self.previous) / mx.nd.norm(image)).asscalar())
+        if math.isfinite(change):
+            self.previous[:] = image
+        return change
+
+    def rollback(self, image: mx.nd.NDArray) -> None:
+        image[:] = self.previous
 
     def stop(self, epoch: int, change: float) -> bool:
         return epoch >= self.schedule.min_num_epochs and change < self.schedule.stop_eps
@@ -111,7 +127,7 @@ def _first_order(loss, tv, image, schedule, callback) -> int:
     state = optimizer.create_state(0, image)
     clip_norm = schedule.clip_factor * image.size  # N, the number of image elements
     rule = _StopRule(image, schedule)
-    start = time.perf_counter()
+    start, halvings = time.perf_counter(), 0
     for epoch in range(1, schedule.max_num_epochs + 1):
         loss.step()
         grad = loss.grad
@@ -123,6 +139,17 @@ def _first_order(loss, tv, image, schedule, callback) -> int:
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
         change = rule.change(image)
+        if not math.isfinite(change):  # NaN or inf: back to the last good image, smaller steps
+            rule.rollback(image)
+            halvings += 1
+            if halvings > MAX_HALVINGS:
+                raise Diverged(f"the optimisation diverged (NaN or inf) at epoch {epoch}, even "
+                               f"at 1/{2 ** MAX_HALVINGS} of the learning rate; try a smaller "
+                               "--lr")
+            optimizer.lr_scheduler.base_lr /= 2
+            for array in state if isinstance(state, (tuple, list)) else [state]:
+                array[:] = 0  # forget the momentum that led there
+            continue
         if callback is not None:
             callback(Iterate(epoch, loss.weighted_losses(), change, lr,
                              time.perf_counter() - start, image))

@@ -1,0 +1,53 @@
+"""Faults during a run: divergence rolls back and keeps the last good image; SIGTERM and
+Ctrl-C write the current image and exit cleanly; a run continues from what it wrote."""
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nstyle import images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def base_args(tmp_path, tiny_weights_file, rgb):
+    content = images.write_image(tmp_path / "content.png", rgb)
+    style = images.write_image(tmp_path / "style.png", np.ascontiguousarray(rgb[::-1]))
+    return [sys.executable, str(ROOT / "run.py"), "--content-image", str(content),
+            "--style-image", str(style), "--weights", str(tiny_weights_file), "--gpu", "-1",
+            "--max-long-edge", "32", "--output", str(tmp_path / "out" / "result.png")]
+
+
+def test_divergence_keeps_the_last_good_image(tmp_path, tiny_weights_file, rgb):
+    done = subprocess.run(base_args(tmp_path, tiny_weights_file, rgb)
+                          + ["--lr", "1e38", "--init", "content", "--remove-noise", "0"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "diverged (NaN or inf) at epoch" in done.stderr and "Traceback" not in done.stderr
+    assert "the last good image is in" in done.stderr
+    kept = images.read_image(tmp_path / "out" / "result.png")
+    assert np.abs(kept.astype(int) - images.resize_long_edge(rgb, 32)).max() <= 1  # the start
+
+
+def test_sigterm_writes_the_current_image_and_the_run_can_continue(tmp_path, tiny_weights_file,
+                                                                     rgb):
+    args = base_args(tmp_path, tiny_weights_file, rgb)
+    run = subprocess.Popen(args + ["--max-num-epochs", "100000", "--stop-eps", "0",
+                                   "--print-every", "1", "--save-epochs", "0"],
+                           stderr=subprocess.PIPE, text=True)
+    for line in run.stderr:  # wait until the optimisation is under way
+        if line.startswith("epoch    3"):
+            break
+    run.send_signal(signal.SIGTERM)
+    err = run.stderr.read()
+    assert run.wait(timeout=60) == 130
+    assert "interrupted at epoch" in err and "Traceback" not in err
+    result = tmp_path / "out" / "result.png"
+    assert images.read_image(result).shape == (23, 32, 3)
+    assert [p.name for p in result.parent.iterdir()] == ["result.png"]  # nothing half-written
+    again = subprocess.run(args + ["--init", str(result), "--max-num-epochs", "2"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
