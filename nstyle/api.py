@@ -73,24 +73,32 @@ def load_weights(options: Options, fallback: str | None = None) -> Weights:
 
 
 def check_memory(net: Network, shape, long_edge: int, available: int, ctx) -> None:
-    """Fail before binding when the loss executor would not fit into ``available`` bytes,
-    naming a ``--max-long-edge`` that fits (memory grows with the number of pixels)."""
-    need = net.loss_bytes(shape)
+    """Fail before binding when the loss executor would not fit into ``available`` bytes, or
+    would hold a tensor too large for MXNet's 32-bit sizes, naming a ``--max-long-edge`` that
+    fits (memory grows with the number of pixels)."""
     gib = 2.0 ** 30
-    log.info("memory: about %.2f GiB needed, %.1f GiB free on %s", need / gib, available / gib,
-             ctx)
     budget = 0.9 * available
-    if need <= budget:
-        return
-    edge = int(long_edge * (budget / need) ** 0.5)
+    widest = max(net.channels.values())
+
+    def fits(size) -> bool:
+        return widest * size[2] * size[3] < 2 ** 31 and net.loss_bytes(size) <= budget
+
+    if widest * shape[2] * shape[3] >= 2 ** 31:
+        problem = "holds a tensor of over 2^31 elements, more than MXNet 1.9.1 can index"
+    else:
+        need = net.loss_bytes(shape)
+        log.info("memory: about %.2f GiB needed, %.1f GiB free on %s", need / gib,
+                 available / gib, ctx)
+        if need <= budget:
+            return
+        problem = f"needs about {need / gib:.1f} GiB on {ctx} but {available / gib:.1f} GiB is free"
+    edge = long_edge
     while edge > images.MIN_EDGE:
+        edge = int(edge * 0.9)
         factor = edge / long_edge
-        smaller = (1, 3, max(1, round(shape[2] * factor)), max(1, round(shape[3] * factor)))
-        if net.loss_bytes(smaller) <= budget:
+        if fits((1, 3, max(1, round(shape[2] * factor)), max(1, round(shape[3] * factor)))):
             break
-        edge = int(edge * 0.95)
-    raise NStyleError(f"a {shape[3]}x{shape[2]} image needs about {need / gib:.1f} GiB on {ctx} "
-                      f"but {available / gib:.1f} GiB is free; --max-long-edge {edge} would fit")
+    raise NStyleError(f"a {shape[3]}x{shape[2]} image {problem}; --max-long-edge {edge} would fit")
 
 
 INITS = ("content", "noise")
@@ -190,11 +198,9 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
     net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
                         options.content_layers, options.pooling, ctx, weights.channels)
     edges = scale_edges(options)
-    final_content, _ = prepare_images(content, [], options)
-    check_memory(net, (1, 3) + final_content.shape[:2], options.max_long_edge,
-                 devices.free_memory(ctx), ctx)
-    log.info("network: %s; content %dx%d, %s%s", weights.description, final_content.shape[1],
-             final_content.shape[0], ctx,
+    final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
+    check_memory(net, (1, 3) + final, options.max_long_edge, devices.free_memory(ctx), ctx)
+    log.info("network: %s; content %dx%d, %s%s", weights.description, final[1], final[0], ctx,
              f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "")
     previous, done, begin = None, 0, time.perf_counter()
     for scale, edge in enumerate(edges, start=1):

@@ -42,15 +42,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise NStyleError(f"{path}: not a readable image ({exc})")
 
 
+def long_edge_shape(shape, long_edge: int) -> tuple[int, int]:
+    """(H, W) of an image of ``shape`` resized to a longer side of ``long_edge``."""
+    h, w = shape[:2]
+    factor = long_edge / max(h, w)
+    size = (max(1, round(h * factor)), max(1, round(w * factor)))
+    if min(size) < MIN_EDGE:
+        raise NStyleError(f"image of {w}x{h} at a long edge of {long_edge} px is "
+                          f"{size[1]}x{size[0]}: both sides must be at least {MIN_EDGE} px")
+    return size
+
+
 def resize_long_edge(image: np.ndarray, long_edge: int) -> np.ndarray:
     """Resize (H, W, 3) uint8 so that its longer side is ``long_edge``, aspect kept."""
-    h, w = image.shape[:2]
-    factor = long_edge / max(h, w)
-    shape = (max(1, round(h * factor)), max(1, round(w * factor)))
-    if min(shape) < MIN_EDGE:
-        raise NStyleError(f"image of {w}x{h} at a long edge of {long_edge} px is "
-                          f"{shape[1]}x{shape[0]}: both sides must be at least {MIN_EDGE} px")
-    return resize_to(image, shape)
+    return resize_to(image, long_edge_shape(image.shape, long_edge))
 
 
 def resize_to(image: np.ndarray, shape) -> np.ndarray:

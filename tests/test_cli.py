@@ -199,6 +199,7 @@ def cli(*argv, cwd=ROOT):
     (["--print-every", "-1"], "print-every must be >= 0"),
     (["--num-scales", "3", "--max-long-edge", "128"], "the coarsest scale needs 64 px"),
     (["--num-scales", "0"], "num-scales must be >= 1"),
+    (["--max-long-edge", "60000"], "more than MXNet 1.9.1 can index; --max-long-edge"),
     (["--log", "/proc/nope/losses.csv"], "cannot write the log /proc/nope/losses.csv"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(argv, message, tiny_weights_file):

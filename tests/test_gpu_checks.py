@@ -162,6 +162,7 @@ def test_too_little_memory_fails_before_binding_and_names_a_size_that_fits():
         api.check_memory(net, shape, 512, need // 3, mx.gpu(0))
     edge = int(str(e.value).split("--max-long-edge ")[1].split()[0])
     assert 200 < edge < 512 / np.sqrt(3)
+    assert net.loss_bytes((1, 3, round(384 * edge / 0.9 / 512), round(edge / 0.9))) > 0.9 * need // 3
     fit = (1, 3, round(384 * edge / 512), edge)
     assert net.loss_bytes(fit) <= 0.9 * need // 3
     api.check_memory(net, shape, 512, need * 2, mx.cpu())  # enough: no error

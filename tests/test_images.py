@@ -91,6 +91,14 @@ def test_read_honours_exif_orientation(tmp_path, rgb):
     assert images.read_image(tmp_path / "r.jpg").shape == (56, 40, 3)
 
 
+def test_truncated_jpeg_is_refused(tmp_path, rgb):
+    path = images.write_image(tmp_path / "whole.jpg", rgb)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(NStyleError, match="cut.jpg: not a readable image"):
+        images.read_image(cut)
+
+
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\0\0"])
 def test_unreadable_files_give_one_clear_error(tmp_path, content):
     path = tmp_path / "bad.png"

