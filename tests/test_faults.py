@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from nstyle import images
 
@@ -32,8 +33,34 @@ def test_divergence_keeps_the_last_good_image(tmp_path, tiny_weights_file, rgb):
     assert np.abs(kept.astype(int) - images.resize_long_edge(rgb, 32)).max() <= 1  # the start
 
 
-def test_sigterm_writes_the_current_image_and_the_run_can_continue(tmp_path, tiny_weights_file,
-                                                                     rgb):
+@pytest.mark.parametrize("name, content", [
+    ("empty.jpg", b""), ("text.png", b"this is not a picture"),
+    ("truncated.jpg", "half"), ("missing.jpg", None)])
+def test_bad_image_files_fail_before_any_work(tmp_path, tiny_weights_file, rgb, name, content):
+    path = tmp_path / name
+    if content == "half":
+        whole = images.write_image(tmp_path / "whole.jpg", rgb).read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    elif content is not None:
+        path.write_bytes(content)
+    args = base_args(tmp_path, tiny_weights_file, rgb)
+    args[args.index("--style-image") + 1] = str(path)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nstyle: error: ") and name in lines[0]
+    assert not (tmp_path / "out").exists()  # no work was done
+
+
+def test_too_small_an_image_names_the_minimum(tmp_path, tiny_weights_file, rgb):
+    done = subprocess.run(base_args(tmp_path, tiny_weights_file, rgb) + ["--max-long-edge", "18"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "both sides must be at least 16 px" in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_writes_the_current_image_and_the_run_can_continue(tmp_path, tiny_weights_file,
+                                                                    rgb, sig):
     args = base_args(tmp_path, tiny_weights_file, rgb)
     run = subprocess.Popen(args + ["--max-num-epochs", "100000", "--stop-eps", "0",
                                    "--print-every", "1", "--save-epochs", "0"],
@@ -41,7 +68,7 @@ def test_sigterm_writes_the_current_image_and_the_run_can_continue(tmp_path, tin
     for line in run.stderr:  # wait until the optimisation is under way
         if line.startswith("epoch    3"):
             break
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(sig)
     err = run.stderr.read()
     assert run.wait(timeout=60) == 130
     assert "interrupted at epoch" in err and "Traceback" not in err
