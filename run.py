@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import nstyle
     from mxnet.base import MXNetError
-    from nstyle import api, devices, images, report
+    from nstyle import api, config, devices, images, report
     from nstyle.errors import NStyleError
 
     explicit_model = any(a == "--model" or a.startswith("--model=") for a in argv)
@@ -122,12 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     progress = None
     previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        api.check_options(options, num_layers=19)
-        report.check_outputs(outputs)
+        config.check_options(options, num_layers=19)
+        config.check_outputs(outputs)
         content = images.read_image(args.content_image)
         styles = [images.read_image(path) for path in args.style_image]
-        api.check_styles(options, len(styles))
-        if options.init not in api.INITS:
+        config.check_styles(options, len(styles))
+        if options.init not in config.INITS:
             images.read_image(options.init)  # fail now, not after loading the network
         check_writable(output.parent)
         ctx = devices.select_context(args.gpu)

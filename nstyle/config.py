@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 import model_vgg19
+from nstyle.errors import NStyleError
+from nstyle.images import MIN_EDGE
 from nstyle.optimize import OPTIMIZERS
 
 
@@ -85,3 +90,92 @@ class Outputs:
     print_every: int = option(10, "print the losses every this many epochs (0: never)")
     quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
     log: str | None = option(None, "write every epoch's losses to this CSV file")
+
+
+# ------------------------------------------------------------ checks, before any work
+INITS = ("content", "noise")
+
+
+def check_styles(options: Options, count: int) -> None:
+    """One blend weight per style image, none negative, not all zero."""
+    weights = options.style_blend_weights
+    if weights is None:
+        return
+    if len(weights) != count:
+        raise NStyleError(f"style-blend-weights: {len(weights)} weight(s) for {count} style "
+                          "image(s); give one per style image")
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise NStyleError(f"style-blend-weights must be >= 0 and not all 0, got {list(weights)}")
+
+
+def blend_weights(options: Options, count: int) -> np.ndarray:
+    """The styles' weights, normalised to sum 1."""
+    check_styles(options, count)
+    weights = np.asarray(options.style_blend_weights or [1.0] * count, np.float64)
+    return weights / weights.sum()
+
+
+def check_options(options: Options, num_layers: int) -> None:
+    """Reject values that cannot work, before any work, with what is allowed."""
+    if options.optimizer not in DEFAULT_LR:
+        raise NStyleError(f"optimizer must be one of {', '.join(DEFAULT_LR)}, "
+                          f"got {options.optimizer!r}")
+    positive = {"max_long_edge": options.max_long_edge, "lr": learning_rate(options),
+                "lr_sched_step": options.lr_sched_step, "clip_factor": options.clip_factor,
+                "min_num_epochs": options.min_num_epochs,
+                "max_num_epochs": options.max_num_epochs,
+                "style_scale": options.style_scale}
+    for name, value in positive.items():
+        if not value > 0:
+            raise NStyleError(f"{name.replace('_', '-')} must be > 0, got {value}")
+    for name in ("content_weight", "style_weight", "tv_weight", "stop_eps",
+                 "weight_decay"):
+        if not getattr(options, name) >= 0:
+            raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got {getattr(options, name)}")
+    if not 0 < options.lr_sched_factor <= 1:
+        raise NStyleError(f"lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
+    if not 0 <= options.momentum < 1:
+        raise NStyleError(f"momentum must be in [0, 1), got {options.momentum}")
+    scale_edges(options)
+    if options.match_luminance and not options.preserve_colors:
+        raise NStyleError("match-luminance works with --preserve-colors only")
+    if options.init not in INITS and not Path(options.init).is_file():
+        raise NStyleError(f"init must be one of {', '.join(INITS)} or an image file, "
+                          f"got {options.init!r}")
+    try:
+        model_vgg19.check_layer_names(options.style_layers, num_layers, "style")
+        model_vgg19.check_layer_names(options.content_layers, num_layers, "content")
+    except ValueError as exc:
+        raise NStyleError(str(exc)) from None
+    layer_weights = options.style_layer_weights
+    if layer_weights is not None and (len(layer_weights) != len(options.style_layers)
+                                      or min(layer_weights) < 0):
+        raise NStyleError(f"style-layer-weights: give one weight >= 0 per style layer "
+                          f"({', '.join(options.style_layers)}), got {list(layer_weights)}")
+
+
+DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
+
+
+def learning_rate(options: Options) -> float:
+    return DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
+
+
+def scale_edges(options: Options) -> list[int]:
+    """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
+    if options.num_scales < 1:
+        raise NStyleError(f"num-scales must be >= 1, got {options.num_scales}")
+    edges = [round(options.max_long_edge / 2 ** k) for k in range(options.num_scales)][::-1]
+    if len(edges) > 1 and edges[0] < 4 * MIN_EDGE:
+        raise NStyleError(f"{options.num_scales} scales from {options.max_long_edge} px start "
+                          f"at {edges[0]} px; the coarsest scale needs {4 * MIN_EDGE} px")
+    return edges
+
+
+def check_outputs(outputs: Outputs) -> None:
+    for name in ("save_epochs", "print_every"):
+        if getattr(outputs, name) < 0:
+            raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got "
+                              f"{getattr(outputs, name)}")
+    if outputs.remove_noise < 0:
+        raise NStyleError(f"remove-noise must be >= 0, got {outputs.remove_noise}")

@@ -15,15 +15,6 @@ from nstyle.optimize import Iterate
 log = logging.getLogger("nstyle")
 
 
-def check_outputs(outputs: Outputs) -> None:
-    for name in ("save_epochs", "print_every"):
-        if getattr(outputs, name) < 0:
-            raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got "
-                              f"{getattr(outputs, name)}")
-    if outputs.remove_noise < 0:
-        raise NStyleError(f"remove-noise must be >= 0, got {outputs.remove_noise}")
-
-
 class Reporter:
     """The per-epoch callback of a command-line run; use as a context manager."""
 
