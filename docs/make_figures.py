@@ -5,7 +5,7 @@
 
 Runs (skipping a run whose result is already in DIR, default /tmp/nstyle-figures):
   default:  run.py --model vgg16                  (the defaults, 512 px)
-  original: run.py --model vgg16 --init noise --content-weight 10 --stop-eps 0.005
+  original: run.py --model vgg16 --optimizer sgd --init noise --content-weight 10 --stop-eps 0.005
             --min-num-epochs 1 --max-num-epochs 1000 --max-long-edge 512
                                                   (the original example's defaults)
 and writes docs/result_512.jpg (content | style | default result) and docs/before_after.jpg
@@ -24,8 +24,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     "default": [],
-    "original": ["--init", "noise", "--content-weight", "10", "--stop-eps", "0.005",
-                 "--min-num-epochs", "1", "--max-num-epochs", "1000"],
+    "original": ["--optimizer", "sgd", "--init", "noise", "--content-weight", "10",
+                 "--stop-eps", "0.005", "--min-num-epochs", "1", "--max-num-epochs", "1000"],
 }
 
 

@@ -21,11 +21,12 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = ROOT / "input"
-# name: (caption, extra flags); every run also gets --max-num-epochs 150
+# name: (caption, extra flags); every run also gets --max-num-epochs 150. The style variants
+# use the default optimiser, L-BFGS.
 RUNS = {
-    "sgd": ("swirls, defaults (sgd)", []),
+    "sgd": ("swirls, --optimizer sgd (the original loop)", ["--optimizer", "sgd"]),
     "adam": ("swirls, --optimizer adam", ["--optimizer", "adam"]),
-    "lbfgs": ("swirls, --optimizer lbfgs", ["--optimizer", "lbfgs"]),
+    "lbfgs": ("swirls, defaults (lbfgs)", ["--optimizer", "lbfgs"]),
     "mosaic": ("mosaic", ["--style-image", str(INPUT / "mosaic.jpg")]),
     "blend": ("swirls + mosaic, blend 1 1",
               ["--style-image", str(INPUT / "style.jpg"), str(INPUT / "mosaic.jpg")]),

@@ -15,7 +15,7 @@ from nstyle.config import (Options, blend_weights, check_options, learning_rate,
                            scale_edges)
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import Diverged, Iterate, Schedule, optimize
+from nstyle.optimize import Diverged, Iterate, Schedule, host_bytes, optimize
 from nstyle.weights import Weights, resolve
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,8 @@ def load_weights(options: Options, fallback: str | None = None) -> Weights:
     return resolve(options.model, options.weights, fallback)
 
 
-def check_memory(net: Network, shape, long_edge: int, available: int, ctx) -> None:
+def check_memory(net: Network, shape, long_edge: int, available: int, ctx,
+                 optimizer: str = "sgd") -> None:
     """Fail before binding when the loss executor would not fit into ``available`` bytes, or
     would hold a tensor too large for MXNet's 32-bit sizes, naming a ``--max-long-edge`` that
     fits (memory grows with the number of pixels)."""
@@ -34,13 +35,16 @@ def check_memory(net: Network, shape, long_edge: int, available: int, ctx) -> No
     budget = 0.9 * available
     widest = max(net.channels.values())
 
+    def needs(size) -> int:
+        return net.loss_bytes(size) + host_bytes(optimizer, int(np.prod(size)))
+
     def fits(size) -> bool:
-        return widest * size[2] * size[3] < 2 ** 31 and net.loss_bytes(size) <= budget
+        return widest * size[2] * size[3] < 2 ** 31 and needs(size) <= budget
 
     if widest * shape[2] * shape[3] >= 2 ** 31:
         problem = "holds a tensor of over 2^31 elements, more than MXNet 1.9.1 can index"
     else:
-        need = net.loss_bytes(shape)
+        need = needs(shape)
         log.info("memory: about %.2f GiB needed, %.1f GiB free on %s", need / gib,
                  available / gib, ctx)
         if need <= budget:
@@ -131,7 +135,8 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
                         options.content_layers, options.pooling, ctx, weights.channels)
     edges = scale_edges(options)
     final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
-    check_memory(net, (1, 3) + final, options.max_long_edge, devices.free_memory(ctx), ctx)
+    check_memory(net, (1, 3) + final, options.max_long_edge, devices.free_memory(ctx), ctx,
+                 options.optimizer)
     log.info("network: %s; content %dx%d, %s%s", weights.description, final[1], final[0], ctx,
              f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "")
     previous, done, begin = None, 0, time.perf_counter()

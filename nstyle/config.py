@@ -57,9 +57,9 @@ class Options:
     # optimisation
     init: str = option("content", "start image: 'content', 'noise' (original), or an image "
                        "file, e.g. a snapshot to continue from")
-    optimizer: str = option("sgd", "sgd: the original loop; adam: the same loop with Adam "
-                            "steps; lbfgs: scipy's L-BFGS-B on the same objective",
-                            choices=OPTIMIZERS)
+    optimizer: str = option("lbfgs", "lbfgs: scipy's L-BFGS-B on the executors' objective (the "
+                            "best quality per second, docs/GALLERY.md); sgd: the original loop; "
+                            "adam: that loop with Adam steps", choices=OPTIMIZERS)
     lr: float | None = option(None, "learning rate; default 1e-3 for sgd (the original), "
                               "2 for adam; lbfgs takes none")
     lr_sched_step: int = option(80, "decay the learning rate every this many epochs")

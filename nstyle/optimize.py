@@ -42,6 +42,13 @@ class Iterate:
 
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 MAX_HALVINGS = 4  # of the learning rate, after a NaN or inf, before giving up
+LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps
+
+
+def host_bytes(optimizer: str, elements: int) -> int:
+    """Host memory an optimiser needs beyond the executors, for an image of ``elements``:
+    L-BFGS keeps its history and a few work vectors in float64; the others need nothing."""
+    return (2 * LBFGS_HISTORY + 6) * elements * 8 if optimizer == "lbfgs" else 0
 
 
 class Diverged(NStyleError):
@@ -196,7 +203,7 @@ def _lbfgs(loss, tv, image, schedule, callback) -> int:
 
     result = minimize(objective, image.asnumpy().astype(np.float64).ravel(), jac=True,
                       method="L-BFGS-B", callback=step,
-                      options={"maxiter": schedule.max_num_epochs, "maxcor": 20,
+                      options={"maxiter": schedule.max_num_epochs, "maxcor": LBFGS_HISTORY,
                                "ftol": 0.0, "gtol": 0.0})
     image[:] = result.x.reshape(shape).astype(dtype)
     return epochs

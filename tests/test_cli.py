@@ -28,7 +28,8 @@ def stylise(tmp_path, pictures, tiny_weights_file, *extra, name="out.png"):
     argv = ["--content-image", str(content), "--style-image", str(style), "--output",
             str(output), "--gpu", "-1", "--weights", str(tiny_weights_file),
             "--max-long-edge", "32", "--max-num-epochs", "3", "--init", "noise", "--seed", "0",
-            "--lr", "10", "--lr-sched-step", "2", "--remove-noise", "0", "--stop-eps", "0",
+            "--optimizer", "sgd", "--lr", "10", "--lr-sched-step", "2", "--remove-noise", "0",
+            "--stop-eps", "0",
             "--min-num-epochs", "1",
             *extra]
     assert run.main(argv) == 0

@@ -24,7 +24,8 @@ def base_args(tmp_path, tiny_weights_file, rgb):
 
 def test_divergence_keeps_the_last_good_image(tmp_path, tiny_weights_file, rgb):
     done = subprocess.run(base_args(tmp_path, tiny_weights_file, rgb)
-                          + ["--lr", "1e38", "--init", "content", "--remove-noise", "0"],
+                          + ["--optimizer", "sgd", "--lr", "1e38", "--init", "content",
+                             "--remove-noise", "0"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr
     assert "diverged (NaN or inf) at epoch" in done.stderr and "Traceback" not in done.stderr

@@ -166,3 +166,5 @@ def test_too_little_memory_fails_before_binding_and_names_a_size_that_fits():
     fit = (1, 3, round(384 * edge / 512), edge)
     assert net.loss_bytes(fit) <= 0.9 * need // 3
     api.check_memory(net, shape, 512, need * 2, mx.cpu())  # enough: no error
+    with pytest.raises(NStyleError):  # L-BFGS's float64 history counts too
+        api.check_memory(net, shape, 512, need * 2, mx.cpu(), optimizer="lbfgs")
