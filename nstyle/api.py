@@ -33,7 +33,8 @@ def check_memory(net: Network, shape, long_edge: int, available: int, ctx,
     fits (memory grows with the number of pixels)."""
     gib = 2.0 ** 30
     budget = 0.9 * available
-    widest = max(net.channels.values())
+    # the largest tensor: relu1_1's, full size (each pooling halves H and W, channels double)
+    widest = net.channels["relu1_1"]
 
     def needs(size) -> int:
         return net.loss_bytes(size) + host_bytes(optimizer, int(np.prod(size)))
