@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import signal
 import sys
 import tempfile
@@ -16,11 +15,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-# MXNet and its oneDNN kernels print to stderr on import; keep the terminal for us.
-os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
-# MXNet's own OpenMP default oversubscribes small machines: measured on 2 cores, 256 px,
-# one VGG-16 forward+backward takes 0.96 s by default and 0.58 s with one thread per core.
-os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 
 try:
     from nstyle.config import Options, Outputs  # noqa: E402  (imports MXNet, after the path)

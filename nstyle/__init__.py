@@ -3,11 +3,14 @@
     import nstyle
     image = nstyle.stylize(content, style, nstyle.Options(max_long_edge=384))
 
-Importing this package loads the pip-installed CUDA libraries, when present, before
-anything imports MXNet (see ``nstyle.cuda``); the public names are imported on first use.
+Importing this package, before anything imports MXNet, sets MXNet's threads for this
+machine (``nstyle.runtime``) and loads the pip-installed CUDA libraries when present
+(``nstyle.cuda``); the public names are imported on first use.
 """
+from nstyle import runtime
 from nstyle.cuda import preload_cuda_libraries
 
+runtime.configure()
 preload_cuda_libraries()
 
 _PUBLIC = {"stylize": "nstyle.api", "load_weights": "nstyle.api", "Options": "nstyle.config",

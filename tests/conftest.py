@@ -1,17 +1,11 @@
 """Shared fixtures: a tiny random VGG for fast tests, the real VGG-16 for the end-to-end one."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
-# Same threading as run.py; set before MXNet is imported anywhere.
-os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
-os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
-
-import model_vgg19  # noqa: E402
-from nstyle import weights  # noqa: E402
+import model_vgg19  # imports nstyle first, which sets MXNet's threads (nstyle.runtime)
+from nstyle import weights
 
 TINY_CHANNELS = [4, 6, 8, 8, 8]
 

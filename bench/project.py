@@ -1,0 +1,117 @@
+"""The project's side of the benchmark: nstyle's own executors and optimisation loop.
+
+Run by ``bench/run.py`` with the project's Python; reads the same arrays as the PyTorch peer
+and writes one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import nstyle  # noqa: E402,F401  (sets MXNet's threads before MXNet loads)
+import mxnet as mx  # noqa: E402
+import numpy as np  # noqa: E402
+
+import model_vgg19  # noqa: E402
+from nstyle.api import stylize, style_targets  # noqa: E402
+from nstyle.config import Options  # noqa: E402
+from nstyle.losses import LossExecutor, Network, TVExecutor  # noqa: E402
+from nstyle.optimize import Schedule, optimize  # noqa: E402
+from nstyle.weights import obtain  # noqa: E402
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def bind(weights: dict[str, np.ndarray], content: np.ndarray, style: np.ndarray, s: dict):
+    """The loss and TV executors bound to an image that starts as ``content``."""
+    net = Network.build(weights, 16, model_vgg19.STYLE_LAYERS, model_vgg19.CONTENT_LAYERS,
+                        "avg", mx.cpu())
+    targets = style_targets(net, [style], np.ones(1), content.shape)
+    targets.update({k: v for k, v in net.targets(content).items()
+                    if k.startswith("target_content_")})
+    image = mx.nd.array(content)
+    loss = LossExecutor(net, targets, image, s["style_weight"], s["content_weight"])
+    return image, loss, TVExecutor(image, s["tv_weight"])
+
+
+def check(image, loss, tv, out: str) -> dict:
+    """Value and gradient of the whole objective at the start image (as L-BFGS sees them)."""
+    loss.step()
+    smooth = tv.forward()
+    grad = (loss.grad + smooth).asnumpy()
+    value = sum(loss.weighted_losses().values()) + 0.5 * float(
+        mx.nd.sum(image * smooth).asscalar())
+    np.save(out, grad)
+    return {"value": value}
+
+
+def iterations(image, loss, tv, optimizer: str, n: int) -> dict:
+    """``nstyle.optimize`` for ``n`` iterations, no early stop: seconds per evaluation of the
+    objective and gradient (for SGD, per iteration) and the number of evaluations."""
+    evaluations = 0
+    step = loss.step
+
+    def counted() -> None:
+        nonlocal evaluations
+        evaluations += 1
+        step()
+
+    loss.step = counted
+    start_image = image.copy()
+    schedule = Schedule(optimizer, 1.0 if optimizer == "lbfgs" else 1e-3, 80, 0.9, 0.9, 5e-4,
+                        1.0, 0.0, n, n)
+    optimize(loss, tv, image, dataclasses.replace(schedule, min_num_epochs=2, max_num_epochs=2))
+    mx.nd.waitall()  # warm-up done: oneDNN primitives and the memory pool
+    image[:] = start_image
+    evaluations = 0
+    start = time.perf_counter()
+    optimize(loss, tv, image, schedule)
+    mx.nd.waitall()
+    return {"seconds": (time.perf_counter() - start) / evaluations, "evaluations": evaluations}
+
+
+def quality(data, size: int) -> list[tuple[float, float]]:
+    """``nstyle.stylize`` with the default settings; (seconds, style + content loss) per
+    iteration."""
+    trace = []
+    options = Options(model="vgg16", max_long_edge=size)
+    stylize(data["content_rgb"], data["style_rgb"], options, weights=obtain("vgg16"),
+            callback=lambda it: trace.append((it.elapsed, it.style_loss + it.content_loss)))
+    return trace
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True, help="npz written by bench/run.py")
+    parser.add_argument("--task", choices=("check", "sgd", "lbfgs", "quality"), required=True)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--grad-out")
+    args = parser.parse_args()
+    data = np.load(args.data)
+    s = json.loads(str(data["settings"]))
+    result = {"threads": int(os.environ.get("OMP_NUM_THREADS", 0)), "version": mx.__version__}
+    if args.task == "quality":
+        result["trace"] = quality(data, s["size"])
+    else:
+        weights = {k[len("w:"):]: data[k] for k in data.files if k.startswith("w:")}
+        image, loss, tv = bind(weights, data["content"], data["style"], s)
+        if args.task == "check":
+            result.update(check(image, loss, tv, args.grad_out))
+        else:
+            result.update(iterations(image, loss, tv, args.task, args.iters))
+    result["peak_rss"] = peak_rss()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
