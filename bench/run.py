@@ -41,7 +41,10 @@ GIB = 2.0 ** 30
 DEFAULTS = Options()
 # Style + content loss as a fraction of its value at the start (the content image): the
 # quality levels whose first arrival is timed.
-LEVELS = (0.2, 0.1, 0.05)
+LEVELS = (0.1, 0.03, 0.01, 0.005)
+# The peer's L-BFGS: PyTorch's default (no line search), and with its strong-Wolfe search.
+PEER_LBFGS = {"torch.optim.LBFGS": [], "torch.optim.LBFGS, strong Wolfe":
+              ["--line-search", "strong_wolfe"]}
 
 
 def export(workdir: Path, size: int, content_path: Path, style_path: Path) -> Path:
@@ -64,11 +67,10 @@ def export(workdir: Path, size: int, content_path: Path, style_path: Path) -> Pa
 class Sides:
     """Runs a task on either side, each in a fresh process; returns its JSON."""
 
-    def __init__(self, peer_python: str, threads: int, peer_args: list[str]):
+    def __init__(self, peer_python: str, threads: int):
         self.commands = {
             "nstyle": [sys.executable, str(HERE / "project.py")],
-            "pytorch": [peer_python, str(HERE / "peer_torch.py"), "--threads", str(threads)]
-                       + peer_args,
+            "pytorch": [peer_python, str(HERE / "peer_torch.py"), "--threads", str(threads)],
         }
 
     def run(self, side: str, data: Path, task: str, *extra: str) -> dict:
@@ -113,12 +115,14 @@ def first_below(trace, level: float) -> float | None:
 
 
 def quality(sides: Sides, data: Path, iters: int) -> dict:
-    traces = {"nstyle": sides.run("nstyle", data, "quality")["trace"],
-              "pytorch": sides.run("pytorch", data, "quality", "--iters", str(iters))["trace"]}
-    start = traces["pytorch"][0][1]  # the style loss of the content image, the same both sides
+    traces = {"nstyle": sides.run("nstyle", data, "quality")["trace"]}
+    for name, extra in PEER_LBFGS.items():
+        traces[name] = sides.run("pytorch", data, "quality", "--iters", str(iters), *extra)["trace"]
+    start = traces["torch.optim.LBFGS"][0][1]  # the content image's, the same both sides
     return {"start": start, "traces": traces,
             "times": {side: {level: first_below(trace, level * start) for level in LEVELS}
-                      for side, trace in traces.items()}}
+                      for side, trace in traces.items()},
+            "iterations": {side: len(trace) for side, trace in traces.items()}}
 
 
 def machine() -> str:
@@ -147,14 +151,20 @@ def markdown(results: dict) -> str:
                          f"{rss['pytorch'] / GIB:.2f} GiB |")
     q = results.get("quality")
     if q:
-        lines += ["", f"Time to quality at {q['size']} px (style + content loss at most a "
-                  "fraction of the content image's):", "",
-                  "| level | nstyle defaults (L-BFGS) | torch.optim.LBFGS | nstyle / PyTorch |",
-                  "|---|---|---|---|"]
+        peers = list(PEER_LBFGS)
+        lines += ["", f"Time to quality at {q['size']} px: seconds until the style + content "
+                  "loss is at most a fraction of the content image's (nstyle: "
+                  f"{q['iterations']['nstyle']} iterations to its stop rule; PyTorch: "
+                  f"{q['iterations'][peers[0]]} and {q['iterations'][peers[1]]} evaluations):",
+                  "", "| level | nstyle defaults (L-BFGS) | " + " | ".join(peers) +
+                  " | nstyle / best PyTorch |", "|---|---|---|---|---|"]
         for level in LEVELS:
-            a, b = q["times"]["nstyle"][level], q["times"]["pytorch"][level]
-            ratio = f"{a / b:.2f}" if a and b else "-"
-            lines.append(f"| {level:g} | {fmt(a)} | {fmt(b)} | {ratio} |")
+            a = q["times"]["nstyle"][level]
+            others = [q["times"][p][level] for p in peers]
+            best = min((b for b in others if b), default=None)
+            ratio = f"{a / best:.2f}" if a and best else "-"
+            lines.append(f"| {level:g} | {fmt(a)} | " + " | ".join(map(fmt, others)) +
+                         f" | {ratio} |")
     return "\n".join(lines)
 
 
@@ -169,10 +179,8 @@ def main() -> None:
     parser.add_argument("--lbfgs-sizes", type=int, nargs="*", default=[512])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quality-size", type=int, default=512, help="0: skip")
-    parser.add_argument("--quality-iters", type=int, default=100,
+    parser.add_argument("--quality-iters", type=int, default=80,
                         help="iterations of the peer's L-BFGS")
-    parser.add_argument("--peer-line-search", default=None,
-                        help="torch.optim.LBFGS line_search_fn (default: none, PyTorch's own)")
     parser.add_argument("--quick", action="store_true", help="256 and 512 px, 2 rounds, "
                         "no time-to-quality")
     parser.add_argument("--json", type=Path, help="also write every number here")
@@ -180,8 +188,7 @@ def main() -> None:
     if args.quick:
         args.sizes, args.rounds, args.quality_size = [256, 512], 2, 0
     threads = int(os.environ["OMP_NUM_THREADS"])  # set by nstyle.runtime unless given
-    peer_args = ["--line-search", args.peer_line_search] if args.peer_line_search else []
-    sides = Sides(args.peer_python, threads, peer_args)
+    sides = Sides(args.peer_python, threads)
     content, style = ROOT / "input" / "content.jpg", ROOT / "input" / "style.jpg"
     import mxnet as mx
     results = {"machine": machine(), "mxnet": mx.__version__, "threads": threads, "sizes": {},
@@ -196,7 +203,7 @@ def main() -> None:
             shape = np.load(data)["content"].shape
             r = results["sizes"][size] = {"shape": f"{shape[3]}x{shape[2]}"}
             r["agreement"] = agreement(sides, data, workdir)
-            iters = max(2, round(10 * (256 / size) ** 2)) if size > 256 else 10
+            iters = {256: 10, 512: 5}.get(size, 3)
             r["timed"] = {"sgd": timed(sides, data, "sgd", iters, args.rounds)}
             if size in args.lbfgs_sizes:
                 r["timed"]["lbfgs"] = timed(sides, data, "lbfgs", iters, args.rounds)

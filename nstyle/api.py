@@ -188,7 +188,7 @@ def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], ble
     schedule = Schedule(options.optimizer, learning_rate(options), options.lr_sched_step,
                         options.lr_sched_factor, options.momentum, options.weight_decay,
                         options.clip_factor, options.stop_eps, options.min_num_epochs,
-                        options.max_num_epochs)
+                        options.max_num_epochs, options.check_every)
 
     def render(x: np.ndarray) -> np.ndarray:
         picture = images.postprocess(x, mean)

@@ -73,6 +73,9 @@ class Options:
     min_num_epochs: int = option(50, "apply the stop rule only from this epoch on (original: "
                                  "1; from the content image the first steps change little)")
     max_num_epochs: int = option(300, "maximum number of epochs (original: 1000)")
+    check_every: int = option(10, "sgd and adam: apply the stop rule (and the NaN check) every "
+                              "this many epochs; each check waits for the device, the epochs "
+                              "between do not (original: 1)")
     seed: int | None = option(None, "random seed (the noise start image)")
 
     def replace(self, **changes) -> "Options":
@@ -123,7 +126,7 @@ def check_options(options: Options, num_layers: int) -> None:
     positive = {"max_long_edge": options.max_long_edge, "lr": learning_rate(options),
                 "lr_sched_step": options.lr_sched_step, "clip_factor": options.clip_factor,
                 "min_num_epochs": options.min_num_epochs,
-                "max_num_epochs": options.max_num_epochs,
+                "max_num_epochs": options.max_num_epochs, "check_every": options.check_every,
                 "style_scale": options.style_scale}
     for name, value in positive.items():
         if not value > 0:

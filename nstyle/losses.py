@@ -14,6 +14,7 @@ in place and the next forward reads it, with no copy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import mxnet as mx
 import numpy as np
@@ -175,10 +176,16 @@ class LossExecutor:
         self.executor.forward(is_train=True)
         self.executor.backward(self._heads)
 
+    def snapshot(self) -> Callable[[], dict[str, float]]:
+        """This step's losses, copied on the device without a host synchronisation; the
+        function returned reads them (one synchronisation), each times its head gradient."""
+        values = mx.nd.concat(*self.outputs, dim=0)
+        return lambda: dict(zip(self.names,
+                                values.asnumpy().astype(np.float64) * self.head_weights))
+
     def weighted_losses(self) -> dict[str, float]:
         """Each loss times its head gradient (one host synchronisation for all of them)."""
-        values = mx.nd.concat(*self.outputs, dim=0).asnumpy().astype(np.float64)
-        return dict(zip(self.names, values * self.head_weights))
+        return self.snapshot()()
 
 
 class TVExecutor:

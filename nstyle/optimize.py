@@ -16,13 +16,17 @@ from nstyle.losses import LossExecutor, TVExecutor
 
 @dataclass
 class Iterate:
-    """What the loop reports after each epoch (epochs count from 1)."""
+    """What the loop reports after each epoch (epochs count from 1).
+
+    ``losses`` and ``rel_change`` are copied on the device and read from it only when asked
+    for: a callback that does not read them costs the loop no host synchronisation.
+    """
 
     epoch: int
-    losses: dict[str, float]  # each loss times its weight
-    rel_change: float  # ||x_t - x_(t-1)|| / ||x_t||
+    read_losses: Callable[[], dict[str, float]]  # each loss times its weight
+    read_change: Callable[[], float]  # ||x_t - x_(t-1)|| / ||x_t||
     lr: float
-    elapsed: float  # seconds since the loop started
+    elapsed: float  # seconds since the loop started (work queued, not always finished)
     image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
     render: Callable[[np.ndarray], np.ndarray] | None = None  # set by nstyle.stylize
     scale: tuple[int, int] = (1, 1)  # (this scale, number of scales), coarse to fine
@@ -30,6 +34,14 @@ class Iterate:
     def picture(self) -> np.ndarray:
         """The current image as the run's result would be: RGB uint8 (H, W, 3)."""
         return self.render(self.image.asnumpy())
+
+    @property
+    def losses(self) -> dict[str, float]:
+        return self.read_losses()
+
+    @property
+    def rel_change(self) -> float:
+        return self.read_change()
 
     @property
     def style_loss(self) -> float:
@@ -43,6 +55,7 @@ class Iterate:
 OPTIMIZERS = ("sgd", "adam", "lbfgs")
 MAX_HALVINGS = 4  # of the learning rate, after a NaN or inf, before giving up
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps
+CHECK_EVERY = 10  # epochs between the first-order loop's host synchronisations
 
 
 def host_bytes(optimizer: str, elements: int) -> int:
@@ -72,6 +85,7 @@ class Schedule:
     stop_eps: float
     min_num_epochs: int
     max_num_epochs: int
+    check_every: int = CHECK_EVERY  # first-order loop: epochs between stop/NaN checks
 
 
 def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
@@ -91,6 +105,9 @@ def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
 class _StopRule:
     """The relative change ``||x_t - x_(t-1)|| / ||x_t||`` and the decision to stop.
 
+    Changes are computed on the device every epoch and read in batches (``read``): one
+    host synchronisation per check, not per epoch.
+
     With SGD the gradient is almost always clipped (its norm is 10^3 to 10^4 times N at
     512 px), so each step has the length lr * N and the relative change grows with the
     image's size: from the content image the first epoch changes a 64-px image by 0.15% and
@@ -99,19 +116,30 @@ class _StopRule:
     """
 
     def __init__(self, image: mx.nd.NDArray, schedule: Schedule):
-        self.previous = image.copy()
+        self.previous = image.copy()  # x_(t-1)
+        self.good = image.copy()  # the last image checked to be finite
         self.schedule = schedule
+        self.pending: list[tuple[int, mx.nd.NDArray]] = []
 
-    def change(self, image: mx.nd.NDArray) -> float:
-        """The relative change since the last good image; NaN or inf if ``image`` is not
-        finite, in which case the last good image is kept for ``rollback``."""
-        change = float((mx.nd.norm(image - self.previous) / mx.nd.norm(image)).asscalar())
-        if math.isfinite(change):
-            self.previous[:] = image
+    def record(self, epoch: int, image: mx.nd.NDArray) -> mx.nd.NDArray:
+        """Queue this epoch's change (a 1-element array, not read yet)."""
+        change = mx.nd.norm(image - self.previous) / mx.nd.norm(image)
+        self.previous[:] = image
+        self.pending.append((epoch, change))
         return change
 
-    def rollback(self, image: mx.nd.NDArray) -> None:
-        image[:] = self.previous
+    def read(self, image: mx.nd.NDArray) -> tuple[bool, bool]:
+        """Read the queued changes (one synchronisation): (finite, stop). A non-finite
+        change means ``image`` is NaN or inf: it is rolled back to the last finite image."""
+        epochs = [epoch for epoch, _ in self.pending]
+        values = mx.nd.concat(*(c for _, c in self.pending), dim=0).asnumpy()
+        self.pending = []
+        if not np.all(np.isfinite(values)):
+            image[:] = self.good
+            self.previous[:] = self.good
+            return False, False
+        self.good[:] = image
+        return True, any(self.stop(epoch, value) for epoch, value in zip(epochs, values))
 
     def stop(self, epoch: int, change: float) -> bool:
         return epoch >= self.schedule.min_num_epochs and change < self.schedule.stop_eps
@@ -145,22 +173,24 @@ def _first_order(loss, tv, image, schedule, callback) -> int:
             grad += tv.forward()  # added after clipping, as in the original
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
-        change = rule.change(image)
-        if not math.isfinite(change):  # NaN or inf: back to the last good image, smaller steps
-            rule.rollback(image)
-            halvings += 1
-            if halvings > MAX_HALVINGS:
-                raise Diverged(f"the optimisation diverged (NaN or inf) at epoch {epoch}, even "
-                               f"at 1/{2 ** MAX_HALVINGS} of the learning rate; try a smaller "
-                               "--lr")
-            optimizer.lr_scheduler.base_lr /= 2
-            for array in state if isinstance(state, (tuple, list)) else [state]:
-                array[:] = 0  # forget the momentum that led there
-            continue
+        change = rule.record(epoch, image)
+        stop = False
+        if epoch % schedule.check_every == 0 or epoch == schedule.max_num_epochs:
+            finite, stop = rule.read(image)
+            if not finite:  # NaN or inf: rolled back to the last good image; smaller steps
+                halvings += 1
+                if halvings > MAX_HALVINGS:
+                    raise Diverged(f"the optimisation diverged (NaN or inf) by epoch {epoch}, "
+                                   f"even at 1/{2 ** MAX_HALVINGS} of the learning rate; try "
+                                   "a smaller --lr")
+                optimizer.lr_scheduler.base_lr /= 2
+                for array in state if isinstance(state, (tuple, list)) else [state]:
+                    array[:] = 0  # forget the momentum that led there
+                continue
         if callback is not None:
-            callback(Iterate(epoch, loss.weighted_losses(), change, lr,
-                             time.perf_counter() - start, image))
-        if rule.stop(epoch, change):
+            callback(Iterate(epoch, loss.snapshot(), lambda c=change: float(c.asscalar()),
+                             lr, time.perf_counter() - start, image))
+        if stop:
             break
     return epoch
 
@@ -182,21 +212,23 @@ def _lbfgs(loss, tv, image, schedule, callback) -> int:
     def objective(x: np.ndarray):
         image[:] = x.reshape(shape).astype(dtype)
         loss.step()
-        value = sum(loss.weighted_losses().values())
-        grad = loss.grad.asnumpy().astype(np.float64)
-        if tv is not None:
-            smooth = tv.forward().asnumpy()
-            value += 0.5 * float(np.sum(image.asnumpy() * smooth))
-            grad += smooth
-        return value, grad.ravel()
+        losses, grad = loss.snapshot(), loss.grad
+        if tv is not None:  # on the device: the host reads one gradient and a few numbers
+            smooth = tv.forward()
+            grad = grad + smooth
+            energy = 0.5 * mx.nd.sum(image * smooth)
+        grad = grad.asnumpy().astype(np.float64).ravel()
+        value = sum(losses().values()) + (0.0 if tv is None else float(energy.asscalar()))
+        return value, grad
 
     def step(intermediate_result) -> None:
         nonlocal epochs
         epochs += 1
         image[:] = intermediate_result.x.reshape(shape).astype(dtype)
-        change = rule.change(image)
+        change = float(rule.record(epochs, image).asscalar())
+        rule.pending = []  # read here: scipy synchronises every evaluation anyway
         if callback is not None:
-            callback(Iterate(epochs, loss.weighted_losses(), change, float("nan"),
+            callback(Iterate(epochs, loss.snapshot(), lambda: change, float("nan"),
                              time.perf_counter() - start, image))
         if rule.stop(epochs, change):
             raise StopIteration

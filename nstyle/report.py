@@ -57,10 +57,14 @@ class Reporter:
             self._write_csv(it)
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(style=f"{it.style_loss:.3g}", content=f"{it.content_loss:.3g}",
-                                  change=f"{it.rel_change:.2e}", refresh=False)
         every = self.outputs.print_every
+        # Losses are read from the device only here (and for the log): the loop itself
+        # synchronises every CHECK_EVERY epochs, the same epochs as the default print_every.
         if every and (it.epoch == 1 or it.epoch % every == 0):
+            if self._bar is not None:
+                self._bar.set_postfix(style=f"{it.style_loss:.3g}",
+                                      content=f"{it.content_loss:.3g}",
+                                      change=f"{it.rel_change:.2e}", refresh=False)
             scale = f"  scale {it.scale[0]}/{it.scale[1]}" if it.scale[1] > 1 else ""
             lr = "" if it.lr != it.lr else f"  lr {it.lr:.2e}"  # L-BFGS has none (nan)
             self.say("epoch %4d  style %.4g  content %.4g  change %.2e%s  %.2f s/epoch%s",

@@ -30,7 +30,7 @@ def stylise(tmp_path, pictures, tiny_weights_file, *extra, name="out.png"):
             "--max-long-edge", "32", "--max-num-epochs", "3", "--init", "noise", "--seed", "0",
             "--optimizer", "sgd", "--lr", "10", "--lr-sched-step", "2", "--remove-noise", "0",
             "--stop-eps", "0",
-            "--min-num-epochs", "1",
+            "--min-num-epochs", "1", "--check-every", "1",
             *extra]
     assert run.main(argv) == 0
     return images.read_image(output)
@@ -73,6 +73,15 @@ def test_min_num_epochs_delays_the_stop_rule(tmp_path, baseline, tiny_weights_fi
                     "--min-num-epochs", "2")
     two = stylise(tmp_path, pictures, tiny_weights_file, "--max-num-epochs", "2")
     assert not np.array_equal(first, later) and np.array_equal(later, two)
+
+
+def test_check_every_batches_the_stop_rule(tmp_path, baseline, tiny_weights_file):
+    _, pictures = baseline
+    first = stylise(tmp_path, pictures, tiny_weights_file, "--stop-eps", "1")  # epoch 1
+    checked = stylise(tmp_path, pictures, tiny_weights_file, "--stop-eps", "1",
+                      "--check-every", "2")
+    two = stylise(tmp_path, pictures, tiny_weights_file, "--max-num-epochs", "2")
+    assert not np.array_equal(first, checked) and np.array_equal(checked, two)
 
 
 def test_several_styles_blend_by_weight(tmp_path, baseline, tiny_weights_file, rgb):
@@ -200,6 +209,7 @@ def cli(*argv, cwd=ROOT):
     (["--print-every", "-1"], "print-every must be >= 0"),
     (["--num-scales", "3", "--max-long-edge", "128"], "the coarsest scale needs 64 px"),
     (["--num-scales", "0"], "num-scales must be >= 1"),
+    (["--check-every", "0"], "check-every must be > 0"),
     (["--max-long-edge", "60000"], "more than MXNet 1.9.1 can index; --max-long-edge"),
     (["--log", "/proc/nope/losses.csv"], "cannot write the log /proc/nope/losses.csv"),
 ])

@@ -20,7 +20,7 @@ def setup(shape=(1, 3, 16, 16), seed=0):
 def schedule(**changes):
     base = dict(optimizer="sgd", lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
                 weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, min_num_epochs=1,
-                max_num_epochs=5)
+                max_num_epochs=5, check_every=1)
     return Schedule(**{**base, **changes})
 
 
@@ -79,6 +79,23 @@ def test_stop_rule_waits_for_min_num_epochs():
     loss, image = setup()
     assert optimize(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0,
                                                 min_num_epochs=4)) == 4
+
+
+def test_first_order_loop_synchronises_only_at_checks(monkeypatch):
+    """No host synchronisation between stop checks: the changes are read in one batch."""
+    loss, image = setup()
+    reads = []
+    original = mx.nd.NDArray.asnumpy
+    monkeypatch.setattr(mx.nd.NDArray, "asnumpy", lambda self: reads.append(1) or original(self))
+    assert optimize(loss, TVExecutor(image, 1e-2), image,
+                    schedule(max_num_epochs=12, check_every=5)) == 12
+    assert len(reads) == 3  # epochs 5, 10 and the last
+
+
+def test_batched_checks_stop_at_the_check_after_the_first_epoch_below_eps():
+    loss, image = setup()
+    assert optimize(loss, None, image, schedule(max_num_epochs=20, stop_eps=1.0,
+                                                min_num_epochs=6, check_every=4)) == 8
 
 
 @pytest.mark.parametrize("optimizer, lr", [("adam", 2.0), ("lbfgs", 1.0)])

@@ -23,7 +23,7 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
     with Reporter(Outputs(print_every=2, save_epochs=2), tmp_path, max_epochs=4) as report:
         assert report._bar is not None
         for epoch in range(1, 5):
-            report(Iterate(epoch, losses, 0.01, 1e-3, 0.5 * epoch, image,
+            report(Iterate(epoch, lambda: losses, lambda: 0.01, 1e-3, 0.5 * epoch, image,
                            render=lambda x: np.zeros((16, 16, 3), np.uint8)))
     text = screen.getvalue()
     assert "epoch    2  style 2  content 3" in text and "saved" in text
