@@ -49,10 +49,10 @@ def check(image, loss, tv, out: str) -> dict:
     loss.step()
     smooth = tv.forward()
     grad = (loss.grad + smooth).asnumpy()
-    value = sum(loss.weighted_losses().values()) + 0.5 * float(
-        mx.nd.sum(image * smooth).asscalar())
+    losses = sum(loss.weighted_losses().values())
+    value = losses + 0.5 * float(mx.nd.sum(image * smooth).asscalar())
     np.save(out, grad)
-    return {"value": value}
+    return {"value": value, "losses": losses}
 
 
 def iterations(image, loss, tv, optimizer: str, n: int) -> dict:

@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import model_vgg19  # noqa: E402
 from nstyle import images  # noqa: E402
 from nstyle.config import Options  # noqa: E402
+from nstyle.optimize import host_bytes  # noqa: E402
 from nstyle.weights import obtain  # noqa: E402
 
 GIB = 2.0 ** 30
@@ -115,10 +116,14 @@ def first_below(trace, level: float) -> float | None:
 
 
 def quality(sides: Sides, data: Path, iters: int) -> dict:
+    """nstyle's default run to its stop rule; each PyTorch L-BFGS until it reaches the
+    lowest level or has run ``iters`` iterations."""
     traces = {"nstyle": sides.run("nstyle", data, "quality")["trace"]}
+    start = sides.run("nstyle", data, "check", "--grad-out",
+                      str(data.parent / "start.npy"))["losses"]  # style + content at the start
     for name, extra in PEER_LBFGS.items():
-        traces[name] = sides.run("pytorch", data, "quality", "--iters", str(iters), *extra)["trace"]
-    start = traces["torch.optim.LBFGS"][0][1]  # the content image's, the same both sides
+        traces[name] = sides.run("pytorch", data, "quality", "--iters", str(iters), "--stop-below",
+                                 str(min(LEVELS) * start), *extra)["trace"]
     return {"start": start, "traces": traces,
             "times": {side: {level: first_below(trace, level * start) for level in LEVELS}
                       for side, trace in traces.items()},
@@ -149,6 +154,7 @@ def markdown(results: dict) -> str:
             lines.append(f"| {what} | {size} | {m['nstyle']:.3f} | {m['pytorch']:.3f} | "
                          f"**{m['nstyle'] / m['pytorch']:.2f}** | {rss['nstyle'] / GIB:.2f} GiB | "
                          f"{rss['pytorch'] / GIB:.2f} GiB |")
+    lines += ["", *growth(results)] if results["sizes"] else []
     q = results.get("quality")
     if q:
         peers = list(PEER_LBFGS)
@@ -168,6 +174,35 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def growth(results: dict) -> list[str]:
+    """Seconds and peak memory per megapixel at each size (first-order loop), and the
+    largest square image whose fitted memory fits the budget nstyle's own check allows."""
+    rows, pixels, rss = [], [], []
+    for size, r in results["sizes"].items():
+        w, h = map(int, r["shape"].split("x"))
+        t = r["timed"]["sgd"]
+        mpx = w * h / 1e6
+        pixels.append(w * h)
+        rss.append(t["peak_rss"]["nstyle"])
+        rows.append(f"| {size} | {mpx:.3f} | {t['median']['nstyle'] / mpx:.2f} | "
+                    f"{t['peak_rss']['nstyle'] / GIB:.2f} GiB | "
+                    f"{t['peak_rss']['nstyle'] / GIB / mpx:.2f} GiB |")
+    lines = ["Cost growth, nstyle's first-order loop:", "",
+             "| long edge | megapixels | s/iter per megapixel | peak RSS | peak RSS per megapixel |",
+             "|---|---|---|---|---|", *rows]
+    if len(pixels) >= 2:
+        slope, base = np.polyfit(pixels, rss, 1)  # bytes = base + slope * pixels
+        budget = 0.9 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        lbfgs = slope + host_bytes("lbfgs", 3)  # L-BFGS's float64 history per pixel
+        lines += ["", f"Fitted peak RSS: {base / GIB:.2f} GiB + {slope / 1024:.2f} KiB per pixel; "
+                  f"with L-BFGS's history {lbfgs / 1024:.2f} KiB per pixel. Largest square "
+                  f"image within {budget / GIB:.1f} GiB (90% of this machine's memory, the "
+                  f"budget nstyle's memory check allows): "
+                  f"{int(((budget - base) / slope) ** 0.5)} px with sgd or adam, "
+                  f"{int(((budget - base) / lbfgs) ** 0.5)} px with L-BFGS."]
+    return lines
+
+
 def fmt(seconds: float | None) -> str:
     return "not reached" if seconds is None else f"{seconds:.1f} s"
 
@@ -175,7 +210,7 @@ def fmt(seconds: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024])
     parser.add_argument("--lbfgs-sizes", type=int, nargs="*", default=[512])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quality-size", type=int, default=512, help="0: skip")
