@@ -11,7 +11,6 @@ gradient is the project's TV gradient ``tv_weight * Lx``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import time
@@ -19,6 +18,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+import exchange  # bench/exchange.py, beside this file
 
 CONVS_PER_BLOCK = [2, 2, 3, 3, 3]  # VGG-16
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -155,21 +156,15 @@ def lbfgs(objective: Objective, x0: np.ndarray, n: int, history: int, line_searc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True, help="npz written by bench/run.py")
-    parser.add_argument("--task", choices=("check", "sgd", "lbfgs", "quality"), required=True)
-    parser.add_argument("--iters", type=int, default=5)
+    parser = exchange.worker_parser()
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--history", type=int, default=20)
     parser.add_argument("--line-search", default=None)
-    parser.add_argument("--grad-out")
     parser.add_argument("--stop-below", type=float, default=0.0,
                         help="quality: end once the style + content loss is at most this")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = np.load(args.data)
-    weights = {k[len("w:"):]: data[k] for k in data.files if k.startswith("w:")}
-    s = json.loads(str(data["settings"]))
+    data, weights, s = exchange.read(args.data)
     objective = Objective(weights, data["content"], data["style"], s["style_weight"],
                           s["content_weight"], s["tv_weight"])
     x0 = data["content"]

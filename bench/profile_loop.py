@@ -22,8 +22,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
 
+import exchange  # noqa: E402  (bench/exchange.py)
 import project  # noqa: E402  (bench/project.py)
 
 _spec = importlib.util.spec_from_file_location("bench_run", HERE / "run.py")
@@ -39,11 +39,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = bench.export(Path(tmp), args.size, bench.ROOT / "input" / "content.jpg",
                             bench.ROOT / "input" / "style.jpg")
-        data = np.load(path)
-        weights = {k[len("w:"):]: data[k] for k in data.files if k.startswith("w:")}
-        image, loss, tv = project.bind(weights, data["content"], data["style"],
-                                       {"style_weight": 1.0, "content_weight": 20.0,
-                                        "tv_weight": 1e-2})
+        data, weights, settings = exchange.read(path)
+        image, loss, tv = project.bind(weights, data["content"], data["style"], settings)
         project.iterations(image, loss, tv, "sgd", 1)  # warm-up
         mx.profiler.set_config(profile_all=True, aggregate_stats=True,
                                filename=str(Path(tmp) / "profile.json"))

@@ -5,7 +5,6 @@ and writes one JSON line.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -20,6 +19,7 @@ import nstyle  # noqa: E402,F401  (sets MXNet's threads before MXNet loads)
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
 
+import exchange  # noqa: E402  (bench/exchange.py)
 import model_vgg19  # noqa: E402
 from nstyle.api import stylize, style_targets  # noqa: E402
 from nstyle.config import Options  # noqa: E402
@@ -91,19 +91,12 @@ def quality(data, size: int) -> list[tuple[float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True, help="npz written by bench/run.py")
-    parser.add_argument("--task", choices=("check", "sgd", "lbfgs", "quality"), required=True)
-    parser.add_argument("--iters", type=int, default=5)
-    parser.add_argument("--grad-out")
-    args = parser.parse_args()
-    data = np.load(args.data)
-    s = json.loads(str(data["settings"]))
+    args = exchange.worker_parser().parse_args()
+    data, weights, s = exchange.read(args.data)
     result = {"threads": int(os.environ.get("OMP_NUM_THREADS", 0)), "version": mx.__version__}
     if args.task == "quality":
         result["trace"] = quality(data, s["size"])
     else:
-        weights = {k[len("w:"):]: data[k] for k in data.files if k.startswith("w:")}
         image, loss, tv = bind(weights, data["content"], data["style"], s)
         if args.task == "check":
             result.update(check(image, loss, tv, args.grad_out))

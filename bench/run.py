@@ -28,10 +28,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(HERE))  # bench/exchange.py; appended, so "run" stays the project's
 
 import nstyle  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
+import exchange  # noqa: E402  (bench/exchange.py)
 import model_vgg19  # noqa: E402
 from nstyle import images  # noqa: E402
 from nstyle.config import Options  # noqa: E402
@@ -49,19 +51,20 @@ PEER_LBFGS = {"torch.optim.LBFGS": [], "torch.optim.LBFGS, strong Wolfe":
 
 
 def export(workdir: Path, size: int, content_path: Path, style_path: Path) -> Path:
-    """The folded VGG-16 weights and the preprocessed images at ``size``, for both sides."""
+    """The folded VGG-16 weights and the preprocessed images at ``size``, for both sides
+    (written once per size and work folder)."""
+    path = workdir / f"data_{size}.npz"
+    if path.exists():
+        return path
     weights = obtain("vgg16")
     names = [f"{conv}_{kind}" for conv in model_vgg19.conv_names(16) for kind in ("weight", "bias")]
-    params = weights.network_params(names)
     mean = weights.convention.mean_pixel
     content = images.resize_long_edge(images.read_image(content_path), size)
     style = images.resize_long_edge(images.read_image(style_path), size)
     settings = {"size": size, "style_weight": DEFAULTS.style_weight,
                 "content_weight": DEFAULTS.content_weight, "tv_weight": DEFAULTS.tv_weight}
-    path = workdir / f"data_{size}.npz"
-    np.savez(path, content=images.preprocess(content, mean), style=images.preprocess(style, mean),
-             content_rgb=content, style_rgb=style, settings=json.dumps(settings),
-             **{f"w:{k}": v for k, v in params.items()})
+    exchange.write(path, images.preprocess(content, mean), images.preprocess(style, mean),
+                   content, style, settings, weights.network_params(names))
     return path
 
 

@@ -121,10 +121,15 @@ class _StopRule:
         self.schedule = schedule
         self.pending: list[tuple[int, mx.nd.NDArray]] = []
 
-    def record(self, epoch: int, image: mx.nd.NDArray) -> mx.nd.NDArray:
-        """Queue this epoch's change (a 1-element array, not read yet)."""
+    def measure(self, image: mx.nd.NDArray) -> mx.nd.NDArray:
+        """The change since the last measured image, as a 1-element array (not read)."""
         change = mx.nd.norm(image - self.previous) / mx.nd.norm(image)
         self.previous[:] = image
+        return change
+
+    def record(self, epoch: int, image: mx.nd.NDArray) -> mx.nd.NDArray:
+        """Measure this epoch's change and queue it for the next ``read``."""
+        change = self.measure(image)
         self.pending.append((epoch, change))
         return change
 
@@ -225,8 +230,7 @@ def _lbfgs(loss, tv, image, schedule, callback) -> int:
         nonlocal epochs
         epochs += 1
         image[:] = intermediate_result.x.reshape(shape).astype(dtype)
-        change = float(rule.record(epochs, image).asscalar())
-        rule.pending = []  # read here: scipy synchronises every evaluation anyway
+        change = float(rule.measure(image).asscalar())  # scipy synchronises anyway
         if callback is not None:
             callback(Iterate(epochs, loss.snapshot(), lambda: change, float("nan"),
                              time.perf_counter() - start, image))
