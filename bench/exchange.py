@@ -1,4 +1,4 @@
-"""The arrays bench/run.py hands to both sides, and the flags both workers share.
+"""The arrays bench/compare.py hands to both sides, and the flags both workers share.
 
 numpy only: imported by the project's side (MXNet) and by the PyTorch peer alike.
 """
@@ -26,7 +26,7 @@ def read(path):
 
 def worker_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", required=True, help="npz written by bench/run.py")
+    parser.add_argument("--data", required=True, help="npz written by bench/compare.py")
     parser.add_argument("--task", choices=("check", "sgd", "lbfgs", "quality"), required=True)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--grad-out", help="check: write the gradient here (.npy)")

@@ -1,10 +1,10 @@
 """The PyTorch peer: the same objective as nstyle's executors, in PyTorch eager.
 
-Run by ``bench/run.py`` with ``.venv-bench/bin/python``; reads the arrays that run.py
+Run by ``bench/compare.py`` with ``.venv-bench/bin/python``; reads the arrays that compare.py
 exported from the project (the folded VGG weights and the preprocessed images), so both
 sides compute the same numbers. Writes one JSON line.
 
-The objective (ALGORITHM.md section 2, as nstyle's ``LossExecutor`` and ``TVExecutor``):
+The objective (docs/ALGORITHM.md, "The graph", as nstyle's ``LossExecutor`` and ``TVExecutor``):
 ``sum_l w_l / (C_l^2 H_l W_l) * sum((G_l - T_l)^2) + content_weight * sum((F - P)^2)``
 plus the TV energy ``tv_weight / 2 * x . Lx`` (L the zero-padded Laplacian / 8), whose
 gradient is the project's TV gradient ``tv_weight * Lx``.
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import exchange  # bench/exchange.py, beside this file
+from bench import exchange
 
 CONVS_PER_BLOCK = [2, 2, 3, 3, 3]  # VGG-16
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]

@@ -1,31 +1,26 @@
 """The project's side of the benchmark: nstyle's own executors and optimisation loop.
 
-Run by ``bench/run.py`` with the project's Python; reads the same arrays as the PyTorch peer
-and writes one JSON line.
+Run by ``bench/compare.py`` with the project's Python (nstyle installed); reads the same
+arrays as the PyTorch peer and writes one JSON line.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import resource
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
+import mxnet as mx
+import numpy as np
 
-import nstyle  # noqa: E402,F401  (sets MXNet's threads before MXNet loads)
-import mxnet as mx  # noqa: E402
-import numpy as np  # noqa: E402
-
-import exchange  # noqa: E402  (bench/exchange.py)
-import model_vgg19  # noqa: E402
-from nstyle.api import stylize, style_targets  # noqa: E402
-from nstyle.config import Options  # noqa: E402
-from nstyle.losses import LossExecutor, Network, TVExecutor  # noqa: E402
-from nstyle.optimize import Schedule, optimize  # noqa: E402
-from nstyle.weights import obtain  # noqa: E402
+from bench import exchange
+from nstyle.api import style_targets, stylize
+from nstyle.config import Options
+from nstyle.losses import LossExecutor, Network, TVExecutor
+from nstyle.optimize import optimize
+from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
+from nstyle.weights import obtain
 
 
 def peak_rss() -> int:
@@ -34,7 +29,7 @@ def peak_rss() -> int:
 
 def bind(weights: dict[str, np.ndarray], content: np.ndarray, style: np.ndarray, s: dict):
     """The loss and TV executors bound to an image that starts as ``content``."""
-    net = Network.build(weights, 16, model_vgg19.STYLE_LAYERS, model_vgg19.CONTENT_LAYERS,
+    net = Network.build(weights, 16, STYLE_LAYERS, CONTENT_LAYERS,
                         "avg", mx.cpu())
     targets = style_targets(net, [style], np.ones(1), content.shape)
     targets.update({k: v for k, v in net.targets(content).items()
@@ -68,14 +63,14 @@ def iterations(image, loss, tv, optimizer: str, n: int) -> dict:
 
     loss.step = counted
     start_image = image.copy()
-    schedule = Schedule(optimizer, 1.0 if optimizer == "lbfgs" else 1e-3, 80, 0.9, 0.9, 5e-4,
-                        1.0, 0.0, n, n)
-    optimize(loss, tv, image, dataclasses.replace(schedule, min_num_epochs=2, max_num_epochs=2))
+    # the defaults' loop, run for exactly n iterations
+    options = Options(optimizer=optimizer, stop_eps=0.0, min_num_epochs=n, max_num_epochs=n)
+    optimize(loss, tv, image, options.replace(min_num_epochs=2, max_num_epochs=2))
     mx.nd.waitall()  # warm-up done: oneDNN primitives and the memory pool
     image[:] = start_image
     evaluations = 0
     start = time.perf_counter()
-    optimize(loss, tv, image, schedule)
+    optimize(loss, tv, image, options)
     mx.nd.waitall()
     return {"seconds": (time.perf_counter() - start) / evaluations, "evaluations": evaluations}
 

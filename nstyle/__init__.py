@@ -13,12 +13,13 @@ from nstyle.cuda import preload_cuda_libraries
 runtime.configure()
 preload_cuda_libraries()
 
-_PUBLIC = {"stylize": "nstyle.api", "load_weights": "nstyle.api", "Options": "nstyle.config",
-           "Iterate": "nstyle.optimize", "NStyleError": "nstyle.errors"}
+_PUBLIC = {"stylize": "nstyle.api", "transfer": "nstyle.api", "Result": "nstyle.api",
+           "Iterate": "nstyle.api", "load_weights": "nstyle.api", "Options": "nstyle.config",
+           "NStyleError": "nstyle.errors"}
 __all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name):
+def __getattr__(name: str):
     if name in _PUBLIC:
         import importlib
 

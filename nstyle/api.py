@@ -1,24 +1,78 @@
-"""``stylize``: one style transfer, from arrays to an array."""
+"""``stylize``: one style transfer, from arrays to an array; ``transfer`` says how it went.
+
+This is the one layer that turns the optimiser's steps into the public progress record,
+``Iterate`` (epochs and seconds counted over all scales, the picture as the result would be).
+"""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import mxnet as mx
 import numpy as np
 
-import model_vgg19
 from nstyle import devices, images
-from nstyle.config import (Options, blend_weights, check_options, learning_rate,
+from nstyle.config import (Options, blend_weights, check_layers, check_options, flag,
                            scale_edges)
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import Diverged, Iterate, Schedule, host_bytes, optimize
+from nstyle.optimize import Diverged, Step, host_bytes, optimize
+from nstyle.spec import MIN_EDGE
 from nstyle.weights import Weights, resolve
 
 log = logging.getLogger(__name__)
+GIB = 2.0 ** 30
+
+
+@dataclass
+class Iterate:
+    """What a callback receives after each epoch (epochs count from 1 over all scales).
+
+    ``losses`` and ``rel_change`` stay on the device until read: a callback that does not
+    read them costs the loop no host synchronisation.
+    """
+
+    epoch: int
+    lr: float  # the rate this epoch's update used; nan for L-BFGS
+    elapsed: float  # seconds since the run started (work queued, not always finished)
+    image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
+    scale: tuple[int, int]  # (this scale, number of scales), coarse to fine
+    _step: Step = field(repr=False)
+    _render: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+
+    def picture(self) -> np.ndarray:
+        """The current image as the run's result would be: RGB uint8 (H, W, 3)."""
+        return self._render(self.image.asnumpy())
+
+    @property
+    def losses(self) -> dict[str, float]:
+        """Each loss times its weight."""
+        return self._step.read_losses()
+
+    @property
+    def rel_change(self) -> float:
+        """``||x_t - x_(t-1)|| / ||x_t||``."""
+        return self._step.read_change()
+
+    @property
+    def style_loss(self) -> float:
+        return sum(v for k, v in self.losses.items() if k.startswith("style_"))
+
+    @property
+    def content_loss(self) -> float:
+        return sum(v for k, v in self.losses.items() if k.startswith("content_"))
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished transfer: the picture and how the optimisation ended."""
+
+    image: np.ndarray  # RGB uint8 (H, W, 3), before any denoising
+    epochs: int  # over all scales
+    seconds: float
+    reason: str  # why the last scale stopped
 
 
 def load_weights(options: Options, fallback: str | None = None) -> Weights:
@@ -26,38 +80,54 @@ def load_weights(options: Options, fallback: str | None = None) -> Weights:
     return resolve(options.model, options.weights, fallback)
 
 
-def check_memory(net: Network, shape, long_edge: int, available: int, ctx,
-                 optimizer: str = "sgd") -> None:
-    """Fail before binding when the loss executor would not fit into ``available`` bytes, or
-    would hold a tensor too large for MXNet's 32-bit sizes, naming a ``--max-long-edge`` that
-    fits (memory grows with the number of pixels)."""
-    gib = 2.0 ** 30
+def check_memory(net: Network, shape, style_shapes: Sequence, available: int, ctx,
+                 options: Options) -> None:
+    """Fail before binding when a run would not fit into ``available`` bytes or would hold a
+    tensor too large for MXNet's 32-bit sizes, naming a ``--max-long-edge`` (or, for the
+    style images, a ``--style-scale``) that fits; memory grows with the number of pixels.
+
+    The loss executor (plus L-BFGS's history) is bound for the output's ``shape``; each
+    style image's targets executor, before it, for its own shape.
+    """
     budget = 0.9 * available
-    # the largest tensor: relu1_1's, full size (each pooling halves H and W, channels double)
-    widest = net.channels["relu1_1"]
+    widest = net.channels["relu1_1"]  # relu1_1's tensor, full size, is the largest
 
-    def needs(size) -> int:
-        return net.loss_bytes(size) + host_bytes(optimizer, int(np.prod(size)))
+    def content_needs(size) -> int:
+        return net.loss_bytes(size) + host_bytes(options.optimizer, int(np.prod(size)))
 
-    def fits(size) -> bool:
-        return widest * size[2] * size[3] < 2 ** 31 and needs(size) <= budget
+    def problem(size, needs) -> str | None:
+        if widest * size[2] * size[3] >= 2 ** 31:
+            return "holds a tensor of over 2^31 elements, more than MXNet 1.9.1 can index"
+        need = needs(size)
+        if need > budget:
+            return f"needs about {need / GIB:.1f} GiB on {ctx} but {available / GIB:.1f} GiB is free"
+        return None
 
-    if widest * shape[2] * shape[3] >= 2 ** 31:
-        problem = "holds a tensor of over 2^31 elements, more than MXNet 1.9.1 can index"
-    else:
-        need = needs(shape)
-        log.info("memory: about %.2f GiB needed, %.1f GiB free on %s", need / gib,
-                 available / gib, ctx)
-        if need <= budget:
-            return
-        problem = f"needs about {need / gib:.1f} GiB on {ctx} but {available / gib:.1f} GiB is free"
-    edge = long_edge
-    while edge > images.MIN_EDGE:
-        edge = int(edge * 0.9)
-        factor = edge / long_edge
-        if fits((1, 3, max(1, round(shape[2] * factor)), max(1, round(shape[3] * factor)))):
-            break
-    raise NStyleError(f"a {shape[3]}x{shape[2]} image {problem}; --max-long-edge {edge} would fit")
+    def shrunk(size, factor):
+        return (1, 3, max(1, round(size[2] * factor)), max(1, round(size[3] * factor)))
+
+    found = problem(shape, content_needs)
+    if found:
+        edge = options.max_long_edge
+        while edge > MIN_EDGE:
+            edge = int(edge * 0.9)
+            if problem(shrunk(shape, edge / options.max_long_edge), content_needs) is None:
+                break
+        raise NStyleError(f"a {shape[3]}x{shape[2]} image {found}; {flag('max_long_edge')} "
+                          f"{edge} would fit")
+    for style in style_shapes:
+        found = problem(style, net.loss_bytes)
+        if found:
+            scale = options.style_scale
+            while scale * options.max_long_edge > MIN_EDGE:
+                scale *= 0.9
+                if problem(shrunk(style, scale / options.style_scale), net.loss_bytes) is None:
+                    break
+            raise NStyleError(f"the style image at {flag('style_scale')} {options.style_scale:g} "
+                              f"is {style[3]}x{style[2]} and {found}; {flag('style_scale')} "
+                              f"{scale:.2g} would fit")
+    log.info("memory: about %.2f GiB needed, %.1f GiB free on %s",
+             content_needs(shape) / GIB, available / GIB, ctx)
 
 
 def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Options):
@@ -65,8 +135,11 @@ def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Optio
     each keeping its aspect (a departure: the original squeezed the style to the content's
     shape; Gram matrices only need equal channel counts)."""
     content = images.resize_long_edge(content, options.max_long_edge)
-    edge = max(1, round(options.max_long_edge * options.style_scale))
-    return content, [images.resize_long_edge(style, edge) for style in styles]
+    return content, [images.resize_long_edge(style, style_edge(options)) for style in styles]
+
+
+def style_edge(options: Options) -> int:
+    return max(1, round(options.max_long_edge * options.style_scale))
 
 
 def start_image(options: Options, content_x: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -82,7 +155,7 @@ def start_image(options: Options, content_x: np.ndarray, mean: np.ndarray) -> np
     return images.preprocess(picture, mean)
 
 
-def style_targets(net: Network, styles_x: list[np.ndarray], blend: np.ndarray,
+def style_targets(net: Network, styles_x: list[np.ndarray], blend: Sequence[float],
                   shape) -> dict[str, mx.nd.NDArray]:
     """The blended Gram targets of the style images, at the output's size.
 
@@ -90,7 +163,7 @@ def style_targets(net: Network, styles_x: list[np.ndarray], blend: np.ndarray,
     (a departure needed once styles keep their own shapes).
     """
     positions = net.positions(shape)
-    blended = {}
+    blended: dict[str, mx.nd.NDArray] = {}
     for weight, style_x in zip(blend, styles_x):
         grams = net.targets(style_x)
         style_positions = net.positions(style_x.shape)
@@ -104,14 +177,16 @@ def style_targets(net: Network, styles_x: list[np.ndarray], blend: np.ndarray,
 def stylize(content: np.ndarray, styles, options: Options = Options(), *,
             ctx: mx.Context | None = None, weights: Weights | None = None,
             callback: Callable[[Iterate], None] | None = None) -> np.ndarray:
-    """Paint ``content`` in the style of ``style``.
+    """Paint ``content`` in the style of ``styles``.
 
     Parameters
     ----------
     content : ndarray
-        The photo, RGB uint8 (H, W, 3), any size; resized as ``options`` say.
+        The photo, any size, as scikit-image users pass images: uint8 (0..255), uint16,
+        float (0..1) or bool; RGB (H, W, 3), grey (H, W) or RGBA (H, W, 4, flattened onto
+        white). Resized as ``options`` say.
     styles : ndarray or list of ndarray
-        One painting or several, RGB uint8, blended by ``options.style_blend_weights``.
+        One painting or several (as ``content``), blended by ``options.style_blend_weights``.
     options : Options
         Every setting; see ``nstyle.config.Options``.
     ctx : mxnet.Context, optional
@@ -126,37 +201,61 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
     ndarray
         The stylised image, RGB uint8 (H, W, 3) at the content's resized shape, before any
         denoising (``images.denoise`` is applied to what is written).
+
+    Raises
+    ------
+    NStyleError
+        For any argument that cannot work, naming it, before any work.
     """
+    return transfer(content, styles, options, ctx=ctx, weights=weights,
+                    callback=callback).image
+
+
+def transfer(content: np.ndarray, styles, options: Options = Options(), *,
+             ctx: mx.Context | None = None, weights: Weights | None = None,
+             callback: Callable[[Iterate], None] | None = None) -> Result:
+    """``stylize``, returning the picture with the number of epochs and why they ended."""
+    check_options(options)
+    content = images.as_rgb(content, "content")
+    if isinstance(styles, np.ndarray):
+        styles = [styles]
+    if not isinstance(styles, (list, tuple)):
+        raise NStyleError(f"styles: expected an array or a list of arrays, got "
+                          f"{type(styles).__name__}")
+    if not styles:
+        raise NStyleError("styles: at least one style image is needed")
+    styles = [images.as_rgb(style, f"styles[{i}]") for i, style in enumerate(styles)]
     ctx = ctx or mx.cpu()
-    styles = [styles] if isinstance(styles, np.ndarray) else list(styles)
     weights = weights or load_weights(options)
-    check_options(options, weights.num_layers)
+    check_layers(options, weights.num_layers)
     blend = blend_weights(options, len(styles))
     net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
                         options.content_layers, options.pooling, ctx, weights.channels)
     edges = scale_edges(options)
     final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
-    check_memory(net, (1, 3) + final, options.max_long_edge, devices.free_memory(ctx), ctx,
-                 options.optimizer)
+    style_shapes = [(1, 3) + images.long_edge_shape(s.shape, style_edge(options))
+                    for s in styles]
+    check_memory(net, (1, 3) + final, style_shapes, devices.free_memory(ctx), ctx, options)
     log.info("network: %s; content %dx%d, %s%s", weights.description, final[1], final[0], ctx,
              f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "")
     previous, done, begin = None, 0, time.perf_counter()
     for scale, edge in enumerate(edges, start=1):
         at = options.replace(max_long_edge=edge)
-        # epochs and seconds count on across scales
-        report = None if callback is None else (
-            lambda it, done=done, spent=time.perf_counter() - begin, scale=scale: callback(
-                dataclasses.replace(it, epoch=it.epoch + done, elapsed=it.elapsed + spent,
-                                    scale=(scale, len(edges)))))
-        previous, result, epochs = _stylize_at(net, content, styles, blend, at, weights,
-                                               previous, report)
-        done += epochs
-    return result
+
+        def report(step: Step, render, done=done, scale=scale) -> None:
+            if callback is not None:  # epochs and seconds count on across scales
+                callback(Iterate(step.epoch + done, step.lr, time.perf_counter() - begin,
+                                 step.image, (scale, len(edges)), step, render))
+
+        previous, picture, outcome = _stylize_at(net, content, styles, blend, at, weights,
+                                                 previous, report)
+        done += outcome.epochs
+    return Result(picture, done, time.perf_counter() - begin, outcome.reason)
 
 
 def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], blend, options,
-                weights: Weights, previous: np.ndarray | None, callback):
-    """One scale: returns (raw picture, picture as the result, epochs run).
+                weights: Weights, previous: np.ndarray | None, report):
+    """One scale: returns (raw picture, picture as the result, the loop's ``Outcome``).
 
     The raw picture is what the optimiser made (grey with --preserve-colors); a finer scale
     starts from it, upsampled (coarse to fine, as jcjohnson's multires scripts do).
@@ -185,21 +284,15 @@ def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], ble
     loss = LossExecutor(net, targets, image, options.style_weight, options.content_weight,
                         layer_weights)
     tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
-    schedule = Schedule(options.optimizer, learning_rate(options), options.lr_sched_step,
-                        options.lr_sched_factor, options.momentum, options.weight_decay,
-                        options.clip_factor, options.stop_eps, options.min_num_epochs,
-                        options.max_num_epochs, options.check_every)
 
     def render(x: np.ndarray) -> np.ndarray:
         picture = images.postprocess(x, mean)
         return images.with_colours_of(picture, photo) if options.preserve_colors else picture
 
-    report = None if callback is None else (
-        lambda it: callback(dataclasses.replace(it, render=render)))
     try:
-        epochs = optimize(loss, tv, image, schedule, report)
+        outcome = optimize(loss, tv, image, options, lambda step: report(step, render))
     except Diverged as exc:
         exc.picture = render(image.asnumpy())  # rolled back: the last good image
         raise
     raw = images.postprocess(image.asnumpy(), mean)
-    return raw, render(image.asnumpy()), epochs
+    return raw, render(image.asnumpy()), outcome

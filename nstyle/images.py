@@ -13,33 +13,86 @@ from pathlib import Path
 import numpy as np
 
 from nstyle.errors import NStyleError
+from nstyle.files import check_readable, image_format
+from nstyle.spec import MIN_EDGE
 
-# Four 2x2 poolings lie between relu1_1 and relu5_1: anything smaller has no relu5_1 pixel.
-MIN_EDGE = 16
+# Pillow's own hard limit (twice its warning limit): larger files are refused as likely
+# decompression bombs unless the caller raises the limit (--max-image-pixels).
+MAX_IMAGE_PIXELS = 178_956_970
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); grey and alpha are converted."""
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3); grey, 16-bit and alpha are converted.
+
+    The size in the file's header is checked against ``max_pixels`` before any pixel is
+    decoded.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
-        raise NStyleError(f"image {path} does not exist")
+    check_readable(path, "image")
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own check, below
     try:
         with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise NStyleError(
+                    f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more "
+                    f"than the {max_pixels / 1e6:.0f} nstyle reads (a guard against "
+                    "decompression bombs); raise it with --max-image-pixels")
             img = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+            if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
                 array = np.asarray(img, np.float64)
-                scale = 65535.0 if array.max() > 255 else 255.0
-                img = Image.fromarray(np.round(array / scale * 255).astype(np.uint8))
+                img = Image.fromarray(np.round(np.clip(array, 0, 65535) / 257).astype(np.uint8))
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 # Flatten transparency onto white, as a viewer shows it.
                 rgba = img.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 img = Image.alpha_composite(background, rgba)
             return np.asarray(img.convert("RGB"), np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise NStyleError(f"{path}: not a readable image ({exc})")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
+        raise NStyleError(f"{path}: not a readable image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def as_rgb(image, name: str) -> np.ndarray:
+    """A caller's array as RGB uint8 (H, W, 3), the way scikit-image users pass images:
+    uint8 (0..255), uint16 (0..65535), float (0..1) or bool; grey (H, W) or (H, W, 1);
+    RGBA flattened onto white like the file reader. Anything else fails naming ``name``."""
+    if not isinstance(image, np.ndarray):
+        raise NStyleError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise NStyleError(f"{name}: expected an image of shape (H, W), (H, W, 3) or "
+                          f"(H, W, 4), got {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise NStyleError(f"{name}: the image is empty, shape {image.shape}")
+    if image.dtype == np.uint8:
+        pixels = image
+    elif image.dtype == np.uint16:
+        pixels = np.round(image / 257.0).astype(np.uint8)
+    elif image.dtype == bool:
+        pixels = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        if not np.all(np.isfinite(image)):
+            raise NStyleError(f"{name}: the image holds NaN or inf values")
+        low, high = float(image.min()), float(image.max())
+        if low < 0 or high > 1:
+            raise NStyleError(f"{name}: a float image must be in 0..1 (scikit-image's "
+                              f"convention), got {low:g}..{high:g}; for 0..255 pass uint8")
+        pixels = np.round(image * 255.0).astype(np.uint8)
+    else:
+        raise NStyleError(f"{name}: dtype {image.dtype} is not an image type; use uint8 "
+                          "(0..255), uint16 (0..65535) or float (0..1)")
+    if pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if pixels.shape[2] == 4:  # onto white, as read_image flattens a file's transparency
+        alpha = pixels[..., 3:].astype(np.float64) / 255.0
+        flat = pixels[..., :3] * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(np.round(flat), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(pixels)
 
 
 def long_edge_shape(shape, long_edge: int) -> tuple[int, int]:
@@ -94,25 +147,34 @@ def denoise(image: np.ndarray, weight: float) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write (H, W, 3) uint8 atomically: a temporary file in the same folder, then a rename."""
+    """Write (H, W, 3) uint8 atomically: a temporary file in the same folder, then a rename.
+
+    A failure (full disk, folder gone) raises ``NStyleError`` and leaves nothing behind:
+    neither a partial file nor a changed ``path``.
+    """
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise NStyleError(f"{path}: unknown image type {path.suffix!r} (use .jpg or .png)")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
+    fmt = image_format(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".",
+                                   suffix=".part")
         with os.fdopen(fd, "wb") as out:
             options = {"quality": 95} if fmt == "JPEG" else {}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 Image.fromarray(image).save(out, format=fmt, **options)
+            out.flush()
+            os.fsync(out.fileno())  # a full disk shows here, not after the rename
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise NStyleError(f"cannot write {path} ({exc.strerror or exc})") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 
@@ -131,8 +193,10 @@ def grey(y: np.ndarray) -> np.ndarray:
 
 
 def match_luminance(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Shift and scale ``y`` to the mean and standard deviation of ``reference``."""
-    return (y - y.mean()) * (reference.std() / max(y.std(), 1e-6)) + reference.mean()
+    """``y`` with the histogram of ``reference`` (scikit-image's histogram matching)."""
+    from skimage.exposure import match_histograms
+
+    return match_histograms(y, reference)
 
 
 def with_colours_of(luma_image: np.ndarray, colours: np.ndarray) -> np.ndarray:

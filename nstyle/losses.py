@@ -1,4 +1,4 @@
-"""The loss graphs and their executors (ALGORITHM.md section 2).
+"""The loss graphs and their executors (docs/ALGORITHM.md, "The graph").
 
 Each loss is a small builder returning its symbol; the gradient scale of each loss is a
 fixed head gradient passed to ``backward``, as in the original MXNet example:
@@ -19,7 +19,8 @@ from typing import Callable
 import mxnet as mx
 import numpy as np
 
-import model_vgg19
+from nstyle import model
+from nstyle.spec import layer_channels
 
 # The TV gradient kernel, per channel: the discrete Laplacian / 8.
 LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float32) / 8
@@ -31,7 +32,8 @@ def gram(feature: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
     The gradient flows through the data operand only: for a loss whose gradient D with
     respect to the Gram is symmetric (every loss here), the true gradient (D + D^T) x is
     2 D x, so the caller doubles the head gradient (``GRAM_GRAD_FACTOR``) instead of paying
-    for a second matrix product and the sum of the two (measured: 8% of an iteration).
+    for a second matrix product and the sum of the two (docs/BENCHMARKS.md, "What made it
+    fast").
     """
     x = mx.sym.Reshape(feature, shape=(channels, -1))  # (C, H*W)
     return mx.sym.FullyConnected(data=x, weight=mx.sym.BlockGrad(x), no_bias=True,
@@ -51,8 +53,8 @@ def content_loss(feature: mx.sym.Symbol, name: str) -> mx.sym.Symbol:
     """``sum((target - F)^2)``; the target is the variable ``target_content_<name>``.
 
     The sum of squares is the 1x1 Gram of the difference (its gradient doubled by the
-    caller, ``GRAM_GRAD_FACTOR``): oneDNN's inner product, where ``sum(square(.))`` ran
-    MXNet's single-threaded reduction (measured: 20 ms of a 512-px iteration).
+    caller, ``GRAM_GRAD_FACTOR``): oneDNN's inner product, where ``sum(square(.))`` runs
+    MXNet's single-threaded reduction (docs/BENCHMARKS.md, "What made it fast").
     """
     target = mx.sym.var(f"target_content_{name}")
     return mx.sym.reshape(gram(target - feature, 1), shape=(1,))
@@ -87,14 +89,14 @@ class Network:
         ``channels`` gives per-block widths other than VGG's (``Weights.channels``);
         ``dtype`` float64 serves the finite-difference tests."""
         outputs = tuple(dict.fromkeys(tuple(style_layers) + tuple(content_layers)))
-        features = model_vgg19.get_symbol(num_layers, outputs, pooling, channels)
+        features = model.get_symbol(num_layers, outputs, pooling, channels)
         arg_names = [n for n in mx.sym.Group(list(features.values())).list_arguments()
                      if n != "data"]
         if callable(weights_params):
             weights_params = weights_params(arg_names)
         params = {n: mx.nd.array(weights_params[n], ctx=ctx, dtype=dtype) for n in arg_names}
         return cls(num_layers, tuple(style_layers), tuple(content_layers), features,
-                   model_vgg19.layer_channels(num_layers, channels), params, ctx, dtype)
+                   layer_channels(num_layers, channels), params, ctx, dtype)
 
     def targets(self, image: np.ndarray) -> dict[str, mx.nd.NDArray]:
         """Run the Gram/content executor once on ``image`` (1, 3, H, W).
@@ -106,7 +108,7 @@ class Network:
         outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
         symbol = mx.sym.Group(list(outputs.values()))
         data = mx.nd.array(image, ctx=self.ctx, dtype=self.dtype)
-        executor = model_vgg19.bind(symbol, self.ctx, dict(self.params, data=data))
+        executor = model.bind(symbol, self.ctx, dict(self.params, data=data))
         executor.forward(is_train=False)
         return {name: out.copy() for name, out in zip(outputs, executor.outputs)}
 
@@ -121,10 +123,9 @@ class Network:
         """Estimated memory of the loss executor for an image of ``shape``, in bytes.
 
         From the inferred shapes: 1.5 times the outputs of every node of the graph, plus the
-        weights and Gram targets. MXNet's memory planner reuses the backward buffers; on this
-        CPU the executor's resident memory after forward and backward measured 0.08 GiB at
-        256x192 (estimate 0.24) and 0.47 GiB at 512x384 (estimate 0.80); the margin covers
-        cuDNN's workspaces on a GPU.
+        weights and Gram targets; an upper bound (MXNet's memory planner reuses the backward
+        buffers; the margin covers cuDNN's workspaces on a GPU). Calibration:
+        docs/BENCHMARKS.md.
         """
         outputs = {n: self.features[n] for n in self.style_layers}
         group = mx.sym.Group([gram(self.features[n], self.channels[n]) for n in self.style_layers]
@@ -162,11 +163,12 @@ class LossExecutor:
             self.names.append(f"content_{name}")
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
-        self.executor = model_vgg19.bind(mx.sym.Group(losses), net.ctx,
+        self.executor = model.bind(mx.sym.Group(losses), net.ctx,
                                          dict(net.params, **targets, data=image),
                                          grad_arrays={"data": self.grad})
         self._heads = [mx.nd.array([h * GRAM_GRAD_FACTOR], ctx=net.ctx, dtype=image.dtype)
                        for h in heads]
+        self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
 
     @property
     def outputs(self) -> list[mx.nd.NDArray]:
@@ -182,6 +184,21 @@ class LossExecutor:
         values = mx.nd.concat(*self.outputs, dim=0)
         return lambda: dict(zip(self.names,
                                 values.asnumpy().astype(np.float64) * self.head_weights))
+
+    def finite_terms(self) -> dict[str, bool]:
+        """For each weight flag (``style_weight``, ``content_weight``): whether its terms
+        alone give a finite value and gradient at the current image. Runs one backward pass
+        per flag: for naming the cause of an overflow, not for every epoch."""
+        found = {}
+        for option, prefix in (("style_weight", "style_"), ("content_weight", "content_")):
+            heads = [h if n.startswith(prefix) else self._zero
+                     for n, h in zip(self.names, self._heads)]
+            self.executor.forward(is_train=True)
+            self.executor.backward(heads)
+            values = [v for n, v in self.weighted_losses().items() if n.startswith(prefix)]
+            found[option] = bool(np.isfinite(mx.nd.norm(self.grad).asscalar())
+                                 and np.all(np.isfinite(values)))
+        return found
 
     def weighted_losses(self) -> dict[str, float]:
         """Each loss times its head gradient (one host synchronisation for all of them)."""

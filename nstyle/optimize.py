@@ -1,7 +1,13 @@
-"""The optimisation loop of ALGORITHM.md section 3 (SGD on the image itself), and the
-same objective handed to Adam or L-BFGS."""
+"""The optimisation loop on the image (docs/ALGORITHM.md, "One iteration"): the original
+SGD loop, the same loop with Adam steps, and the same objective handed to L-BFGS.
+
+Every optimiser reports a ``Step`` after each epoch, stops for a reason it names
+(``Outcome``), and handles a NaN or inf the same way: back to the last good image with
+smaller steps, a few times, then ``Diverged`` carrying that image.
+"""
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -10,52 +16,44 @@ from typing import Callable
 import mxnet as mx
 import numpy as np
 
+from nstyle.config import Options, flag
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, TVExecutor
 
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 4  # after a NaN or inf: smaller steps (sgd, adam) or a fresh L-BFGS, this often
+LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps
+
 
 @dataclass
-class Iterate:
-    """What the loop reports after each epoch (epochs count from 1).
+class Step:
+    """What the loop knows after an epoch (``nstyle.api`` makes the public ``Iterate``).
 
-    ``losses`` and ``rel_change`` are copied on the device and read from it only when asked
-    for: a callback that does not read them costs the loop no host synchronisation.
+    The losses and the change stay on the device until read: a callback that does not read
+    them costs the loop no host synchronisation.
     """
 
-    epoch: int
+    epoch: int  # from 1, within this loop
     read_losses: Callable[[], dict[str, float]]  # each loss times its weight
     read_change: Callable[[], float]  # ||x_t - x_(t-1)|| / ||x_t||
-    lr: float
-    elapsed: float  # seconds since the loop started (work queued, not always finished)
-    image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
-    render: Callable[[np.ndarray], np.ndarray] | None = None  # set by nstyle.stylize
-    scale: tuple[int, int] = (1, 1)  # (this scale, number of scales), coarse to fine
-
-    def picture(self) -> np.ndarray:
-        """The current image as the run's result would be: RGB uint8 (H, W, 3)."""
-        return self.render(self.image.asnumpy())
-
-    @property
-    def losses(self) -> dict[str, float]:
-        return self.read_losses()
-
-    @property
-    def rel_change(self) -> float:
-        return self.read_change()
-
-    @property
-    def style_loss(self) -> float:
-        return sum(v for k, v in self.losses.items() if k.startswith("style_"))
-
-    @property
-    def content_loss(self) -> float:
-        return sum(v for k, v in self.losses.items() if k.startswith("content_"))
+    lr: float  # nan for L-BFGS
+    image: mx.nd.NDArray  # the current image, (1, 3, H, W)
 
 
-OPTIMIZERS = ("sgd", "adam", "lbfgs")
-MAX_HALVINGS = 4  # of the learning rate, after a NaN or inf, before giving up
-LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps
-CHECK_EVERY = 10  # epochs between the first-order loop's host synchronisations
+@dataclass(frozen=True)
+class Outcome:
+    """How a loop ended: epochs run and why it stopped, in words for the run's report."""
+
+    epochs: int
+    reason: str
+
+
+class Diverged(NStyleError):
+    """The image became NaN or inf and retrying did not help. ``picture`` (set by
+    ``nstyle.stylize``) is the last good image."""
+
+    picture = None
 
 
 def host_bytes(optimizer: str, elements: int) -> int:
@@ -64,61 +62,51 @@ def host_bytes(optimizer: str, elements: int) -> int:
     return (2 * LBFGS_HISTORY + 6) * elements * 8 if optimizer == "lbfgs" else 0
 
 
-class Diverged(NStyleError):
-    """The image became NaN or inf and smaller steps did not help. ``picture`` (set by
-    ``nstyle.stylize``) is the last good image."""
-
-    picture = None
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """The optimiser's settings (see ``Options`` for their meaning)."""
-
-    optimizer: str
-    lr: float
-    lr_sched_step: int
-    lr_sched_factor: float
-    momentum: float
-    weight_decay: float
-    clip_factor: float
-    stop_eps: float
-    min_num_epochs: int
-    max_num_epochs: int
-    check_every: int = CHECK_EVERY  # first-order loop: epochs between stop/NaN checks
-
-
 def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
-             schedule: Schedule, callback: Callable[[Iterate], None] | None = None) -> int:
-    """Update ``image`` in place until the relative change falls below ``stop_eps`` (from
-    epoch ``min_num_epochs`` on) or ``max_num_epochs`` have run. ``loss`` and ``tv`` must be
-    bound to ``image``. Returns the number of epochs run.
+             options: Options, on_step: Callable[[Step], None] | None = None) -> Outcome:
+    """Update ``image`` in place until the stop rule fires or ``max_num_epochs`` have run.
 
-    ``sgd`` is the original loop; ``adam`` is the same loop with MXNet's Adam update;
-    ``lbfgs`` hands the same loss and gradient to scipy's L-BFGS-B (one epoch per iteration).
+    ``loss`` and ``tv`` must be bound to ``image``. ``sgd`` is the original loop; ``adam``
+    the same loop with MXNet's Adam update; ``lbfgs`` hands the same loss and gradient to
+    scipy's L-BFGS-B (one epoch per iteration).
     """
-    if schedule.optimizer == "lbfgs":
-        return _lbfgs(loss, tv, image, schedule, callback)
-    return _first_order(loss, tv, image, schedule, callback)
+    if options.optimizer == "lbfgs":
+        return _lbfgs(loss, tv, image, options, on_step)
+    return _first_order(loss, tv, image, options, on_step)
+
+
+def check_start(loss: LossExecutor, tv: TVExecutor | None, options: Options) -> bool:
+    """After ``loss.step()`` at the start image: fail, naming the weight, when the objective
+    or its gradient is not finite there (a weight so large that float32 overflows).
+    Returns whether the gradient is exactly zero (the start is already a minimum)."""
+    grad_norm = float(mx.nd.norm(loss.grad).asscalar())
+    tv_norm = 0.0 if tv is None else float(mx.nd.norm(tv.forward()).asscalar())
+    values = loss.weighted_losses()
+    if all(math.isfinite(v) for v in [grad_norm, tv_norm, *values.values()]):
+        return grad_norm == 0 and tv_norm == 0
+    culprits = [name for name, finite in loss.finite_terms().items() if not finite]
+    if not math.isfinite(tv_norm):
+        culprits.append("tv_weight")
+    weights = ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits) or (
+        "the start image")
+    raise NStyleError(f"the objective is not finite at the start image (float32 overflow): "
+                      f"{weights} is too large")
 
 
 class _StopRule:
     """The relative change ``||x_t - x_(t-1)|| / ||x_t||`` and the decision to stop.
 
     Changes are computed on the device every epoch and read in batches (``read``): one
-    host synchronisation per check, not per epoch.
-
-    With SGD the gradient is almost always clipped (its norm is 10^3 to 10^4 times N at
-    512 px), so each step has the length lr * N and the relative change grows with the
-    image's size: from the content image the first epoch changes a 64-px image by 0.15% and
-    a 512-px one by 1.1%. Hence the rule waits ``min_num_epochs`` (a departure: the original
-    checked from the first epoch, and started from noise).
+    host synchronisation per check, not per epoch. The rule waits ``min_num_epochs``
+    (a departure: with clipped SGD steps from the content image the first epochs change
+    a large image more than a small one; docs/DEFAULTS.md).
     """
 
-    def __init__(self, image: mx.nd.NDArray, schedule: Schedule):
+    def __init__(self, image: mx.nd.NDArray, options: Options):
         self.previous = image.copy()  # x_(t-1)
         self.good = image.copy()  # the last image checked to be finite
-        self.schedule = schedule
+        self.good_epoch = 0
+        self.options = options
         self.pending: list[tuple[int, mx.nd.NDArray]] = []
 
     def measure(self, image: mx.nd.NDArray) -> mx.nd.NDArray:
@@ -140,36 +128,49 @@ class _StopRule:
         values = mx.nd.concat(*(c for _, c in self.pending), dim=0).asnumpy()
         self.pending = []
         if not np.all(np.isfinite(values)):
-            image[:] = self.good
-            self.previous[:] = self.good
+            self.roll_back(image)
             return False, False
-        self.good[:] = image
+        self.keep(image, epochs[-1])
         return True, any(self.stop(epoch, value) for epoch, value in zip(epochs, values))
 
+    def keep(self, image: mx.nd.NDArray, epoch: int) -> None:
+        self.good[:] = image
+        self.good_epoch = epoch
+
+    def roll_back(self, image: mx.nd.NDArray) -> None:
+        image[:] = self.good
+        self.previous[:] = self.good
+
     def stop(self, epoch: int, change: float) -> bool:
-        return epoch >= self.schedule.min_num_epochs and change < self.schedule.stop_eps
+        return epoch >= self.options.min_num_epochs and change < self.options.stop_eps
 
 
-def _scheduler(schedule: Schedule) -> mx.lr_scheduler.FactorScheduler:
-    return mx.lr_scheduler.FactorScheduler(step=schedule.lr_sched_step,
-                                           factor=schedule.lr_sched_factor, base_lr=schedule.lr)
+def _stop_reason(options: Options, stopped: bool) -> str:
+    if stopped:
+        return f"the image changed by less than {flag('stop_eps')} {options.stop_eps:g}"
+    return f"{flag('max_num_epochs')} {options.max_num_epochs} reached"
 
 
-def _first_order(loss, tv, image, schedule, callback) -> int:
-    if schedule.optimizer == "sgd":
-        optimizer = mx.optimizer.SGD(learning_rate=schedule.lr, momentum=schedule.momentum,
-                                     wd=schedule.weight_decay, lr_scheduler=_scheduler(schedule))
-    elif schedule.optimizer == "adam":
-        optimizer = mx.optimizer.Adam(learning_rate=schedule.lr, wd=schedule.weight_decay,
-                                      lr_scheduler=_scheduler(schedule))
+def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
+    scheduler = mx.lr_scheduler.FactorScheduler(step=options.lr_sched_step,
+                                                factor=options.lr_sched_factor,
+                                                base_lr=options.learning_rate)
+    if options.optimizer == "sgd":
+        optimizer = mx.optimizer.SGD(learning_rate=options.learning_rate,
+                                     momentum=options.momentum, wd=options.weight_decay,
+                                     lr_scheduler=scheduler)
     else:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        optimizer = mx.optimizer.Adam(learning_rate=options.learning_rate,
+                                      wd=options.weight_decay, lr_scheduler=scheduler)
     state = optimizer.create_state(0, image)
-    clip_norm = schedule.clip_factor * image.size  # N, the number of image elements
-    rule = _StopRule(image, schedule)
-    start, halvings = time.perf_counter(), 0
-    for epoch in range(1, schedule.max_num_epochs + 1):
+    clip_norm = options.clip_factor * image.size  # N, the number of image elements
+    rule = _StopRule(image, options)
+    retries, epoch, stop = 0, 0, False
+    while epoch < options.max_num_epochs:
+        epoch += 1
         loss.step()
+        if epoch == 1:
+            check_start(loss, tv, options)
         grad = loss.grad
         # Clip ||grad|| at N without a host synchronisation: scale = min(1, N / ||grad||).
         norm = mx.nd.norm(grad)
@@ -179,44 +180,54 @@ def _first_order(loss, tv, image, schedule, callback) -> int:
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
         change = rule.record(epoch, image)
-        stop = False
-        if epoch % schedule.check_every == 0 or epoch == schedule.max_num_epochs:
+        if epoch % options.check_every == 0 or epoch == options.max_num_epochs:
             finite, stop = rule.read(image)
-            if not finite:  # NaN or inf: rolled back to the last good image; smaller steps
-                halvings += 1
-                if halvings > MAX_HALVINGS:
-                    raise Diverged(f"the optimisation diverged (NaN or inf) by epoch {epoch}, "
-                                   f"even at 1/{2 ** MAX_HALVINGS} of the learning rate; try "
-                                   "a smaller --lr")
-                optimizer.lr_scheduler.base_lr /= 2
+            if not finite:  # rolled back to the last good image: smaller steps from there
+                retries += 1
+                if retries > MAX_RETRIES:
+                    raise Diverged(f"the image became NaN or inf by epoch {epoch}, even at "
+                                   f"1/{2 ** MAX_RETRIES} of the learning rate; try a smaller "
+                                   f"{flag('lr')} (it was {options.learning_rate:g})")
+                log.warning("the image became NaN or inf by epoch %d: back to epoch %d with "
+                            "half the learning rate", epoch, rule.good_epoch)
+                epoch = rule.good_epoch
+                scheduler.base_lr /= 2
                 for array in state if isinstance(state, (tuple, list)) else [state]:
                     array[:] = 0  # forget the momentum that led there
                 continue
-        if callback is not None:
-            callback(Iterate(epoch, loss.snapshot(), lambda c=change: float(c.asscalar()),
-                             lr, time.perf_counter() - start, image))
+        if on_step is not None:
+            on_step(Step(epoch, loss.snapshot(), lambda c=change: float(c.asscalar()), lr,
+                         image))
         if stop:
             break
-    return epoch
+    return Outcome(epoch, _stop_reason(options, stop))
 
 
-def _lbfgs(loss, tv, image, schedule, callback) -> int:
+class _NonFinite(Exception):
+    """L-BFGS asked for the objective at a NaN or inf image."""
+
+
+def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
     """scipy's L-BFGS-B on the objective the executors define.
 
     No clipping, schedule or weight decay: L-BFGS needs the true objective and its gradient.
     The TV gradient ``w * L x`` (L the zero-padded Laplacian / 8, a symmetric operator) is
-    the gradient of the energy ``w / 2 * x . L x``, which is added to the value.
+    the gradient of the energy ``w / 2 * x . L x``, which is added to the value. After a NaN
+    or inf, L-BFGS starts afresh from the last good image (its history forgotten).
     """
     from scipy.optimize import minimize
 
     shape, dtype = image.shape, image.dtype
-    rule = _StopRule(image, schedule)
-    start = time.perf_counter()
-    epochs = 0
+    rule = _StopRule(image, options)
+    epochs, evaluations, stopped = 0, 0, False
 
     def objective(x: np.ndarray):
+        nonlocal evaluations
         image[:] = x.reshape(shape).astype(dtype)
         loss.step()
+        evaluations += 1
+        if evaluations == 1 and check_start(loss, tv, options):
+            return 0.0, np.zeros_like(x)  # a minimum already: L-BFGS stops at once
         losses, grad = loss.snapshot(), loss.grad
         if tv is not None:  # on the device: the host reads one gradient and a few numbers
             smooth = tv.forward()
@@ -224,22 +235,40 @@ def _lbfgs(loss, tv, image, schedule, callback) -> int:
             energy = 0.5 * mx.nd.sum(image * smooth)
         grad = grad.asnumpy().astype(np.float64).ravel()
         value = sum(losses().values()) + (0.0 if tv is None else float(energy.asscalar()))
+        if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            raise _NonFinite
         return value, grad
 
     def step(intermediate_result) -> None:
-        nonlocal epochs
+        nonlocal epochs, stopped
         epochs += 1
         image[:] = intermediate_result.x.reshape(shape).astype(dtype)
         change = float(rule.measure(image).asscalar())  # scipy synchronises anyway
-        if callback is not None:
-            callback(Iterate(epochs, loss.snapshot(), lambda: change, float("nan"),
-                             time.perf_counter() - start, image))
-        if rule.stop(epochs, change):
+        rule.keep(image, epochs)
+        if on_step is not None:
+            on_step(Step(epochs, loss.snapshot(), lambda: change, float("nan"), image))
+        if rule.stop(epochs, change) or epochs >= options.max_num_epochs:
+            stopped = rule.stop(epochs, change)
             raise StopIteration
 
-    result = minimize(objective, image.asnumpy().astype(np.float64).ravel(), jac=True,
-                      method="L-BFGS-B", callback=step,
-                      options={"maxiter": schedule.max_num_epochs, "maxcor": LBFGS_HISTORY,
-                               "ftol": 0.0, "gtol": 0.0})
-    image[:] = result.x.reshape(shape).astype(dtype)
-    return epochs
+    for retry in range(MAX_RETRIES + 1):
+        try:
+            result = minimize(objective, image.asnumpy().astype(np.float64).ravel(), jac=True,
+                              method="L-BFGS-B", callback=step,
+                              options={"maxiter": options.max_num_epochs - epochs,
+                                       "maxcor": LBFGS_HISTORY, "ftol": 0.0, "gtol": 0.0})
+        except _NonFinite:
+            rule.roll_back(image)
+            log.warning("L-BFGS reached a NaN or inf image after epoch %d: starting afresh "
+                        "from there", epochs)
+            continue
+        image[:] = result.x.reshape(shape).astype(dtype)
+        if epochs == 0 and evaluations <= 1:
+            return Outcome(0, "the start image is already a minimum of the objective "
+                              "(its gradient is 0)")
+        if stopped or epochs >= options.max_num_epochs:
+            return Outcome(epochs, _stop_reason(options, stopped))
+        # L-BFGS ended by itself (no descent left along its line search): that is a result
+        return Outcome(epochs, f"L-BFGS found no further descent ({result.message})")
+    raise Diverged(f"L-BFGS reached a NaN or inf image after epoch {epochs}, "
+                   f"{MAX_RETRIES + 1} times; try {flag('optimizer')} sgd")

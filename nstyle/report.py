@@ -3,14 +3,17 @@ a CSV log and ``tmp_<epoch>.jpg`` snapshots. The library only calls back with ``
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import IO, Any
 
 from nstyle import images
+from nstyle.api import Iterate
 from nstyle.config import Outputs
 from nstyle.errors import NStyleError
-from nstyle.optimize import Iterate
+from nstyle.files import snapshot_name
 
 log = logging.getLogger("nstyle")
 
@@ -19,20 +22,15 @@ class Reporter:
     """The per-epoch callback of a command-line run; use as a context manager."""
 
     def __init__(self, outputs: Outputs, folder: Path, max_epochs: int):
-        self.outputs, self.folder, self.last = outputs, folder, None
-        self._bar = None
+        self.outputs, self.folder = outputs, folder
+        self.last: Iterate | None = None
+        self._bar: Any = None
         if not outputs.quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
             self._bar = tqdm(total=max_epochs, unit="epoch", dynamic_ncols=True, leave=False)
-        self._csv_file = self._csv = None
-        if outputs.log:
-            path = Path(outputs.log)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._csv_file = open(path, "w", newline="")
-            except OSError as exc:
-                raise NStyleError(f"cannot write the log {path} ({exc.strerror or exc})") from None
+        self._csv_file: IO[str] | None = None
+        self._csv: Any = None
 
     def __enter__(self) -> "Reporter":
         return self
@@ -53,13 +51,13 @@ class Reporter:
 
     def __call__(self, it: Iterate) -> None:
         self.last = it
-        if self._csv_file is not None:
+        if self.outputs.log:
             self._write_csv(it)
         if self._bar is not None:
             self._bar.update(1)
         every = self.outputs.print_every
-        # Losses are read from the device only here (and for the log): the loop itself
-        # synchronises every CHECK_EVERY epochs, the same epochs as the default print_every.
+        # Losses are read from the device only here (and for the log): the first-order
+        # loop itself synchronises every --check-every epochs.
         if every and (it.epoch == 1 or it.epoch % every == 0):
             if self._bar is not None:
                 self._bar.set_postfix(style=f"{it.style_loss:.3g}",
@@ -71,15 +69,35 @@ class Reporter:
                      it.epoch, it.style_loss, it.content_loss, it.rel_change, lr,
                      it.elapsed / it.epoch, scale)
         if self.outputs.save_epochs and it.epoch % self.outputs.save_epochs == 0:
-            path = images.write_image(self.folder / f"tmp_{it.epoch}.jpg",
-                                      images.denoise(it.picture(), self.outputs.remove_noise))
-            self.say("saved %s", path)
+            path = self.folder / snapshot_name(it.epoch)
+            try:
+                images.write_image(path, images.denoise(it.picture(), self.outputs.remove_noise))
+            except NStyleError as exc:  # a snapshot is a convenience: the run goes on
+                log.warning("nstyle: warning: %s; the run goes on", exc)
+            else:
+                self.say("saved %s", path)
 
     def _write_csv(self, it: Iterate) -> None:
-        if self._csv is None:
+        if self._csv_file is None:  # opened at the first epoch: nothing truncated before
+            path = Path(self.outputs.log or "")
+            try:
+                self._csv_file = open(path, "w", newline="")
+            except OSError as exc:
+                raise NStyleError(f"cannot write the log {path} ({exc.strerror or exc})"
+                                  ) from None
             self._csv = csv.writer(self._csv_file)
             self._csv.writerow(["epoch", "seconds", "lr", "rel_change", "total", *it.losses])
-        self._csv.writerow([it.epoch, f"{it.elapsed:.3f}", f"{it.lr:.6g}", f"{it.rel_change:.6g}",
-                            f"{sum(it.losses.values()):.6g}",
-                            *(f"{v:.6g}" for v in it.losses.values())])
-        self._csv_file.flush()
+        try:
+            self._csv.writerow([it.epoch, f"{it.elapsed:.3f}", f"{it.lr:.6g}",
+                                f"{it.rel_change:.6g}", f"{sum(it.losses.values()):.6g}",
+                                *(f"{v:.6g}" for v in it.losses.values())])
+            self._csv_file.flush()
+        except OSError as exc:  # a full disk: the log stops, the run goes on
+            log.warning("nstyle: warning: cannot write the log %s (%s); the run goes on "
+                        "without it", self.outputs.log, exc.strerror or exc)
+            try:
+                self._csv_file.close()
+            except OSError:
+                pass
+            self._csv_file = None
+            self.outputs = dataclasses.replace(self.outputs, log=None)

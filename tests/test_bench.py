@@ -3,7 +3,6 @@
 The PyTorch side needs PyTorch, which the project's environment never has; `make bench`
 runs both. This keeps the project's half of the command working.
 """
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import compare as bench
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
 
 
 def project(data, *args):
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "project.py"), "--data",
-                           str(data), *args], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "bench.project", "--data", str(data), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 

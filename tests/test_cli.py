@@ -1,4 +1,6 @@
 """The command line: every flag at least once, snapshots, and clear errors."""
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import run
+from nstyle import cli
 from nstyle import images
 from nstyle.config import Options, Outputs
 from tests.conftest import make_rgb
@@ -32,7 +34,7 @@ def stylise(tmp_path, pictures, tiny_weights_file, *extra, name="out.png"):
             "--stop-eps", "0",
             "--min-num-epochs", "1", "--check-every", "1",
             *extra]
-    assert run.main(argv) == 0
+    assert cli.main(argv) == 0
     return images.read_image(output)
 
 
@@ -166,27 +168,39 @@ def test_multi_scale_goes_coarse_to_fine(tmp_path, pictures, tiny_weights_file):
     assert not np.array_equal(one, result)
 
 
+def shown(value) -> str:
+    """A dataclass default as the help and the README must show it."""
+    if value is None:
+        return "none"
+    if value is False:
+        return "off"
+    if isinstance(value, tuple):
+        return " ".join(map(str, value))
+    return str(value)
+
+
 def test_help_shows_every_option_and_its_default():
-    text = run.build_parser().format_help()
-    for field in [*Options.__dataclass_fields__.values(), *Outputs.__dataclass_fields__.values()]:
-        assert "--" + field.name.replace("_", "-") in text
-    assert "(default: 0.01)" in text and "(default: avg)" in text
-    for flag in ("--content-image", "--style-image", "--output", "--gpu"):
+    text = " ".join(cli.build_parser().format_help().split())  # unwrapped
+    for field in [*dataclasses.fields(Options), *dataclasses.fields(Outputs)]:
+        flag = "--" + field.name.replace("_", "-")
+        help_text = " ".join(field.metadata["help"].split())
+        assert f"{help_text} (default: {shown(field.default)})" in text, flag
+    for flag in ("--content-image", "--style-image", "--output", "--gpu", "--max-image-pixels"):
         assert flag in text
 
 
 def test_flag_types_are_the_options_types():
-    _, options, _ = run.parse_options(["--lr-sched-factor", "0.9", "--lr-sched-step", "80",
+    _, options, _ = cli.parse_options(["--lr-sched-factor", "0.9", "--lr-sched-step", "80",
                                     "--style-layers", "relu1_1", "relu2_1"])
     assert options.lr_sched_factor == 0.9 and options.lr_sched_step == 80
     assert options.style_layers == ("relu1_1", "relu2_1")
     with pytest.raises(SystemExit):
-        run.parse_options(["--lr-sched-step", "0.5"])  # an int flag
+        cli.parse_options(["--lr-sched-step", "0.5"])  # an int flag
     with pytest.raises(SystemExit):
-        run.parse_options(["--pooling", "mean"])
+        cli.parse_options(["--pooling", "mean"])
 
 
-def cli(*argv, cwd=ROOT):
+def run_cli(*argv, cwd=ROOT):
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *argv], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
@@ -198,8 +212,8 @@ def cli(*argv, cwd=ROOT):
     (["--lr", "0"], "lr must be > 0"),
     (["--style-weight", "-1"], "style-weight must be >= 0"),
     (["--save-epochs", "-1"], "save-epochs must be >= 0"),
-    (["--style-layers", "relu1_1", "relu9_1"], "unknown style layer(s) relu9_1; VGG-19 has"),
-    (["--output", "/proc/nope/out.jpg"], "cannot write into /proc/nope"),
+    (["--style-layers", "relu1_1", "relu9_1"], "unknown style layer(s) relu9_1; VGG-16 has"),
+    (["--output", "/proc/nope/out.jpg"], "--output: cannot write into /proc/nope"),
     (["--style-blend-weights", "1", "2"], "2 weight(s) for 1 style image(s)"),
     (["--style-image", "input/style.jpg", "input/content.jpg", "--style-blend-weights", "1",
       "-1"], "style-blend-weights must be >= 0"),
@@ -211,19 +225,45 @@ def cli(*argv, cwd=ROOT):
     (["--num-scales", "0"], "num-scales must be >= 1"),
     (["--check-every", "0"], "check-every must be > 0"),
     (["--max-long-edge", "60000"], "more than MXNet 1.9.1 can index; --max-long-edge"),
-    (["--log", "/proc/nope/losses.csv"], "cannot write the log /proc/nope/losses.csv"),
+    (["--log", "/proc/nope/losses.csv"], "--log: cannot write into /proc/nope"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(argv, message, tiny_weights_file):
-    done = cli("--weights", str(tiny_weights_file), "--max-long-edge", "32", *argv)
+    done = run_cli("--weights", str(tiny_weights_file), "--max-long-edge", "32", *argv)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.count("error:") == 1
 
 
-def test_readme_lists_every_flag():
-    readme = (ROOT / "README.md").read_text()
-    for action in run.build_parser()._actions:
-        flag = action.option_strings[-1]
-        if flag != "--help":
-            assert f"| `{flag}` |" in readme, flag
+def readme_rows() -> list[list[str]]:
+    """The README's flag table, row by row: (flag, default, meaning)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("<!-- flags -->")[1].split("<!-- /flags -->")[0]
+    rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in table.strip().splitlines()[2:]]
+    return [[cell.strip().replace("\\|", "|") for cell in row] for row in rows]
+
+
+def test_readme_flag_table_is_the_parser():
+    """Every row of the README's table: flag, default and meaning, as the parser has them."""
+    expected = []
+    for action in cli.build_parser()._actions:
+        if action.option_strings[-1] == "--help":
+            continue
+        meaning = action.help + (f" (one of: {', '.join(action.choices)})"
+                                 if action.choices else "")
+        default = {"gpu": "auto"}.get(action.dest) or shown(
+            False if action.const is True else
+            tuple(action.default) if isinstance(action.default, list) else action.default)
+        expected.append([f"`{action.option_strings[-1]}`", default, meaning])
+    assert readme_rows() == expected
+    fields = {f.name: f for f in [*dataclasses.fields(Options), *dataclasses.fields(Outputs)]}
+    for flag, default, _ in readme_rows():  # and the defaults are the library's own
+        name = flag.strip("`")[2:].replace("-", "_")
+        if name in fields:
+            assert default == shown(fields[name].default), flag
+
+
+def test_flag_table_script_agrees():
+    done = subprocess.run([sys.executable, "docs/make_flag_table.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ from skimage.filters import gaussian
 from skimage.transform import resize
 
 import nstyle
-import run
+from nstyle import cli
 from nstyle import images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ def test_cli_vgg16_writes_result_and_snapshots(tmp_path, vgg16):
             "--style-image", str(ROOT / "input" / "style.jpg"), "--gpu", "-1",
             "--output", str(tmp_path / "out" / "result.jpg"), "--max-long-edge", "64",
             "--max-num-epochs", "4", "--save-epochs", "2"]
-    assert run.main(argv) == 0
+    assert cli.main(argv) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "result.jpg", "tmp_2.jpg", "tmp_4.jpg"]
     assert images.read_image(tmp_path / "out" / "result.jpg").shape == (64, 64, 3)

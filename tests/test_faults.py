@@ -28,7 +28,7 @@ def test_divergence_keeps_the_last_good_image(tmp_path, tiny_weights_file, rgb):
                              "--remove-noise", "0"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr
-    assert "diverged (NaN or inf) by epoch" in done.stderr and "Traceback" not in done.stderr
+    assert "became NaN or inf by epoch" in done.stderr and "Traceback" not in done.stderr
     assert "the last good image is in" in done.stderr
     kept = images.read_image(tmp_path / "out" / "result.png")
     assert np.abs(kept.astype(int) - images.resize_long_edge(rgb, 32)).max() <= 1  # the start
@@ -71,7 +71,7 @@ def test_a_signal_writes_the_current_image_and_the_run_can_continue(tmp_path, ti
             break
     run.send_signal(sig)
     err = run.stderr.read()
-    assert run.wait(timeout=60) == 130
+    assert run.wait(timeout=60) == (143 if sig == signal.SIGTERM else 130)
     assert "interrupted at epoch" in err and "Traceback" not in err
     result = tmp_path / "out" / "result.png"
     assert images.read_image(result).shape == (23, 32, 3)

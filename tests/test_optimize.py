@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import Schedule, optimize
+from nstyle.config import Options
+from nstyle.optimize import optimize
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 
@@ -21,13 +22,17 @@ def schedule(**changes):
     base = dict(optimizer="sgd", lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
                 weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, min_num_epochs=1,
                 max_num_epochs=5, check_every=1)
-    return Schedule(**{**base, **changes})
+    return Options(**{**base, **changes})
+
+
+def epochs_of(*args):
+    return optimize(*args).epochs
 
 
 def test_runs_max_epochs_when_eps_is_zero():
     loss, image = setup()
     seen = []
-    assert optimize(loss, TVExecutor(image, 1e-2), image, schedule(), seen.append) == 5
+    assert epochs_of(loss, TVExecutor(image, 1e-2), image, schedule(), seen.append) == 5
     assert [it.epoch for it in seen] == [1, 2, 3, 4, 5]
 
 
@@ -35,11 +40,11 @@ def test_stops_at_the_first_epoch_below_eps():
     loss, image = setup()
     seen = []
     optimize(loss, None, image, schedule(max_num_epochs=50), seen.append)
-    eps = seen[2].rel_change * 1.0001  # stop exactly when epoch 3's change is reached
+    eps = seen[2].read_change() * 1.0001  # stop exactly when epoch 3's change is reached
     loss, image = setup()
     seen2 = []
-    epochs = optimize(loss, None, image, schedule(max_num_epochs=50, stop_eps=eps), seen2.append)
-    first_below = next(it.epoch for it in seen if it.rel_change < eps)
+    epochs = epochs_of(loss, None, image, schedule(max_num_epochs=50, stop_eps=eps), seen2.append)
+    first_below = next(it.epoch for it in seen if it.read_change() < eps)
     assert epochs == first_below == seen2[-1].epoch
 
 
@@ -50,7 +55,7 @@ def test_relative_change_is_measured_on_the_image():
     optimize(loss, None, image, schedule(max_num_epochs=1), seen.append)
     after = image.asnumpy()  # updated in place
     expected = np.linalg.norm(after - before) / np.linalg.norm(after)
-    assert seen[0].rel_change == pytest.approx(expected, rel=1e-4)
+    assert seen[0].read_change() == pytest.approx(expected, rel=1e-4)
 
 
 def test_gradient_is_clipped_to_clip_factor_times_n():
@@ -75,9 +80,9 @@ def test_learning_rate_decays_by_factor_every_step():
 
 def test_stop_rule_waits_for_min_num_epochs():
     loss, image = setup()
-    assert optimize(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0)) == 1
+    assert epochs_of(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0)) == 1
     loss, image = setup()
-    assert optimize(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0,
+    assert epochs_of(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0,
                                                 min_num_epochs=4)) == 4
 
 
@@ -87,14 +92,14 @@ def test_first_order_loop_synchronises_only_at_checks(monkeypatch):
     reads = []
     original = mx.nd.NDArray.asnumpy
     monkeypatch.setattr(mx.nd.NDArray, "asnumpy", lambda self: reads.append(1) or original(self))
-    assert optimize(loss, TVExecutor(image, 1e-2), image,
+    assert epochs_of(loss, TVExecutor(image, 1e-2), image,
                     schedule(max_num_epochs=12, check_every=5)) == 12
-    assert len(reads) == 3  # epochs 5, 10 and the last
+    assert len(reads) == 3 + 3  # the start check's three numbers; epochs 5, 10 and the last
 
 
 def test_batched_checks_stop_at_the_check_after_the_first_epoch_below_eps():
     loss, image = setup()
-    assert optimize(loss, None, image, schedule(max_num_epochs=20, stop_eps=1.0,
+    assert epochs_of(loss, None, image, schedule(max_num_epochs=20, stop_eps=1.0,
                                                 min_num_epochs=6, check_every=4)) == 8
 
 
@@ -102,10 +107,10 @@ def test_batched_checks_stop_at_the_check_after_the_first_epoch_below_eps():
 def test_other_optimizers_lower_the_objective(optimizer, lr):
     loss, image = setup()
     seen = []
-    epochs = optimize(loss, TVExecutor(image, 1e-2), image,
+    epochs = epochs_of(loss, TVExecutor(image, 1e-2), image,
                       schedule(optimizer=optimizer, lr=lr, max_num_epochs=15), seen.append)
     assert epochs == 15 and [it.epoch for it in seen] == list(range(1, 16))
-    total = [sum(it.losses.values()) for it in seen]
+    total = [sum(it.read_losses().values()) for it in seen]
     assert total[-1] < 0.5 * total[0]
 
 
@@ -121,6 +126,6 @@ def test_lbfgs_objective_includes_the_tv_energy():
 
 def test_lbfgs_obeys_the_stop_rule():
     loss, image = setup()
-    epochs = optimize(loss, None, image, schedule(optimizer="lbfgs", max_num_epochs=30,
+    epochs = epochs_of(loss, None, image, schedule(optimizer="lbfgs", max_num_epochs=30,
                                                   stop_eps=1.0, min_num_epochs=3))
     assert epochs == 3

@@ -6,7 +6,8 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.config import Outputs
-from nstyle.optimize import Iterate
+from nstyle.api import Iterate
+from nstyle.optimize import Step
 from nstyle.report import Reporter
 
 
@@ -23,8 +24,9 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
     with Reporter(Outputs(print_every=2, save_epochs=2), tmp_path, max_epochs=4) as report:
         assert report._bar is not None
         for epoch in range(1, 5):
-            report(Iterate(epoch, lambda: losses, lambda: 0.01, 1e-3, 0.5 * epoch, image,
-                           render=lambda x: np.zeros((16, 16, 3), np.uint8)))
+            step = Step(epoch, lambda: losses, lambda: 0.01, 1e-3, image)
+            report(Iterate(epoch, 1e-3, 0.5 * epoch, image, (1, 1), step,
+                           lambda x: np.zeros((16, 16, 3), np.uint8)))
     text = screen.getvalue()
     assert "epoch    2  style 2  content 3" in text and "saved" in text
     assert "4/4" in text  # the bar's count

@@ -120,29 +120,35 @@ def model_repo(tmp_path, monkeypatch):
     server.shutdown()
 
 
-def publish(models, name, payload):
-    sha1 = hashlib.sha1(payload).hexdigest()
-    zoo = weights.ZooFile(name, sha1)
+def publish(models, monkeypatch, name, payload, sha1=None):
+    """Serve ``payload`` as the zoo's ``name``, registered in MXNet's model store under
+    ``sha1`` (default: its own)."""
+    from mxnet.gluon.model_zoo import model_store
+
+    real = hashlib.sha1(payload).hexdigest()
+    sha1 = sha1 or real
+    filename = f"{name}-{sha1[:8]}.params"
     with zipfile.ZipFile(models / f"{name}-{sha1[:8]}.zip", "w") as z:
-        z.writestr(zoo.filename, payload)
-    return zoo
+        z.writestr(filename, payload)
+    monkeypatch.setitem(model_store._model_sha1, name, sha1)
+    return filename
 
 
-def test_zoo_download_is_verified_and_cached(model_repo, tmp_path):
-    zoo = publish(model_repo, "tiny", b"weights" * 1000)
+def test_zoo_download_is_verified_and_cached(model_repo, tmp_path, monkeypatch):
+    filename = publish(model_repo, monkeypatch, "tiny", b"weights" * 1000)
     cache = tmp_path / "cache"
-    path = zoo.fetch(cache)
-    assert path == cache / zoo.filename and path.read_bytes() == b"weights" * 1000
-    assert [p.name for p in cache.iterdir()] == [zoo.filename]  # no partial file left
+    path = weights.fetch_zoo("tiny", cache)
+    assert path == cache / filename and path.read_bytes() == b"weights" * 1000
+    assert [p.name for p in cache.iterdir()] == [filename]  # no partial file left
     path.write_bytes(b"corrupt")  # a damaged cache is detected and fetched again
-    assert zoo.fetch(cache).read_bytes() == b"weights" * 1000
+    assert weights.fetch_zoo("tiny", cache).read_bytes() == b"weights" * 1000
 
 
-def test_zoo_download_with_wrong_checksum_leaves_nothing(model_repo, tmp_path):
-    good = publish(model_repo, "tiny", b"weights")
-    bad = weights.ZooFile("tiny", good.sha1[:8] + "0" * 32)
+def test_zoo_download_with_wrong_checksum_leaves_nothing(model_repo, tmp_path, monkeypatch):
+    real = hashlib.sha1(b"weights").hexdigest()
+    publish(model_repo, monkeypatch, "tiny", b"weights", sha1=real[:8] + "0" * 32)
     with pytest.raises(NStyleError, match="checksum mismatch"):
-        bad.fetch(tmp_path / "cache")
+        weights.fetch_zoo("tiny", tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
 
 

@@ -2,7 +2,7 @@
 """nstyle beside a PyTorch peer, on the same weights, images and objective: one command.
 
     make bench                      # makes .venv-bench (PyTorch) and runs this
-    .venv/bin/python bench/run.py --peer-python .venv-bench/bin/python [--quick]
+    .venv/bin/python -m bench.compare --peer-python .venv-bench/bin/python [--quick]
 
 Each measurement runs in a process of its own, the project's and the peer's alternating, so
 both see the same machine; peak resident memory is each process's own. Reports, as Markdown:
@@ -25,20 +25,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import nstyle  # noqa: F401
+import numpy as np
+
+from bench import exchange
+from nstyle import images
+from nstyle.config import Options
+from nstyle.optimize import host_bytes
+from nstyle.spec import conv_names
+from nstyle.weights import obtain
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.append(str(HERE))  # bench/exchange.py; appended, so "run" stays the project's
-
-import nstyle  # noqa: E402,F401
-import numpy as np  # noqa: E402
-
-import exchange  # noqa: E402  (bench/exchange.py)
-import model_vgg19  # noqa: E402
-from nstyle import images  # noqa: E402
-from nstyle.config import Options  # noqa: E402
-from nstyle.optimize import host_bytes  # noqa: E402
-from nstyle.weights import obtain  # noqa: E402
 
 GIB = 2.0 ** 30
 DEFAULTS = Options()
@@ -57,7 +55,7 @@ def export(workdir: Path, size: int, content_path: Path, style_path: Path) -> Pa
     if path.exists():
         return path
     weights = obtain("vgg16")
-    names = [f"{conv}_{kind}" for conv in model_vgg19.conv_names(16) for kind in ("weight", "bias")]
+    names = [f"{conv}_{kind}" for conv in conv_names(16) for kind in ("weight", "bias")]
     mean = weights.convention.mean_pixel
     content = images.resize_long_edge(images.read_image(content_path), size)
     style = images.resize_long_edge(images.read_image(style_path), size)
@@ -73,13 +71,13 @@ class Sides:
 
     def __init__(self, peer_python: str, threads: int):
         self.commands = {
-            "nstyle": [sys.executable, str(HERE / "project.py")],
-            "pytorch": [peer_python, str(HERE / "peer_torch.py"), "--threads", str(threads)],
+            "nstyle": [sys.executable, "-m", "bench.project"],
+            "pytorch": [peer_python, "-m", "bench.peer_torch", "--threads", str(threads)],
         }
 
     def run(self, side: str, data: Path, task: str, *extra: str) -> dict:
         command = self.commands[side] + ["--data", str(data), "--task", task, *extra]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
             sys.exit(f"bench: {side} {task} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,272 @@
+"""The command line: parse the flags, check everything knowable, then call the library.
+
+    nstyle --content-image photo.jpg --style-image painting.jpg --gpu -1
+    python run.py ...            (the same, from a checkout)
+
+Flags come from the ``Options`` and ``Outputs`` fields. Images, options and every file the
+run will write are checked before MXNet is even imported, so a mistake costs a fraction of
+a second and one line: ``nstyle: error: ...``. Exit codes: 0 done, 2 a problem you can fix,
+1 an MXNet failure, 130 Ctrl-C, 143 SIGTERM.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nstyle import config, files, images
+from nstyle.config import Options, Outputs, flag
+from nstyle.errors import NStyleError
+from nstyle.spec import MODELS
+
+SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
+TYPES = {"str": str, "str | None": str, "int": int, "int | None": int, "float": float,
+         "float | None": float, "tuple[str, ...]": str, "tuple[float, ...] | None": float}
+SHOWN = {"gpu": "auto"}  # defaults whose meaning is not their value
+log = logging.getLogger("nstyle")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, ended the way Ctrl-C ends a run (the current image is written)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def exit_code(interrupt: KeyboardInterrupt) -> int:
+    return 143 if isinstance(interrupt, Terminated) else 130
+
+
+def shown_default(action: argparse.Action) -> str:
+    """A flag's default as the help and the README show it."""
+    if action.dest in SHOWN:
+        return SHOWN[action.dest]
+    if isinstance(action, argparse._StoreTrueAction):
+        return "off"
+    if action.default is None:
+        return "none"
+    if isinstance(action.default, (list, tuple)):
+        return " ".join(map(str, action.default))
+    return str(action.default)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is argparse.SUPPRESS or not action.option_strings:
+            return text
+        return f"{text} (default: {shown_default(action)})"
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, like every other failure
+        self.exit(2, f"nstyle: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser(prog: str = "nstyle") -> argparse.ArgumentParser:
+    parser = Parser(prog=prog, description="Paint a photo in the style of a painting "
+                    "(Gatys et al. 2016, MXNet executors).", allow_abbrev=False,
+                    formatter_class=HelpFormatter)
+    io = parser.add_argument_group("images and device")
+    io.add_argument("--content-image", default="input/content.jpg",
+                    help="the photo (the default is the bundled sample)")
+    io.add_argument("--style-image", nargs="+", default=["input/style.jpg"],
+                    help="the painting, or several to blend (see --style-blend-weights)")
+    io.add_argument("--output", default="output/out.jpg",
+                    help="result (.jpg or .png); tmp_<epoch>.jpg snapshots go to the same "
+                    "folder, where one run at a time may write")
+    io.add_argument("--gpu", type=int, default=None,
+                    help="GPU number, -1 for the CPU; default: GPU 0 if the CUDA build of "
+                    "MXNet sees one, else the CPU")
+    io.add_argument("--max-image-pixels", type=int, default=images.MAX_IMAGE_PIXELS,
+                    help="refuse image files larger than this many pixels (a guard against "
+                    "decompression bombs)")
+    add_fields(parser.add_argument_group("style transfer"), Options)
+    add_fields(parser.add_argument_group("progress and snapshots"), Outputs)
+    return parser
+
+
+def add_fields(group, cls) -> None:
+    """One flag per dataclass field, its default and help taken from the field."""
+    for field in dataclasses.fields(cls):
+        text = field.metadata["help"]
+        if field.type == "bool":
+            group.add_argument(flag(field.name), action="store_true", help=text)
+            continue
+        extra = {k: v for k, v in field.metadata.items() if k != "help"}
+        group.add_argument(flag(field.name), type=TYPES[str(field.type)],
+                           default=field.default, help=text, **extra)
+
+
+def parse_options(argv: list[str], prog: str = "nstyle"
+                  ) -> tuple[argparse.Namespace, Options, Outputs]:
+    args = build_parser(prog).parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options)}
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    outputs = Outputs(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Outputs)})
+    return args, Options(**values), outputs
+
+
+def bundled(path: str, default: str) -> Path:
+    """``path``; the default sample is found in the checkout from any working folder."""
+    if path == default and not Path(path).exists() and (SAMPLES / Path(path).name).exists():
+        return SAMPLES / Path(path).name
+    return Path(path)
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a caller may have replaced it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+class Run:
+    """One command-line run: its checks, the painting, and what it writes."""
+
+    def __init__(self, argv: list[str], prog: str):
+        self.argv = argv
+        self.args, self.options, self.outputs = parse_options(argv, prog)
+        self.output = Path(self.args.output)
+        self.progress: Any = None  # nstyle.report.Reporter, once the work starts
+        self.result: Any = None  # nstyle.api.Result, once the work is done
+
+    def check(self) -> None:
+        """Everything knowable before any work: options, images, files, the folder lock."""
+        options, outputs, args = self.options, self.outputs, self.args
+        config.check_options(options, None if options.weights else MODELS[options.model])
+        config.check_outputs(outputs)
+        if args.max_image_pixels < 1:
+            raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+        self.content_path = bundled(args.content_image, "input/content.jpg")
+        self.style_paths = [bundled(p, "input/style.jpg") for p in args.style_image]
+        self.content = images.read_image(self.content_path, args.max_image_pixels)
+        self.styles = [images.read_image(p, args.max_image_pixels) for p in self.style_paths]
+        config.check_styles(options, len(self.styles))
+        init = None
+        if options.init not in config.INITS:
+            images.read_image(options.init, args.max_image_pixels)
+            init = Path(options.init)
+        inputs = [self.content_path, *self.style_paths]
+        if options.weights:
+            inputs.append(Path(options.weights))
+        self.files = files.RunFiles(tuple(inputs), init, self.output,
+                                    Path(outputs.log) if outputs.log else None,
+                                    outputs.save_epochs,
+                                    options.max_num_epochs * options.num_scales)
+        self.files.check()
+
+    def paint(self) -> None:
+        """The long work: MXNet, the weights, the optimisation."""
+        from mxnet.base import MXNetError
+
+        from nstyle import api, devices, report
+        from nstyle.weights import reason
+
+        options = self.options
+        explicit = any(a == "--model" or a.startswith("--model=") for a in self.argv)
+        try:
+            ctx = devices.select_context(self.args.gpu)
+            weights = api.load_weights(options, None if explicit or options.weights
+                                       else "vgg16")
+            if weights.path is not None:
+                self.files.check_inputs([*self.files.inputs, weights.path])
+            config.check_layers(options, weights.num_layers)
+            epochs = options.max_num_epochs * options.num_scales
+            with report.Reporter(self.outputs, self.output.parent, epochs) as self.progress:
+                self.result = api.transfer(self.content, self.styles, options, ctx=ctx,
+                                           weights=weights, callback=self.progress)
+        except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
+            raise MXNetFailure(f"MXNet failed: {reason(exc)}") from None
+        self.weights = weights
+
+    def write(self, picture) -> None:
+        """The final write; when it fails (a full disk), the picture goes to the temporary
+        folder instead, and the error says where."""
+        try:
+            images.write_image(self.output, images.denoise(picture, self.outputs.remove_noise))
+        except NStyleError as exc:
+            rescue = Path(tempfile.gettempdir()) / f"nstyle-{self.output.stem}.png"
+            try:
+                images.write_image(rescue, picture)
+            except NStyleError:
+                raise exc from None
+            raise NStyleError(f"{exc}; the picture is kept in {rescue}") from None
+
+    def interrupted(self, interrupt: KeyboardInterrupt) -> int:
+        """Ctrl-C or SIGTERM: keep the work done so far."""
+        if self.result is not None:  # during the final write: finish it
+            self.write(self.result.image)
+            print(f"nstyle: interrupted while writing; wrote {self.output}", file=sys.stderr)
+        elif self.progress is not None and self.progress.last is not None:
+            last = self.progress.last
+            self.write(last.picture())
+            print(f"nstyle: interrupted at epoch {last.epoch}; wrote {self.output} "
+                  f"(continue with --init {self.output})", file=sys.stderr)
+        else:
+            print("nstyle: interrupted", file=sys.stderr)
+        return exit_code(interrupt)
+
+
+class MXNetFailure(NStyleError):
+    """MXNet itself failed (out of memory, a broken build): exit 1."""
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """The ``nstyle`` command; returns the exit code."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(sys.argv[1:] if argv is None else argv,
+                     prog or Path(sys.argv[0]).name or "nstyle")
+    except KeyboardInterrupt as interrupt:  # while starting, or a second Ctrl-C
+        print("nstyle: interrupted", file=sys.stderr)
+        return exit_code(interrupt)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str], prog: str) -> int:
+    run = Run(argv, prog)
+    # Our messages, once: MXNet's scheduler logs on the root logger, which configures it.
+    if not log.handlers:
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.WARNING if run.outputs.quiet else logging.INFO)
+    try:
+        run.check()
+        with files.FolderLock(run.output.parent):
+            try:
+                run.paint()
+                run.write(run.result.image)
+            except KeyboardInterrupt as interrupt:
+                return run.interrupted(interrupt)
+    except MXNetFailure as exc:
+        print(f"nstyle: error: {exc}", file=sys.stderr)
+        return 1
+    except NStyleError as exc:
+        kept = ""
+        picture = getattr(exc, "picture", None)
+        if picture is not None:  # diverged: the last good image
+            run.write(picture)
+            kept = f"; the last good image is in {run.output}"
+        print(f"nstyle: error: {exc}{kept}", file=sys.stderr)
+        return 2
+    result = run.result
+    log.info("wrote %s after %d epochs in %.1f s: %s (%s)", run.output, result.epochs,
+             result.seconds, result.reason, run.weights.description)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

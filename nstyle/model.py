@@ -1,0 +1,96 @@
+"""The VGG feature network, defined with Gluon and exported to an MXNet symbol.
+
+Only the convolution stack is built (no fully connected layers), truncated after the
+deepest layer that a loss reads. Layers are named the way the paper and the original
+MXNet example name them: ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}``, so a
+parameter is ``conv1_1_weight`` and an output is ``relu4_2``.
+
+The network's input is an RGB image in 0..255 pixel units minus the weights' mean pixel
+(see ``nstyle.weights.Convention``): every weight convention is folded into the first
+convolution when the weights are loaded, so the graph is the same for all of them.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import mxnet as mx
+from mxnet import gluon
+from mxnet.gluon import nn
+
+from nstyle.spec import POOLING, check_layer_names, layer_channels, layer_plan
+
+
+class VGGFeatures(gluon.HybridBlock):
+    """VGG convolution stack returning the named ReLU outputs.
+
+    Parameters
+    ----------
+    num_layers : int
+        16 or 19, a key of ``VGG_SPEC``.
+    outputs : sequence of str
+        ReLU layers to return, in this order. The stack stops after the deepest one.
+    pooling : {"avg", "max"}
+        The paper (and the original MXNet example) use average pooling.
+    channels : sequence of int, optional
+        Per-block widths instead of VGG's (small networks for tests).
+    """
+
+    def __init__(self, num_layers: int, outputs: Sequence[str], pooling: str = "avg",
+                 channels: Sequence[int] | None = None):
+        super().__init__(prefix="")
+        if pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {', '.join(POOLING)}, got {pooling!r}")
+        check_layer_names(outputs, num_layers, "output")
+        self._outputs = list(outputs)
+        self._pooling = pooling
+        plan = layer_plan(num_layers)
+        deepest = max(plan.index(("conv", name)) for name in outputs)
+        self._plan = plan[: deepest + 1]
+        widths = layer_channels(num_layers, channels)
+        with self.name_scope():
+            for kind, name in self._plan:
+                if kind == "conv":
+                    conv = "conv" + name[len("relu"):]
+                    self.register_child(
+                        nn.Conv2D(widths[name], kernel_size=3, padding=1, prefix=conv + "_"),
+                        conv)
+
+    def hybrid_forward(self, F, x):
+        found = {}
+        for kind, name in self._plan:
+            if kind == "conv":
+                conv = self._children["conv" + name[len("relu"):]]
+                x = F.Activation(conv(x), act_type="relu", name=name)
+                found[name] = x
+            else:
+                x = F.Pooling(x, kernel=(2, 2), stride=(2, 2), pool_type=self._pooling, name=name)
+        return tuple(found[name] for name in self._outputs)
+
+
+def get_symbol(num_layers: int, outputs: Sequence[str], pooling: str = "avg",
+               channels: Sequence[int] | None = None) -> dict[str, mx.sym.Symbol]:
+    """Export the Gluon network to symbols, one per requested ReLU output.
+
+    The graph's only input is the variable ``data`` of shape (1, 3, H, W); its parameters
+    are ``conv{b}_{i}_weight`` and ``conv{b}_{i}_bias``.
+    """
+    net = VGGFeatures(num_layers, outputs, pooling, channels)
+    symbols = net(mx.sym.var("data"))
+    return dict(zip(outputs, symbols))
+
+
+def bind(symbol: mx.sym.Symbol, ctx: mx.Context, args: dict[str, mx.nd.NDArray],
+         grad_arrays: dict[str, mx.nd.NDArray] | None = None) -> mx.executor.Executor:
+    """Bind ``symbol`` with the given argument arrays, shared, not copied.
+
+    Only the arrays named in ``grad_arrays`` receive a gradient (``grad_req="write"``);
+    every other argument, the weights included, gets ``"null"``.
+    """
+    grad_arrays = grad_arrays or {}
+    names = symbol.list_arguments()
+    missing = [n for n in names if n not in args]
+    if missing:
+        raise ValueError(f"no array for argument(s) {', '.join(missing)}")
+    grad_req = {n: "write" if n in grad_arrays else "null" for n in names}
+    return symbol.bind(ctx, args={n: args[n] for n in names},
+                       args_grad=dict(grad_arrays) or None, grad_req=grad_req)
