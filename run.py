@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """nstyle command line, from a checkout: the same as the installed ``nstyle`` command.
 
-    python run.py --content-image photo.jpg --style-image painting.jpg --gpu -1
+python run.py --content-image photo.jpg --style-image painting.jpg --gpu -1
 """
+
 import sys
 
 from nstyle.cli import main

@@ -2,6 +2,7 @@
 
 numpy only: imported by the project's side (MXNet) and by the PyTorch peer alike.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,21 @@ WEIGHT = "w:"  # prefix of the weight arrays in the npz
 
 
 def write(path, content, style, content_rgb, style_rgb, settings: dict, weights: dict) -> None:
-    np.savez(path, content=content, style=style, content_rgb=content_rgb, style_rgb=style_rgb,
-             settings=json.dumps(settings), **{WEIGHT + k: v for k, v in weights.items()})
+    np.savez(
+        path,
+        content=content,
+        style=style,
+        content_rgb=content_rgb,
+        style_rgb=style_rgb,
+        settings=json.dumps(settings),
+        **{WEIGHT + k: v for k, v in weights.items()},
+    )
 
 
 def read(path):
     """(all arrays, the folded VGG weights by name, the settings dict)."""
     data = np.load(path)
-    weights = {k[len(WEIGHT):]: data[k] for k in data.files if k.startswith(WEIGHT)}
+    weights = {k[len(WEIGHT) :]: data[k] for k in data.files if k.startswith(WEIGHT)}
     return data, weights, json.loads(str(data["settings"]))
 
 

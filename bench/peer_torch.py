@@ -9,6 +9,7 @@ The objective (docs/ALGORITHM.md, "The graph", as nstyle's ``LossExecutor`` and 
 plus the TV energy ``tv_weight / 2 * x . Lx`` (L the zero-padded Laplacian / 8), whose
 gradient is the project's TV gradient ``tv_weight * Lx``.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,20 @@ LAPLACIAN = [[0, -1, 0], [-1, 4, -1], [0, -1, 0]]
 
 
 class Objective:
-    def __init__(self, weights: dict[str, np.ndarray], content: np.ndarray, style: np.ndarray,
-                 style_weight: float, content_weight: float, tv_weight: float):
+    def __init__(
+        self,
+        weights: dict[str, np.ndarray],
+        content: np.ndarray,
+        style: np.ndarray,
+        style_weight: float,
+        content_weight: float,
+        tv_weight: float,
+    ):
         self.p = {k: torch.from_numpy(v) for k, v in weights.items()}
         self.tv_weight = tv_weight
-        self.laplacian = (torch.tensor(LAPLACIAN, dtype=torch.float32) / 8).expand(
-            3, 1, 3, 3).contiguous()
+        self.laplacian = (
+            (torch.tensor(LAPLACIAN, dtype=torch.float32) / 8).expand(3, 1, 3, 3).contiguous()
+        )
         with torch.no_grad():
             fc = self.features(torch.from_numpy(content))
             fs = self.features(torch.from_numpy(style))
@@ -52,8 +61,9 @@ class Objective:
         for block, count in enumerate(CONVS_PER_BLOCK, start=1):
             for i in range(1, count + 1):
                 name = f"{block}_{i}"
-                x = F.relu(F.conv2d(x, self.p[f"conv{name}_weight"], self.p[f"conv{name}_bias"],
-                                    padding=1))
+                x = F.relu(
+                    F.conv2d(x, self.p[f"conv{name}_weight"], self.p[f"conv{name}_bias"], padding=1)
+                )
                 out["relu" + name] = x
                 if block == 5:  # relu5_1 is the deepest layer read
                     return out
@@ -70,7 +80,10 @@ class Objective:
         f = self.features(x)
         loss = self.content_weight * ((f[CONTENT_LAYER] - self.content_target) ** 2).sum()
         for name in STYLE_LAYERS:
-            loss = loss + self.heads[name] * ((self.gram(f[name]) - self.style_targets[name]) ** 2).sum()
+            loss = (
+                loss
+                + self.heads[name] * ((self.gram(f[name]) - self.style_targets[name]) ** 2).sum()
+            )
         return loss, 0.5 * (x * self.tv_gradient(x)).sum()
 
     def tv_gradient(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,8 +103,9 @@ def check(objective: Objective, x0: np.ndarray, out: str) -> dict:
     return {"value": float(loss + tv)}
 
 
-def sgd_iterations(objective: Objective, x0: np.ndarray, n: int, lr=1e-3, momentum=0.9,
-                   weight_decay=5e-4) -> None:
+def sgd_iterations(
+    objective: Objective, x0: np.ndarray, n: int, lr=1e-3, momentum=0.9, weight_decay=5e-4
+) -> None:
     """nstyle's first-order loop: clip ||grad|| at N, add the TV gradient, momentum SGD."""
     x = torch.from_numpy(x0.copy()).requires_grad_()
     opt = torch.optim.SGD([x], lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -113,8 +127,15 @@ class Reached(Exception):
     """The trace fell to the level asked for: the quality run can end."""
 
 
-def lbfgs(objective: Objective, x0: np.ndarray, n: int, history: int, line_search: str | None,
-          trace: list | None = None, stop_below: float = 0.0) -> int:
+def lbfgs(
+    objective: Objective,
+    x0: np.ndarray,
+    n: int,
+    history: int,
+    line_search: str | None,
+    trace: list | None = None,
+    stop_below: float = 0.0,
+) -> int:
     """torch.optim.LBFGS for ``n`` iterations on the whole objective; ``trace`` gets
     (seconds, style + content loss) at every evaluation, and the run ends once that loss is
     at most ``stop_below``. Returns the number of evaluations.
@@ -131,8 +152,16 @@ def lbfgs(objective: Objective, x0: np.ndarray, n: int, history: int, line_searc
     x = torch.from_numpy(x0.copy()).requires_grad_()
     with torch.no_grad():
         scale = START_VALUE / float(sum(objective.losses(x)))
-    opt = torch.optim.LBFGS([x], lr=1, max_iter=n, max_eval=2 * n, history_size=history,
-                            tolerance_grad=0, tolerance_change=0, line_search_fn=line_search)
+    opt = torch.optim.LBFGS(
+        [x],
+        lr=1,
+        max_iter=n,
+        max_eval=2 * n,
+        history_size=history,
+        tolerance_grad=0,
+        tolerance_change=0,
+        line_search_fn=line_search,
+    )
     start, evaluations = time.perf_counter(), 0
 
     def closure():
@@ -160,21 +189,30 @@ def main() -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--history", type=int, default=20)
     parser.add_argument("--line-search", default=None)
-    parser.add_argument("--stop-below", type=float, default=0.0,
-                        help="quality: end once the style + content loss is at most this")
+    parser.add_argument(
+        "--stop-below",
+        type=float,
+        default=0.0,
+        help="quality: end once the style + content loss is at most this",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data, weights, s = exchange.read(args.data)
-    objective = Objective(weights, data["content"], data["style"], s["style_weight"],
-                          s["content_weight"], s["tv_weight"])
+    objective = Objective(
+        weights,
+        data["content"],
+        data["style"],
+        s["style_weight"],
+        s["content_weight"],
+        s["tv_weight"],
+    )
     x0 = data["content"]
     result = {"threads": torch.get_num_threads(), "version": torch.__version__}
     if args.task == "check":
         result.update(check(objective, x0, args.grad_out))
     elif args.task == "quality":
         trace = []
-        lbfgs(objective, x0, args.iters, args.history, args.line_search, trace,
-              args.stop_below)
+        lbfgs(objective, x0, args.iters, args.history, args.line_search, trace, args.stop_below)
         result["trace"] = trace
     elif args.task == "sgd":
         sgd_iterations(objective, x0, 2)  # warm-up: oneDNN primitives and allocations

@@ -6,6 +6,7 @@
 Operators run one by one (bulk execution off) so each gets its own line; the table is
 MXNet's aggregate, in milliseconds over all iterations.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,18 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = compare.export(Path(tmp), args.size, compare.ROOT / "input" / "content.jpg",
-                            compare.ROOT / "input" / "style.jpg")
+        path = compare.export(
+            Path(tmp),
+            args.size,
+            compare.ROOT / "input" / "content.jpg",
+            compare.ROOT / "input" / "style.jpg",
+        )
         data, weights, settings = exchange.read(path)
         image, loss, tv = project.bind(weights, data["content"], data["style"], settings)
         project.iterations(image, loss, tv, "sgd", 1)  # warm-up
-        mx.profiler.set_config(profile_all=True, aggregate_stats=True,
-                               filename=str(Path(tmp) / "profile.json"))
+        mx.profiler.set_config(
+            profile_all=True, aggregate_stats=True, filename=str(Path(tmp) / "profile.json")
+        )
         mx.profiler.set_state("run")
         project.iterations(image, loss, tv, "sgd", args.iters)
         mx.profiler.set_state("stop")

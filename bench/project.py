@@ -3,6 +3,7 @@
 Run by ``bench/compare.py`` with the project's Python (nstyle installed); reads the same
 arrays as the PyTorch peer and writes one JSON line.
 """
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,10 @@ import os
 import resource
 import time
 
-import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
 import mxnet as mx
 import numpy as np
 
+import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
 from bench import exchange
 from nstyle.api import style_targets, stylize
 from nstyle.config import Options
@@ -29,11 +30,11 @@ def peak_rss() -> int:
 
 def bind(weights: dict[str, np.ndarray], content: np.ndarray, style: np.ndarray, s: dict):
     """The loss and TV executors bound to an image that starts as ``content``."""
-    net = Network.build(weights, 16, STYLE_LAYERS, CONTENT_LAYERS,
-                        "avg", mx.cpu())
+    net = Network.build(weights, 16, STYLE_LAYERS, CONTENT_LAYERS, "avg", mx.cpu())
     targets = style_targets(net, [style], np.ones(1), content.shape)
-    targets.update({k: v for k, v in net.targets(content).items()
-                    if k.startswith("target_content_")})
+    targets.update(
+        {k: v for k, v in net.targets(content).items() if k.startswith("target_content_")}
+    )
     image = mx.nd.array(content)
     loss = LossExecutor(net, targets, image, s["style_weight"], s["content_weight"])
     return image, loss, TVExecutor(image, s["tv_weight"])
@@ -80,8 +81,13 @@ def quality(data, size: int) -> list[tuple[float, float]]:
     iteration."""
     trace = []
     options = Options(model="vgg16", max_long_edge=size)
-    stylize(data["content_rgb"], data["style_rgb"], options, weights=obtain("vgg16"),
-            callback=lambda it: trace.append((it.elapsed, it.style_loss + it.content_loss)))
+    stylize(
+        data["content_rgb"],
+        data["style_rgb"],
+        options,
+        weights=obtain("vgg16"),
+        callback=lambda it: trace.append((it.elapsed, it.style_loss + it.content_loss)),
+    )
     return trace
 
 

@@ -11,6 +11,7 @@ Runs (skipping a run whose result is already in DIR, default /tmp/nstyle-figures
 and writes docs/result_512.jpg (content | style | default result) and docs/before_after.jpg
 (original defaults | new defaults), each run's log beside its result in DIR.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,25 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     "default": [],
-    "original": ["--optimizer", "sgd", "--init", "noise", "--content-weight", "10",
-                 "--stop-eps", "0.005", "--min-num-epochs", "1", "--max-num-epochs", "1000"],
+    "original": [
+        "--optimizer",
+        "sgd",
+        "--init",
+        "noise",
+        "--content-weight",
+        "10",
+        "--stop-eps",
+        "0.005",
+        "--min-num-epochs",
+        "1",
+        "--max-num-epochs",
+        "1000",
+    ],
 }
 
 
@@ -33,8 +45,19 @@ def run(name: str, work: Path) -> Path:
     out = work / name / "out.jpg"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, str(ROOT / "run.py"), "--model", "vgg16", "--gpu", "-1",
-               "--max-long-edge", "512", "--output", str(out), *RUNS[name]]
+        cmd = [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "--model",
+            "vgg16",
+            "--gpu",
+            "-1",
+            "--max-long-edge",
+            "512",
+            "--output",
+            str(out),
+            *RUNS[name],
+        ]
         with open(work / name / "log.txt", "w") as log:
             subprocess.run(cmd, check=True, stderr=subprocess.STDOUT, stdout=log)
     return out
@@ -43,10 +66,12 @@ def run(name: str, work: Path) -> Path:
 def strip(paths, height=384, gap=6) -> Image.Image:
     """Images side by side at one height, on white."""
     images = [Image.open(p).convert("RGB") for p in paths]
-    images = [im.resize((round(im.width * height / im.height), height), Image.LANCZOS)
-              for im in images]
-    canvas = Image.new("RGB", (sum(im.width for im in images) + gap * (len(images) - 1), height),
-                       "white")
+    images = [
+        im.resize((round(im.width * height / im.height), height), Image.LANCZOS) for im in images
+    ]
+    canvas = Image.new(
+        "RGB", (sum(im.width for im in images) + gap * (len(images) - 1), height), "white"
+    )
     x = 0
     for im in images:
         canvas.paste(im, (x, 0))
@@ -55,13 +80,15 @@ def strip(paths, height=384, gap=6) -> Image.Image:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/nstyle-figures"))
     work = parser.parse_args().work
     done = {name: run(name, work) for name in RUNS}
     strip([ROOT / "input" / "content.jpg", ROOT / "input" / "style.jpg", done["default"]]).save(
-        ROOT / "docs" / "result_512.jpg", quality=90)
+        ROOT / "docs" / "result_512.jpg", quality=90
+    )
     strip([done["original"], done["default"]]).save(ROOT / "docs" / "before_after.jpg", quality=90)
     print("wrote docs/result_512.jpg and docs/before_after.jpg")
 

@@ -6,6 +6,7 @@
 
 The table sits between the markers ``<!-- flags -->`` and ``<!-- /flags -->``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,11 @@ def meaning(action: argparse.Action) -> str:
 
 def rows() -> list[tuple[str, str, str]]:
     """(flag, default, meaning) for every flag but --help, in the parser's order."""
-    return [(action.option_strings[-1], shown_default(action), meaning(action))
-            for action in build_parser()._actions if action.option_strings[-1] != "--help"]
+    return [
+        (action.option_strings[-1], shown_default(action), meaning(action))
+        for action in build_parser()._actions
+        if action.option_strings[-1] != "--help"
+    ]
 
 
 def table() -> str:
@@ -48,8 +52,11 @@ def main() -> int:
     new = f"{head}{START}\n{table()}\n{END}{tail}"
     if args.check:
         if new != text:
-            print("README.md's flag table differs from the parser: run "
-                  "python docs/make_flag_table.py", file=sys.stderr)
+            print(
+                "README.md's flag table differs from the parser: run "
+                "python docs/make_flag_table.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     README.write_text(new)

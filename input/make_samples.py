@@ -8,6 +8,7 @@
 
     python input/make_samples.py        # rewrites the three images
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,7 @@ def flow(x: np.ndarray, y: np.ndarray, vortices) -> tuple[np.ndarray, np.ndarray
     u, v = np.ones_like(x) * 0.6, 0.15 * np.sin(x / 60.0)
     for cx, cy, strength, radius in vortices:
         dx, dy = x - cx, y - cy
-        fall = strength * np.exp(-(dx ** 2 + dy ** 2) / (2 * radius ** 2))
+        fall = strength * np.exp(-(dx**2 + dy**2) / (2 * radius**2))
         u, v = u - dy / radius * fall, v + dx / radius * fall
     norm = np.hypot(u, v) + 1e-9
     return u / norm, v / norm
@@ -35,11 +36,25 @@ def paint_style(seed: int = 7) -> Image.Image:
     w, h = SIZE
     canvas = Image.new("RGB", SIZE, (20, 40, 90))
     draw = ImageDraw.Draw(canvas)
-    vortices = [(200, 170, 2.5, 70), (420, 120, -2.0, 60), (520, 300, 1.8, 80),
-                (120, 360, -1.5, 60), (330, 380, 2.2, 70)]
+    vortices = [
+        (200, 170, 2.5, 70),
+        (420, 120, -2.0, 60),
+        (520, 300, 1.8, 80),
+        (120, 360, -1.5, 60),
+        (330, 380, 2.2, 70),
+    ]
     stars = [(cx, cy) for cx, cy, *_ in vortices] + [(600, 60), (60, 80), (300, 60)]
-    sky = np.array([[14, 32, 96], [32, 72, 160], [60, 110, 190], [90, 150, 200],
-                    [20, 50, 120], [150, 190, 210]], float)
+    sky = np.array(
+        [
+            [14, 32, 96],
+            [32, 72, 160],
+            [60, 110, 190],
+            [90, 150, 200],
+            [20, 50, 120],
+            [150, 190, 210],
+        ],
+        float,
+    )
     glow = np.array([[250, 220, 90], [240, 190, 60], [255, 240, 150], [230, 150, 40]], float)
     for layer, (count, width, length) in enumerate([(9000, 7, 16), (9000, 4, 10)]):
         for _ in range(count):
@@ -57,8 +72,11 @@ def paint_style(seed: int = 7) -> Image.Image:
                 points.append((x, y))
             draw.line(points, fill=tuple(colour), width=width, joint="curve")
             # a dark edge on one side of the stroke, as thick paint casts
-            draw.line([(px + 1.5, py + 1.5) for px, py in points[::2]],
-                      fill=tuple((colour * 0.55).astype(int)), width=1)
+            draw.line(
+                [(px + 1.5, py + 1.5) for px, py in points[::2]],
+                fill=tuple((colour * 0.55).astype(int)),
+                width=1,
+            )
     return canvas.filter(ImageFilter.SMOOTH)
 
 
@@ -71,8 +89,18 @@ def paint_mosaic(seed: int = 11, cells: int = 900) -> Image.Image:
     seeds = rng.uniform((0, 0), (w, h), (cells, 2))
     y, x = np.mgrid[0:h, 0:w]
     distances, labels = cKDTree(seeds).query(np.stack([x.ravel(), y.ravel()], 1), k=2)
-    palette = np.array([[200, 40, 30], [240, 140, 20], [250, 210, 60], [120, 20, 60],
-                        [30, 110, 90], [240, 230, 200], [170, 70, 20]], float)
+    palette = np.array(
+        [
+            [200, 40, 30],
+            [240, 140, 20],
+            [250, 210, 60],
+            [120, 20, 60],
+            [30, 110, 90],
+            [240, 230, 200],
+            [170, 70, 20],
+        ],
+        float,
+    )
     colours = palette[rng.integers(len(palette), size=cells)] * rng.uniform(0.8, 1.1, (cells, 1))
     image = colours[labels[:, 0]].reshape(h, w, 3)
     edge = (distances[:, 1] - distances[:, 0]).reshape(h, w) < 2.5  # near a cell border

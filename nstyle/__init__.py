@@ -7,15 +7,22 @@ Importing this package, before anything imports MXNet, sets MXNet's threads for 
 machine (``nstyle.runtime``) and loads the pip-installed CUDA libraries when present
 (``nstyle.cuda``); the public names are imported on first use.
 """
+
 from nstyle import runtime
 from nstyle.cuda import preload_cuda_libraries
 
 runtime.configure()
 preload_cuda_libraries()
 
-_PUBLIC = {"stylize": "nstyle.api", "transfer": "nstyle.api", "Result": "nstyle.api",
-           "Iterate": "nstyle.api", "load_weights": "nstyle.api", "Options": "nstyle.config",
-           "NStyleError": "nstyle.errors"}
+_PUBLIC = {
+    "stylize": "nstyle.api",
+    "transfer": "nstyle.api",
+    "Result": "nstyle.api",
+    "Iterate": "nstyle.api",
+    "load_weights": "nstyle.api",
+    "Options": "nstyle.config",
+    "NStyleError": "nstyle.errors",
+}
 __all__ = sorted(_PUBLIC)
 
 

@@ -3,19 +3,19 @@
 This is the one layer that turns the optimiser's steps into the public progress record,
 ``Iterate`` (epochs and seconds counted over all scales, the picture as the result would be).
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import mxnet as mx
 import numpy as np
 
 from nstyle import devices, images
-from nstyle.config import (Options, blend_weights, check_layers, check_options, flag,
-                           scale_edges)
+from nstyle.config import Options, blend_weights, check_layers, check_options, flag, scale_edges
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
 from nstyle.optimize import Diverged, Step, host_bytes, optimize
@@ -23,7 +23,7 @@ from nstyle.spec import MIN_EDGE
 from nstyle.weights import Weights, resolve
 
 log = logging.getLogger(__name__)
-GIB = 2.0 ** 30
+GIB = 2.0**30
 
 
 @dataclass
@@ -80,8 +80,9 @@ def load_weights(options: Options, fallback: str | None = None) -> Weights:
     return resolve(options.model, options.weights, fallback)
 
 
-def check_memory(net: Network, shape, style_shapes: Sequence, available: int, ctx,
-                 options: Options) -> None:
+def check_memory(
+    net: Network, shape, style_shapes: Sequence, available: int, ctx, options: Options
+) -> None:
     """Fail before binding when a run would not fit into ``available`` bytes or would hold a
     tensor too large for MXNet's 32-bit sizes, naming a ``--max-long-edge`` (or, for the
     style images, a ``--style-scale``) that fits; memory grows with the number of pixels.
@@ -96,11 +97,13 @@ def check_memory(net: Network, shape, style_shapes: Sequence, available: int, ct
         return net.loss_bytes(size) + host_bytes(options.optimizer, int(np.prod(size)))
 
     def problem(size, needs) -> str | None:
-        if widest * size[2] * size[3] >= 2 ** 31:
+        if widest * size[2] * size[3] >= 2**31:
             return "holds a tensor of over 2^31 elements, more than MXNet 1.9.1 can index"
         need = needs(size)
         if need > budget:
-            return f"needs about {need / GIB:.1f} GiB on {ctx} but {available / GIB:.1f} GiB is free"
+            return (
+                f"needs about {need / GIB:.1f} GiB on {ctx} but {available / GIB:.1f} GiB is free"
+            )
         return None
 
     def shrunk(size, factor):
@@ -113,8 +116,9 @@ def check_memory(net: Network, shape, style_shapes: Sequence, available: int, ct
             edge = int(edge * 0.9)
             if problem(shrunk(shape, edge / options.max_long_edge), content_needs) is None:
                 break
-        raise NStyleError(f"a {shape[3]}x{shape[2]} image {found}; {flag('max_long_edge')} "
-                          f"{edge} would fit")
+        raise NStyleError(
+            f"a {shape[3]}x{shape[2]} image {found}; {flag('max_long_edge')} {edge} would fit"
+        )
     for style in style_shapes:
         found = problem(style, net.loss_bytes)
         if found:
@@ -123,11 +127,17 @@ def check_memory(net: Network, shape, style_shapes: Sequence, available: int, ct
                 scale *= 0.9
                 if problem(shrunk(style, scale / options.style_scale), net.loss_bytes) is None:
                     break
-            raise NStyleError(f"the style image at {flag('style_scale')} {options.style_scale:g} "
-                              f"is {style[3]}x{style[2]} and {found}; {flag('style_scale')} "
-                              f"{scale:.2g} would fit")
-    log.info("memory: about %.2f GiB needed, %.1f GiB free on %s",
-             content_needs(shape) / GIB, available / GIB, ctx)
+            raise NStyleError(
+                f"the style image at {flag('style_scale')} {options.style_scale:g} "
+                f"is {style[3]}x{style[2]} and {found}; {flag('style_scale')} "
+                f"{scale:.2g} would fit"
+            )
+    log.info(
+        "memory: about %.2f GiB needed, %.1f GiB free on %s",
+        content_needs(shape) / GIB,
+        available / GIB,
+        ctx,
+    )
 
 
 def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Options):
@@ -155,8 +165,9 @@ def start_image(options: Options, content_x: np.ndarray, mean: np.ndarray) -> np
     return images.preprocess(picture, mean)
 
 
-def style_targets(net: Network, styles_x: list[np.ndarray], blend: Sequence[float],
-                  shape) -> dict[str, mx.nd.NDArray]:
+def style_targets(
+    net: Network, styles_x: list[np.ndarray], blend: Sequence[float], shape
+) -> dict[str, mx.nd.NDArray]:
     """The blended Gram targets of the style images, at the output's size.
 
     Gram sums grow with the number of positions, so each style's are brought to the output's
@@ -174,9 +185,15 @@ def style_targets(net: Network, styles_x: list[np.ndarray], blend: Sequence[floa
     return blended
 
 
-def stylize(content: np.ndarray, styles, options: Options = Options(), *,
-            ctx: mx.Context | None = None, weights: Weights | None = None,
-            callback: Callable[[Iterate], None] | None = None) -> np.ndarray:
+def stylize(
+    content: np.ndarray,
+    styles,
+    options: Options = Options(),
+    *,
+    ctx: mx.Context | None = None,
+    weights: Weights | None = None,
+    callback: Callable[[Iterate], None] | None = None,
+) -> np.ndarray:
     """Paint ``content`` in the style of ``styles``.
 
     Parameters
@@ -207,21 +224,27 @@ def stylize(content: np.ndarray, styles, options: Options = Options(), *,
     NStyleError
         For any argument that cannot work, naming it, before any work.
     """
-    return transfer(content, styles, options, ctx=ctx, weights=weights,
-                    callback=callback).image
+    return transfer(content, styles, options, ctx=ctx, weights=weights, callback=callback).image
 
 
-def transfer(content: np.ndarray, styles, options: Options = Options(), *,
-             ctx: mx.Context | None = None, weights: Weights | None = None,
-             callback: Callable[[Iterate], None] | None = None) -> Result:
+def transfer(
+    content: np.ndarray,
+    styles,
+    options: Options = Options(),
+    *,
+    ctx: mx.Context | None = None,
+    weights: Weights | None = None,
+    callback: Callable[[Iterate], None] | None = None,
+) -> Result:
     """``stylize``, returning the picture with the number of epochs and why they ended."""
     check_options(options)
     content = images.as_rgb(content, "content")
     if isinstance(styles, np.ndarray):
         styles = [styles]
     if not isinstance(styles, (list, tuple)):
-        raise NStyleError(f"styles: expected an array or a list of arrays, got "
-                          f"{type(styles).__name__}")
+        raise NStyleError(
+            f"styles: expected an array or a list of arrays, got {type(styles).__name__}"
+        )
     if not styles:
         raise NStyleError("styles: at least one style image is needed")
     styles = [images.as_rgb(style, f"styles[{i}]") for i, style in enumerate(styles)]
@@ -229,32 +252,62 @@ def transfer(content: np.ndarray, styles, options: Options = Options(), *,
     weights = weights or load_weights(options)
     check_layers(options, weights.num_layers)
     blend = blend_weights(options, len(styles))
-    net = Network.build(weights.network_params, weights.num_layers, options.style_layers,
-                        options.content_layers, options.pooling, ctx, weights.channels)
+    net = Network.build(
+        weights.network_params,
+        weights.num_layers,
+        options.style_layers,
+        options.content_layers,
+        options.pooling,
+        ctx,
+        weights.channels,
+    )
     edges = scale_edges(options)
     final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
-    style_shapes = [(1, 3) + images.long_edge_shape(s.shape, style_edge(options))
-                    for s in styles]
+    style_shapes = [(1, 3) + images.long_edge_shape(s.shape, style_edge(options)) for s in styles]
     check_memory(net, (1, 3) + final, style_shapes, devices.free_memory(ctx), ctx, options)
-    log.info("network: %s; content %dx%d, %s%s", weights.description, final[1], final[0], ctx,
-             f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "")
+    log.info(
+        "network: %s; content %dx%d, %s%s",
+        weights.description,
+        final[1],
+        final[0],
+        ctx,
+        f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
+    )
     previous, done, begin = None, 0, time.perf_counter()
     for scale, edge in enumerate(edges, start=1):
         at = options.replace(max_long_edge=edge)
 
         def report(step: Step, render, done=done, scale=scale) -> None:
             if callback is not None:  # epochs and seconds count on across scales
-                callback(Iterate(step.epoch + done, step.lr, time.perf_counter() - begin,
-                                 step.image, (scale, len(edges)), step, render))
+                callback(
+                    Iterate(
+                        step.epoch + done,
+                        step.lr,
+                        time.perf_counter() - begin,
+                        step.image,
+                        (scale, len(edges)),
+                        step,
+                        render,
+                    )
+                )
 
-        previous, picture, outcome = _stylize_at(net, content, styles, blend, at, weights,
-                                                 previous, report)
+        previous, picture, outcome = _stylize_at(
+            net, content, styles, blend, at, weights, previous, report
+        )
         done += outcome.epochs
     return Result(picture, done, time.perf_counter() - begin, outcome.reason)
 
 
-def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], blend, options,
-                weights: Weights, previous: np.ndarray | None, report):
+def _stylize_at(
+    net: Network,
+    content: np.ndarray,
+    styles: list[np.ndarray],
+    blend,
+    options,
+    weights: Weights,
+    previous: np.ndarray | None,
+    report,
+):
     """One scale: returns (raw picture, picture as the result, the loop's ``Outcome``).
 
     The raw picture is what the optimiser made (grey with --preserve-colors); a finer scale
@@ -264,25 +317,33 @@ def _stylize_at(net: Network, content: np.ndarray, styles: list[np.ndarray], ble
     photo = content
     if options.preserve_colors:  # Gatys et al. 2016b: style the luminance, keep the colours
         content_y = images.luminance(content)
-        styles = [images.grey(images.match_luminance(images.luminance(s), content_y)
-                              if options.match_luminance else images.luminance(s))
-                  for s in styles]
+        styles = [
+            images.grey(
+                images.match_luminance(images.luminance(s), content_y)
+                if options.match_luminance
+                else images.luminance(s)
+            )
+            for s in styles
+        ]
         content = images.grey(content_y)
     mean = weights.convention.mean_pixel
     content_x = images.preprocess(content, mean)  # (1, 3, H, W)
     styles_x = [images.preprocess(style, mean) for style in styles]
     targets = style_targets(net, styles_x, blend, content_x.shape)
-    targets.update({k: v for k, v in net.targets(content_x).items()
-                    if k.startswith("target_content_")})
+    targets.update(
+        {k: v for k, v in net.targets(content_x).items() if k.startswith("target_content_")}
+    )
     if previous is None:
         start = start_image(options, content_x, mean)
     else:
         start = images.preprocess(images.resize_to(previous, content_x.shape[2:]), mean)
     image = mx.nd.array(start, ctx=net.ctx)
-    layer_weights = dict(zip(options.style_layers, options.style_layer_weights or
-                             [1.0] * len(options.style_layers)))
-    loss = LossExecutor(net, targets, image, options.style_weight, options.content_weight,
-                        layer_weights)
+    layer_weights = dict(
+        zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
+    )
+    loss = LossExecutor(
+        net, targets, image, options.style_weight, options.content_weight, layer_weights
+    )
     tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
 
     def render(x: np.ndarray) -> np.ndarray:

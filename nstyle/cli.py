@@ -8,6 +8,7 @@ run will write are checked before MXNet is even imported, so a mistake costs a f
 a second and one line: ``nstyle: error: ...``. Exit codes: 0 done, 2 a problem you can fix,
 1 an MXNet failure, 130 Ctrl-C, 143 SIGTERM.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,16 @@ from nstyle.errors import NStyleError
 from nstyle.spec import MODELS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
-TYPES = {"str": str, "str | None": str, "int": int, "int | None": int, "float": float,
-         "float | None": float, "tuple[str, ...]": str, "tuple[float, ...] | None": float}
+TYPES = {
+    "str": str,
+    "str | None": str,
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "float | None": float,
+    "tuple[str, ...]": str,
+    "tuple[float, ...] | None": float,
+}
 SHOWN = {"gpu": "auto"}  # defaults whose meaning is not their value
 log = logging.getLogger("nstyle")
 
@@ -70,23 +79,45 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser(prog: str = "nstyle") -> argparse.ArgumentParser:
-    parser = Parser(prog=prog, description="Paint a photo in the style of a painting "
-                    "(Gatys et al. 2016, MXNet executors).", allow_abbrev=False,
-                    formatter_class=HelpFormatter)
+    parser = Parser(
+        prog=prog,
+        description="Paint a photo in the style of a painting "
+        "(Gatys et al. 2016, MXNet executors).",
+        allow_abbrev=False,
+        formatter_class=HelpFormatter,
+    )
     io = parser.add_argument_group("images and device")
-    io.add_argument("--content-image", default="input/content.jpg",
-                    help="the photo (the default is the bundled sample)")
-    io.add_argument("--style-image", nargs="+", default=["input/style.jpg"],
-                    help="the painting, or several to blend (see --style-blend-weights)")
-    io.add_argument("--output", default="output/out.jpg",
-                    help="result (.jpg or .png); tmp_<epoch>.jpg snapshots go to the same "
-                    "folder, where one run at a time may write")
-    io.add_argument("--gpu", type=int, default=None,
-                    help="GPU number, -1 for the CPU; default: GPU 0 if the CUDA build of "
-                    "MXNet sees one, else the CPU")
-    io.add_argument("--max-image-pixels", type=int, default=images.MAX_IMAGE_PIXELS,
-                    help="refuse image files larger than this many pixels (a guard against "
-                    "decompression bombs)")
+    io.add_argument(
+        "--content-image",
+        default="input/content.jpg",
+        help="the photo (the default is the bundled sample)",
+    )
+    io.add_argument(
+        "--style-image",
+        nargs="+",
+        default=["input/style.jpg"],
+        help="the painting, or several to blend (see --style-blend-weights)",
+    )
+    io.add_argument(
+        "--output",
+        default="output/out.jpg",
+        help="result (.jpg or .png); tmp_<epoch>.jpg snapshots go to the same "
+        "folder, where one run at a time may write",
+    )
+    io.add_argument(
+        "--gpu",
+        type=int,
+        default=None,
+        help="GPU number, -1 for the CPU; default: GPU 0 if the CUDA build of "
+        "MXNet sees one, else the CPU",
+    )
+    io.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=images.MAX_IMAGE_PIXELS,
+        help="refuse image files larger than this many pixels (a guard against "
+        "decompression bombs)",
+    )
     add_fields(parser.add_argument_group("style transfer"), Options)
     add_fields(parser.add_argument_group("progress and snapshots"), Outputs)
     return parser
@@ -100,12 +131,14 @@ def add_fields(group, cls) -> None:
             group.add_argument(flag(field.name), action="store_true", help=text)
             continue
         extra = {k: v for k, v in field.metadata.items() if k != "help"}
-        group.add_argument(flag(field.name), type=TYPES[str(field.type)],
-                           default=field.default, help=text, **extra)
+        group.add_argument(
+            flag(field.name), type=TYPES[str(field.type)], default=field.default, help=text, **extra
+        )
 
 
-def parse_options(argv: list[str], prog: str = "nstyle"
-                  ) -> tuple[argparse.Namespace, Options, Outputs]:
+def parse_options(
+    argv: list[str], prog: str = "nstyle"
+) -> tuple[argparse.Namespace, Options, Outputs]:
     args = build_parser(prog).parse_args(argv)
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Options)}
     for name, value in values.items():
@@ -159,10 +192,14 @@ class Run:
         inputs = [self.content_path, *self.style_paths]
         if options.weights:
             inputs.append(Path(options.weights))
-        self.files = files.RunFiles(tuple(inputs), init, self.output,
-                                    Path(outputs.log) if outputs.log else None,
-                                    outputs.save_epochs,
-                                    options.max_num_epochs * options.num_scales)
+        self.files = files.RunFiles(
+            tuple(inputs),
+            init,
+            self.output,
+            Path(outputs.log) if outputs.log else None,
+            outputs.save_epochs,
+            options.max_num_epochs * options.num_scales,
+        )
         self.files.check()
 
     def paint(self) -> None:
@@ -176,15 +213,20 @@ class Run:
         explicit = any(a == "--model" or a.startswith("--model=") for a in self.argv)
         try:
             ctx = devices.select_context(self.args.gpu)
-            weights = api.load_weights(options, None if explicit or options.weights
-                                       else "vgg16")
+            weights = api.load_weights(options, None if explicit or options.weights else "vgg16")
             if weights.path is not None:
                 self.files.check_inputs([*self.files.inputs, weights.path])
             config.check_layers(options, weights.num_layers)
             epochs = options.max_num_epochs * options.num_scales
             with report.Reporter(self.outputs, self.output.parent, epochs) as self.progress:
-                self.result = api.transfer(self.content, self.styles, options, ctx=ctx,
-                                           weights=weights, callback=self.progress)
+                self.result = api.transfer(
+                    self.content,
+                    self.styles,
+                    options,
+                    ctx=ctx,
+                    weights=weights,
+                    callback=self.progress,
+                )
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
             raise MXNetFailure(f"MXNet failed: {reason(exc)}") from None
         self.weights = weights
@@ -210,8 +252,11 @@ class Run:
         elif self.progress is not None and self.progress.last is not None:
             last = self.progress.last
             self.write(last.picture())
-            print(f"nstyle: interrupted at epoch {last.epoch}; wrote {self.output} "
-                  f"(continue with --init {self.output})", file=sys.stderr)
+            print(
+                f"nstyle: interrupted at epoch {last.epoch}; wrote {self.output} "
+                f"(continue with --init {self.output})",
+                file=sys.stderr,
+            )
         else:
             print("nstyle: interrupted", file=sys.stderr)
         return exit_code(interrupt)
@@ -225,8 +270,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """The ``nstyle`` command; returns the exit code."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return _main(sys.argv[1:] if argv is None else argv,
-                     prog or Path(sys.argv[0]).name or "nstyle")
+        return _main(
+            sys.argv[1:] if argv is None else argv, prog or Path(sys.argv[0]).name or "nstyle"
+        )
     except KeyboardInterrupt as interrupt:  # while starting, or a second Ctrl-C
         print("nstyle: interrupted", file=sys.stderr)
         return exit_code(interrupt)
@@ -263,8 +309,14 @@ def _main(argv: list[str], prog: str) -> int:
         print(f"nstyle: error: {exc}{kept}", file=sys.stderr)
         return 2
     result = run.result
-    log.info("wrote %s after %d epochs in %.1f s: %s (%s)", run.output, result.epochs,
-             result.seconds, result.reason, run.weights.description)
+    log.info(
+        "wrote %s after %d epochs in %.1f s: %s (%s)",
+        run.output,
+        result.epochs,
+        result.seconds,
+        result.reason,
+        run.weights.description,
+    )
     return 0
 
 

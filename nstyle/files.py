@@ -10,6 +10,7 @@
 
 Nothing here imports MXNet.
 """
+
 from __future__ import annotations
 
 import errno
@@ -42,9 +43,15 @@ def check_readable(path: Path, what: str) -> None:
     if stat.S_ISDIR(mode):
         raise NStyleError(f"{what} {path} is a folder, not a file")
     if not stat.S_ISREG(mode):
-        kind = ("a named pipe" if stat.S_ISFIFO(mode) else "a device" if
-                stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if
-                stat.S_ISSOCK(mode) else "not a regular file")
+        kind = (
+            "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
         raise NStyleError(f"{what} {path} is {kind}, not a file")
     if not os.access(path, os.R_OK):
         raise NStyleError(f"{what} {path} cannot be read (permission denied)")
@@ -73,14 +80,17 @@ def check_writable_file(path: Path, what: str) -> None:
     """``path`` can be (re)placed: not a folder, not a special file, not read-only or
     immutable, in a writable folder."""
     if path.is_dir():
-        raise NStyleError(f"{what} {path} is a folder; give a file name, e.g. "
-                          f"{path / ('out.jpg' if what == '--output' else 'losses.csv')}")
+        raise NStyleError(
+            f"{what} {path} is a folder; give a file name, e.g. "
+            f"{path / ('out.jpg' if what == '--output' else 'losses.csv')}"
+        )
     if path.exists() or path.is_symlink():
         if path.exists() and not path.is_file():
             raise NStyleError(f"{what} {path} exists and is not a regular file")
         if path.exists() and not os.access(path, os.W_OK):  # read-only or immutable (root too)
-            raise NStyleError(f"{what} {path} exists and is write-protected; remove it or "
-                              "choose another name")
+            raise NStyleError(
+                f"{what} {path} exists and is write-protected; remove it or choose another name"
+            )
     check_folder(path.parent, what)
 
 
@@ -90,8 +100,9 @@ def image_format(path: Path) -> str:
 
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
-        raise NStyleError(f"{path}: unknown image type {path.suffix or '(no extension)'!r}; "
-                          "use .jpg or .png")
+        raise NStyleError(
+            f"{path}: unknown image type {path.suffix or '(no extension)'!r}; use .jpg or .png"
+        )
     return fmt
 
 
@@ -120,23 +131,32 @@ class RunFiles:
         """No write may land on one of ``inputs`` (or on the start image, but for the
         final --output, which is the documented way to continue a run)."""
         protected = [(p, False) for p in inputs] + (
-            [(self.init, True)] if self.init is not None else [])
+            [(self.init, True)] if self.init is not None else []
+        )
         for path, is_init in protected:
             if not is_init and same_file(self.output, path):
-                raise NStyleError(f"--output {self.output} is the input {path}; writing "
-                                  "it would destroy it: choose another --output")
+                raise NStyleError(
+                    f"--output {self.output} is the input {path}; writing "
+                    "it would destroy it: choose another --output"
+                )
             if self.log is not None and same_file(self.log, path):
-                raise NStyleError(f"--log {self.log} is the input {path}; writing it "
-                                  "would destroy it: choose another --log")
+                raise NStyleError(
+                    f"--log {self.log} is the input {path}; writing it "
+                    "would destroy it: choose another --log"
+                )
         for snapshot in self.snapshots():
             if same_file(snapshot, self.output):
-                raise NStyleError(f"--output {self.output} is also the name of a snapshot "
-                                  f"this run writes; choose another name")
+                raise NStyleError(
+                    f"--output {self.output} is also the name of a snapshot "
+                    f"this run writes; choose another name"
+                )
             for path, is_init in protected:
                 if same_file(snapshot, path):
                     which = "the --init image" if is_init else f"the input {path}"
-                    raise NStyleError(f"the snapshot {snapshot} would overwrite {which}; "
-                                      "use another --output folder (or --save-epochs 0)")
+                    raise NStyleError(
+                        f"the snapshot {snapshot} would overwrite {which}; "
+                        "use another --output folder (or --save-epochs 0)"
+                    )
 
     def snapshots(self) -> list[Path]:
         """Existing ``tmp_<epoch>.jpg`` files in the output folder that this run would
@@ -146,8 +166,11 @@ class RunFiles:
         found = []
         for entry in os.scandir(self.output.parent):
             match = SNAPSHOT.fullmatch(entry.name)
-            if match and int(match[1]) % self.save_epochs == 0 and \
-                    0 < int(match[1]) <= self.max_epochs:
+            if (
+                match
+                and int(match[1]) % self.save_epochs == 0
+                and 0 < int(match[1]) <= self.max_epochs
+            ):
                 found.append(Path(entry.path))
         return found
 
@@ -164,7 +187,7 @@ class FolderLock:
         self.folder = folder
         self.fd: int | None = None
 
-    def __enter__(self) -> "FolderLock":
+    def __enter__(self) -> FolderLock:
         self.fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -172,9 +195,10 @@ class FolderLock:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 os.close(self.fd)
                 self.fd = None
-                raise NStyleError(f"another nstyle run is writing into {self.folder} now; "
-                                  "wait for it or give this run another --output folder"
-                                  ) from None
+                raise NStyleError(
+                    f"another nstyle run is writing into {self.folder} now; "
+                    "wait for it or give this run another --output folder"
+                ) from None
             # ENOLCK, EOPNOTSUPP (some network file systems): no lock, no refusal
         return self
 

@@ -3,6 +3,7 @@
 The network takes an RGB image in 0..255 pixel units minus the weights' mean pixel,
 laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes it.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,13 +34,15 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
     check_readable(path, "image")
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own check, below
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as opened:
+            img: Image.Image = opened
             width, height = img.size
             if width * height > max_pixels:
                 raise NStyleError(
                     f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more "
                     f"than the {max_pixels / 1e6:.0f} nstyle reads (a guard against "
-                    "decompression bombs); raise it with --max-image-pixels")
+                    "decompression bombs); raise it with --max-image-pixels"
+                )
             img = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
             if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
                 array = np.asarray(img, np.float64)
@@ -65,8 +68,9 @@ def as_rgb(image, name: str) -> np.ndarray:
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise NStyleError(f"{name}: expected an image of shape (H, W), (H, W, 3) or "
-                          f"(H, W, 4), got {image.shape}")
+        raise NStyleError(
+            f"{name}: expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}"
+        )
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise NStyleError(f"{name}: the image is empty, shape {image.shape}")
     if image.dtype == np.uint8:
@@ -80,12 +84,16 @@ def as_rgb(image, name: str) -> np.ndarray:
             raise NStyleError(f"{name}: the image holds NaN or inf values")
         low, high = float(image.min()), float(image.max())
         if low < 0 or high > 1:
-            raise NStyleError(f"{name}: a float image must be in 0..1 (scikit-image's "
-                              f"convention), got {low:g}..{high:g}; for 0..255 pass uint8")
+            raise NStyleError(
+                f"{name}: a float image must be in 0..1 (scikit-image's "
+                f"convention), got {low:g}..{high:g}; for 0..255 pass uint8"
+            )
         pixels = np.round(image * 255.0).astype(np.uint8)
     else:
-        raise NStyleError(f"{name}: dtype {image.dtype} is not an image type; use uint8 "
-                          "(0..255), uint16 (0..65535) or float (0..1)")
+        raise NStyleError(
+            f"{name}: dtype {image.dtype} is not an image type; use uint8 "
+            "(0..255), uint16 (0..65535) or float (0..1)"
+        )
     if pixels.shape[2] == 1:
         return np.repeat(pixels, 3, axis=2)
     if pixels.shape[2] == 4:  # onto white, as read_image flattens a file's transparency
@@ -101,8 +109,10 @@ def long_edge_shape(shape, long_edge: int) -> tuple[int, int]:
     factor = long_edge / max(h, w)
     size = (max(1, round(h * factor)), max(1, round(w * factor)))
     if min(size) < MIN_EDGE:
-        raise NStyleError(f"image of {w}x{h} at a long edge of {long_edge} px is "
-                          f"{size[1]}x{size[0]}: both sides must be at least {MIN_EDGE} px")
+        raise NStyleError(
+            f"image of {w}x{h} at a long edge of {long_edge} px is "
+            f"{size[1]}x{size[0]}: both sides must be at least {MIN_EDGE} px"
+        )
     return size
 
 
@@ -141,8 +151,7 @@ def denoise(image: np.ndarray, weight: float) -> np.ndarray:
         return image
     from skimage.restoration import denoise_tv_chambolle
 
-    smooth = denoise_tv_chambolle(image.astype(np.float64) / 255.0, weight=weight,
-                                  channel_axis=-1)
+    smooth = denoise_tv_chambolle(image.astype(np.float64) / 255.0, weight=weight, channel_axis=-1)
     return np.clip(np.round(smooth * 255.0), 0, 255).astype(np.uint8)
 
 
@@ -159,8 +168,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".",
-                                   suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
         with os.fdopen(fd, "wb") as out:
             options = {"quality": 95} if fmt == "JPEG" else {}
             with warnings.catch_warnings():

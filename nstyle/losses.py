@@ -11,10 +11,11 @@ fixed head gradient passed to ``backward``, as in the original MXNet example:
 The image array is bound directly as the executors' ``data``: the optimiser updates it
 in place and the next forward reads it, with no copy.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import mxnet as mx
 import numpy as np
@@ -36,8 +37,9 @@ def gram(feature: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
     fast").
     """
     x = mx.sym.Reshape(feature, shape=(channels, -1))  # (C, H*W)
-    return mx.sym.FullyConnected(data=x, weight=mx.sym.BlockGrad(x), no_bias=True,
-                                 num_hidden=channels)
+    return mx.sym.FullyConnected(
+        data=x, weight=mx.sym.BlockGrad(x), no_bias=True, num_hidden=channels
+    )
 
 
 GRAM_GRAD_FACTOR = 2.0  # see ``gram``
@@ -63,8 +65,15 @@ def content_loss(feature: mx.sym.Symbol, name: str) -> mx.sym.Symbol:
 def tv_gradient(weight: float) -> mx.sym.Symbol:
     """``weight * Laplacian(img)`` per channel: (1, 3, H, W) -> (1, 3, H, W)."""
     kernel = mx.sym.var("laplacian")  # (3, 1, 3, 3), one kernel per channel
-    conv = mx.sym.Convolution(data=mx.sym.var("img"), weight=kernel, kernel=(3, 3),
-                              pad=(1, 1), num_filter=3, num_group=3, no_bias=True)
+    conv = mx.sym.Convolution(
+        data=mx.sym.var("img"),
+        weight=kernel,
+        kernel=(3, 3),
+        pad=(1, 1),
+        num_filter=3,
+        num_group=3,
+        no_bias=True,
+    )
     return conv * weight
 
 
@@ -82,29 +91,48 @@ class Network:
     dtype: str = "float32"
 
     @classmethod
-    def build(cls, weights_params, num_layers, style_layers, content_layers, pooling, ctx,
-              channels=None, dtype="float32") -> "Network":
+    def build(
+        cls,
+        weights_params,
+        num_layers,
+        style_layers,
+        content_layers,
+        pooling,
+        ctx,
+        channels=None,
+        dtype="float32",
+    ) -> Network:
         """``weights_params`` maps parameter names to numpy arrays, already folded
         (``Weights.network_params``), or is a callable taking the argument names.
         ``channels`` gives per-block widths other than VGG's (``Weights.channels``);
         ``dtype`` float64 serves the finite-difference tests."""
         outputs = tuple(dict.fromkeys(tuple(style_layers) + tuple(content_layers)))
         features = model.get_symbol(num_layers, outputs, pooling, channels)
-        arg_names = [n for n in mx.sym.Group(list(features.values())).list_arguments()
-                     if n != "data"]
+        arg_names = [
+            n for n in mx.sym.Group(list(features.values())).list_arguments() if n != "data"
+        ]
         if callable(weights_params):
             weights_params = weights_params(arg_names)
         params = {n: mx.nd.array(weights_params[n], ctx=ctx, dtype=dtype) for n in arg_names}
-        return cls(num_layers, tuple(style_layers), tuple(content_layers), features,
-                   layer_channels(num_layers, channels), params, ctx, dtype)
+        return cls(
+            num_layers,
+            tuple(style_layers),
+            tuple(content_layers),
+            features,
+            layer_channels(num_layers, channels),
+            params,
+            ctx,
+            dtype,
+        )
 
     def targets(self, image: np.ndarray) -> dict[str, mx.nd.NDArray]:
         """Run the Gram/content executor once on ``image`` (1, 3, H, W).
 
         Returns ``target_gram_<layer>`` (C, C) and ``target_content_<layer>`` (1, C, h, w).
         """
-        outputs = {f"target_gram_{n}": gram(self.features[n], self.channels[n])
-                   for n in self.style_layers}
+        outputs = {
+            f"target_gram_{n}": gram(self.features[n], self.channels[n]) for n in self.style_layers
+        }
         outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
         symbol = mx.sym.Group(list(outputs.values()))
         data = mx.nd.array(image, ctx=self.ctx, dtype=self.dtype)
@@ -118,7 +146,6 @@ class Network:
         _, out_shapes, _ = mx.sym.Group([self.features[n] for n in names]).infer_shape(data=shape)
         return {n: s[2] * s[3] for n, s in zip(names, out_shapes)}
 
-
     def loss_bytes(self, shape) -> int:
         """Estimated memory of the loss executor for an image of ``shape``, in bytes.
 
@@ -128,15 +155,18 @@ class Network:
         docs/BENCHMARKS.md.
         """
         outputs = {n: self.features[n] for n in self.style_layers}
-        group = mx.sym.Group([gram(self.features[n], self.channels[n]) for n in self.style_layers]
-                             + [self.features[n] for n in self.content_layers])
+        group = mx.sym.Group(
+            [gram(self.features[n], self.channels[n]) for n in self.style_layers]
+            + [self.features[n] for n in self.content_layers]
+        )
         _, shapes, _ = group.get_internals().infer_shape(data=shape)
         names = group.get_internals().list_outputs()
         weights = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n in self.params)
         nodes = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n not in self.params)
         itemsize = np.dtype(self.dtype).itemsize
         return itemsize * (3 * nodes // 2 + weights) + sum(
-            itemsize * self.channels[n] ** 2 for n in outputs)  # the Gram targets
+            itemsize * self.channels[n] ** 2 for n in outputs
+        )  # the Gram targets
 
 
 class LossExecutor:
@@ -146,16 +176,22 @@ class LossExecutor:
     ``sum_l head_l * loss_l`` and ``outputs`` the unweighted losses.
     """
 
-    def __init__(self, net: Network, targets: dict[str, mx.nd.NDArray], image: mx.nd.NDArray,
-                 style_weight: float, content_weight: float,
-                 style_layer_weights: dict[str, float] | None = None):
+    def __init__(
+        self,
+        net: Network,
+        targets: dict[str, mx.nd.NDArray],
+        image: mx.nd.NDArray,
+        style_weight: float,
+        content_weight: float,
+        style_layer_weights: dict[str, float] | None = None,
+    ):
         layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
         positions = net.positions(image.shape)
         losses, heads, self.names = [], [], []
         for name in net.style_layers:
             channels = net.channels[name]
             losses.append(style_loss(net.features[name], channels, name))
-            heads.append(style_weight * layer_weights[name] / (channels ** 2 * positions[name]))
+            heads.append(style_weight * layer_weights[name] / (channels**2 * positions[name]))
             self.names.append(f"style_{name}")
         for name in net.content_layers:
             losses.append(content_loss(net.features[name], name))
@@ -163,11 +199,15 @@ class LossExecutor:
             self.names.append(f"content_{name}")
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
-        self.executor = model.bind(mx.sym.Group(losses), net.ctx,
-                                         dict(net.params, **targets, data=image),
-                                         grad_arrays={"data": self.grad})
-        self._heads = [mx.nd.array([h * GRAM_GRAD_FACTOR], ctx=net.ctx, dtype=image.dtype)
-                       for h in heads]
+        self.executor = model.bind(
+            mx.sym.Group(losses),
+            net.ctx,
+            dict(net.params, **targets, data=image),
+            grad_arrays={"data": self.grad},
+        )
+        self._heads = [
+            mx.nd.array([h * GRAM_GRAD_FACTOR], ctx=net.ctx, dtype=image.dtype) for h in heads
+        ]
         self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
 
     @property
@@ -182,8 +222,9 @@ class LossExecutor:
         """This step's losses, copied on the device without a host synchronisation; the
         function returned reads them (one synchronisation), each times its head gradient."""
         values = mx.nd.concat(*self.outputs, dim=0)
-        return lambda: dict(zip(self.names,
-                                values.asnumpy().astype(np.float64) * self.head_weights))
+        return lambda: dict(
+            zip(self.names, values.asnumpy().astype(np.float64) * self.head_weights)
+        )
 
     def finite_terms(self) -> dict[str, bool]:
         """For each weight flag (``style_weight``, ``content_weight``): whether its terms
@@ -191,13 +232,15 @@ class LossExecutor:
         per flag: for naming the cause of an overflow, not for every epoch."""
         found = {}
         for option, prefix in (("style_weight", "style_"), ("content_weight", "content_")):
-            heads = [h if n.startswith(prefix) else self._zero
-                     for n, h in zip(self.names, self._heads)]
+            heads = [
+                h if n.startswith(prefix) else self._zero for n, h in zip(self.names, self._heads)
+            ]
             self.executor.forward(is_train=True)
             self.executor.backward(heads)
             values = [v for n, v in self.weighted_losses().items() if n.startswith(prefix)]
-            found[option] = bool(np.isfinite(mx.nd.norm(self.grad).asscalar())
-                                 and np.all(np.isfinite(values)))
+            found[option] = bool(
+                np.isfinite(mx.nd.norm(self.grad).asscalar()) and np.all(np.isfinite(values))
+            )
         return found
 
     def weighted_losses(self) -> dict[str, float]:
@@ -209,10 +252,12 @@ class TVExecutor:
     """``tv_weight * Laplacian(image)``, bound to the image array itself."""
 
     def __init__(self, image: mx.nd.NDArray, tv_weight: float):
-        kernel = mx.nd.array(np.broadcast_to(LAPLACIAN, (3, 1, 3, 3)), ctx=image.context,
-                             dtype=image.dtype)
+        kernel = mx.nd.array(
+            np.broadcast_to(LAPLACIAN, (3, 1, 3, 3)), ctx=image.context, dtype=image.dtype
+        )
         self.executor = tv_gradient(tv_weight).bind(
-            image.context, args={"img": image, "laplacian": kernel}, grad_req="null")
+            image.context, args={"img": image, "laplacian": kernel}, grad_req="null"
+        )
 
     def forward(self) -> mx.nd.NDArray:
         self.executor.forward(is_train=False)

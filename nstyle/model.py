@@ -9,9 +9,10 @@ The network's input is an RGB image in 0..255 pixel units minus the weights' mea
 (see ``nstyle.weights.Convention``): every weight convention is folded into the first
 convolution when the weights are loaded, so the graph is the same for all of them.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import mxnet as mx
 from mxnet import gluon
@@ -35,8 +36,13 @@ class VGGFeatures(gluon.HybridBlock):
         Per-block widths instead of VGG's (small networks for tests).
     """
 
-    def __init__(self, num_layers: int, outputs: Sequence[str], pooling: str = "avg",
-                 channels: Sequence[int] | None = None):
+    def __init__(
+        self,
+        num_layers: int,
+        outputs: Sequence[str],
+        pooling: str = "avg",
+        channels: Sequence[int] | None = None,
+    ):
         super().__init__(prefix="")
         if pooling not in POOLING:
             raise ValueError(f"pooling must be one of {', '.join(POOLING)}, got {pooling!r}")
@@ -50,16 +56,16 @@ class VGGFeatures(gluon.HybridBlock):
         with self.name_scope():
             for kind, name in self._plan:
                 if kind == "conv":
-                    conv = "conv" + name[len("relu"):]
+                    conv = "conv" + name[len("relu") :]
                     self.register_child(
-                        nn.Conv2D(widths[name], kernel_size=3, padding=1, prefix=conv + "_"),
-                        conv)
+                        nn.Conv2D(widths[name], kernel_size=3, padding=1, prefix=conv + "_"), conv
+                    )
 
     def hybrid_forward(self, F, x):
         found = {}
         for kind, name in self._plan:
             if kind == "conv":
-                conv = self._children["conv" + name[len("relu"):]]
+                conv = self._children["conv" + name[len("relu") :]]
                 x = F.Activation(conv(x), act_type="relu", name=name)
                 found[name] = x
             else:
@@ -67,8 +73,12 @@ class VGGFeatures(gluon.HybridBlock):
         return tuple(found[name] for name in self._outputs)
 
 
-def get_symbol(num_layers: int, outputs: Sequence[str], pooling: str = "avg",
-               channels: Sequence[int] | None = None) -> dict[str, mx.sym.Symbol]:
+def get_symbol(
+    num_layers: int,
+    outputs: Sequence[str],
+    pooling: str = "avg",
+    channels: Sequence[int] | None = None,
+) -> dict[str, mx.sym.Symbol]:
     """Export the Gluon network to symbols, one per requested ReLU output.
 
     The graph's only input is the variable ``data`` of shape (1, 3, H, W); its parameters
@@ -79,8 +89,12 @@ def get_symbol(num_layers: int, outputs: Sequence[str], pooling: str = "avg",
     return dict(zip(outputs, symbols))
 
 
-def bind(symbol: mx.sym.Symbol, ctx: mx.Context, args: dict[str, mx.nd.NDArray],
-         grad_arrays: dict[str, mx.nd.NDArray] | None = None) -> mx.executor.Executor:
+def bind(
+    symbol: mx.sym.Symbol,
+    ctx: mx.Context,
+    args: dict[str, mx.nd.NDArray],
+    grad_arrays: dict[str, mx.nd.NDArray] | None = None,
+) -> mx.executor.Executor:
     """Bind ``symbol`` with the given argument arrays, shared, not copied.
 
     Only the arrays named in ``grad_arrays`` receive a gradient (``grad_req="write"``);
@@ -92,5 +106,9 @@ def bind(symbol: mx.sym.Symbol, ctx: mx.Context, args: dict[str, mx.nd.NDArray],
     if missing:
         raise ValueError(f"no array for argument(s) {', '.join(missing)}")
     grad_req = {n: "write" if n in grad_arrays else "null" for n in names}
-    return symbol.bind(ctx, args={n: args[n] for n in names},
-                       args_grad=dict(grad_arrays) or None, grad_req=grad_req)
+    return symbol.bind(
+        ctx,
+        args={n: args[n] for n in names},
+        args_grad=dict(grad_arrays) or None,
+        grad_req=grad_req,
+    )

@@ -5,13 +5,13 @@ Every optimiser reports a ``Step`` after each epoch, stops for a reason it names
 (``Outcome``), and handles a NaN or inf the same way: back to the last good image with
 smaller steps, a few times, then ``Diverged`` carrying that image.
 """
+
 from __future__ import annotations
 
 import logging
 import math
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import mxnet as mx
 import numpy as np
@@ -53,7 +53,7 @@ class Diverged(NStyleError):
     """The image became NaN or inf and retrying did not help. ``picture`` (set by
     ``nstyle.stylize``) is the last good image."""
 
-    picture = None
+    picture: np.ndarray | None = None
 
 
 def host_bytes(optimizer: str, elements: int) -> int:
@@ -62,8 +62,13 @@ def host_bytes(optimizer: str, elements: int) -> int:
     return (2 * LBFGS_HISTORY + 6) * elements * 8 if optimizer == "lbfgs" else 0
 
 
-def optimize(loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray,
-             options: Options, on_step: Callable[[Step], None] | None = None) -> Outcome:
+def optimize(
+    loss: LossExecutor,
+    tv: TVExecutor | None,
+    image: mx.nd.NDArray,
+    options: Options,
+    on_step: Callable[[Step], None] | None = None,
+) -> Outcome:
     """Update ``image`` in place until the stop rule fires or ``max_num_epochs`` have run.
 
     ``loss`` and ``tv`` must be bound to ``image``. ``sgd`` is the original loop; ``adam``
@@ -88,9 +93,11 @@ def check_start(loss: LossExecutor, tv: TVExecutor | None, options: Options) -> 
     if not math.isfinite(tv_norm):
         culprits.append("tv_weight")
     weights = ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits) or (
-        "the start image")
-    raise NStyleError(f"the objective is not finite at the start image (float32 overflow): "
-                      f"{weights} is too large")
+        "the start image"
+    )
+    raise NStyleError(
+        f"the objective is not finite at the start image (float32 overflow): {weights} is too large"
+    )
 
 
 class _StopRule:
@@ -152,16 +159,20 @@ def _stop_reason(options: Options, stopped: bool) -> str:
 
 
 def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
-    scheduler = mx.lr_scheduler.FactorScheduler(step=options.lr_sched_step,
-                                                factor=options.lr_sched_factor,
-                                                base_lr=options.learning_rate)
+    scheduler = mx.lr_scheduler.FactorScheduler(
+        step=options.lr_sched_step, factor=options.lr_sched_factor, base_lr=options.learning_rate
+    )
     if options.optimizer == "sgd":
-        optimizer = mx.optimizer.SGD(learning_rate=options.learning_rate,
-                                     momentum=options.momentum, wd=options.weight_decay,
-                                     lr_scheduler=scheduler)
+        optimizer = mx.optimizer.SGD(
+            learning_rate=options.learning_rate,
+            momentum=options.momentum,
+            wd=options.weight_decay,
+            lr_scheduler=scheduler,
+        )
     else:
-        optimizer = mx.optimizer.Adam(learning_rate=options.learning_rate,
-                                      wd=options.weight_decay, lr_scheduler=scheduler)
+        optimizer = mx.optimizer.Adam(
+            learning_rate=options.learning_rate, wd=options.weight_decay, lr_scheduler=scheduler
+        )
     state = optimizer.create_state(0, image)
     clip_norm = options.clip_factor * image.size  # N, the number of image elements
     rule = _StopRule(image, options)
@@ -185,22 +196,32 @@ def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
             if not finite:  # rolled back to the last good image: smaller steps from there
                 retries += 1
                 if retries > MAX_RETRIES:
-                    raise Diverged(f"the image became NaN or inf by epoch {epoch}, even at "
-                                   f"1/{2 ** MAX_RETRIES} of the learning rate; try a smaller "
-                                   f"{flag('lr')} (it was {options.learning_rate:g})")
-                log.warning("the image became NaN or inf by epoch %d: back to epoch %d with "
-                            "half the learning rate", epoch, rule.good_epoch)
+                    raise Diverged(
+                        f"the image became NaN or inf by epoch {epoch}, even at "
+                        f"1/{2**MAX_RETRIES} of the learning rate; try a smaller "
+                        f"{flag('lr')} (it was {options.learning_rate:g})"
+                    )
+                log.warning(
+                    "the image became NaN or inf by epoch %d: back to epoch %d with "
+                    "half the learning rate",
+                    epoch,
+                    rule.good_epoch,
+                )
                 epoch = rule.good_epoch
                 scheduler.base_lr /= 2
                 for array in state if isinstance(state, (tuple, list)) else [state]:
                     array[:] = 0  # forget the momentum that led there
                 continue
         if on_step is not None:
-            on_step(Step(epoch, loss.snapshot(), lambda c=change: float(c.asscalar()), lr,
-                         image))
+            on_step(Step(epoch, loss.snapshot(), _reader(change), lr, image))
         if stop:
             break
     return Outcome(epoch, _stop_reason(options, stop))
+
+
+def _reader(value: mx.nd.NDArray) -> Callable[[], float]:
+    """Reads a 1-element device array when called (one host synchronisation)."""
+    return lambda: float(value.asscalar())
 
 
 class _NonFinite(Exception):
@@ -251,24 +272,38 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
             stopped = rule.stop(epochs, change)
             raise StopIteration
 
-    for retry in range(MAX_RETRIES + 1):
+    for _ in range(MAX_RETRIES + 1):
         try:
-            result = minimize(objective, image.asnumpy().astype(np.float64).ravel(), jac=True,
-                              method="L-BFGS-B", callback=step,
-                              options={"maxiter": options.max_num_epochs - epochs,
-                                       "maxcor": LBFGS_HISTORY, "ftol": 0.0, "gtol": 0.0})
+            result = minimize(
+                objective,
+                image.asnumpy().astype(np.float64).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                callback=step,
+                options={
+                    "maxiter": options.max_num_epochs - epochs,
+                    "maxcor": LBFGS_HISTORY,
+                    "ftol": 0.0,
+                    "gtol": 0.0,
+                },
+            )
         except _NonFinite:
             rule.roll_back(image)
-            log.warning("L-BFGS reached a NaN or inf image after epoch %d: starting afresh "
-                        "from there", epochs)
+            log.warning(
+                "L-BFGS reached a NaN or inf image after epoch %d: starting afresh from there",
+                epochs,
+            )
             continue
         image[:] = result.x.reshape(shape).astype(dtype)
         if epochs == 0 and evaluations <= 1:
-            return Outcome(0, "the start image is already a minimum of the objective "
-                              "(its gradient is 0)")
+            return Outcome(
+                0, "the start image is already a minimum of the objective (its gradient is 0)"
+            )
         if stopped or epochs >= options.max_num_epochs:
             return Outcome(epochs, _stop_reason(options, stopped))
         # L-BFGS ended by itself (no descent left along its line search): that is a result
         return Outcome(epochs, f"L-BFGS found no further descent ({result.message})")
-    raise Diverged(f"L-BFGS reached a NaN or inf image after epoch {epochs}, "
-                   f"{MAX_RETRIES + 1} times; try {flag('optimizer')} sgd")
+    raise Diverged(
+        f"L-BFGS reached a NaN or inf image after epoch {epochs}, "
+        f"{MAX_RETRIES + 1} times; try {flag('optimizer')} sgd"
+    )

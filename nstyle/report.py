@@ -1,5 +1,6 @@
 """What a command-line run shows and writes while it works: a progress bar, loss lines,
 a CSV log and ``tmp_<epoch>.jpg`` snapshots. The library only calls back with ``Iterate``."""
+
 from __future__ import annotations
 
 import csv
@@ -32,7 +33,7 @@ class Reporter:
         self._csv_file: IO[str] | None = None
         self._csv: Any = None
 
-    def __enter__(self) -> "Reporter":
+    def __enter__(self) -> Reporter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -60,14 +61,24 @@ class Reporter:
         # loop itself synchronises every --check-every epochs.
         if every and (it.epoch == 1 or it.epoch % every == 0):
             if self._bar is not None:
-                self._bar.set_postfix(style=f"{it.style_loss:.3g}",
-                                      content=f"{it.content_loss:.3g}",
-                                      change=f"{it.rel_change:.2e}", refresh=False)
+                self._bar.set_postfix(
+                    style=f"{it.style_loss:.3g}",
+                    content=f"{it.content_loss:.3g}",
+                    change=f"{it.rel_change:.2e}",
+                    refresh=False,
+                )
             scale = f"  scale {it.scale[0]}/{it.scale[1]}" if it.scale[1] > 1 else ""
             lr = "" if it.lr != it.lr else f"  lr {it.lr:.2e}"  # L-BFGS has none (nan)
-            self.say("epoch %4d  style %.4g  content %.4g  change %.2e%s  %.2f s/epoch%s",
-                     it.epoch, it.style_loss, it.content_loss, it.rel_change, lr,
-                     it.elapsed / it.epoch, scale)
+            self.say(
+                "epoch %4d  style %.4g  content %.4g  change %.2e%s  %.2f s/epoch%s",
+                it.epoch,
+                it.style_loss,
+                it.content_loss,
+                it.rel_change,
+                lr,
+                it.elapsed / it.epoch,
+                scale,
+            )
         if self.outputs.save_epochs and it.epoch % self.outputs.save_epochs == 0:
             path = self.folder / snapshot_name(it.epoch)
             try:
@@ -83,18 +94,27 @@ class Reporter:
             try:
                 self._csv_file = open(path, "w", newline="")
             except OSError as exc:
-                raise NStyleError(f"cannot write the log {path} ({exc.strerror or exc})"
-                                  ) from None
+                raise NStyleError(f"cannot write the log {path} ({exc.strerror or exc})") from None
             self._csv = csv.writer(self._csv_file)
             self._csv.writerow(["epoch", "seconds", "lr", "rel_change", "total", *it.losses])
         try:
-            self._csv.writerow([it.epoch, f"{it.elapsed:.3f}", f"{it.lr:.6g}",
-                                f"{it.rel_change:.6g}", f"{sum(it.losses.values()):.6g}",
-                                *(f"{v:.6g}" for v in it.losses.values())])
+            self._csv.writerow(
+                [
+                    it.epoch,
+                    f"{it.elapsed:.3f}",
+                    f"{it.lr:.6g}",
+                    f"{it.rel_change:.6g}",
+                    f"{sum(it.losses.values()):.6g}",
+                    *(f"{v:.6g}" for v in it.losses.values()),
+                ]
+            )
             self._csv_file.flush()
         except OSError as exc:  # a full disk: the log stops, the run goes on
-            log.warning("nstyle: warning: cannot write the log %s (%s); the run goes on "
-                        "without it", self.outputs.log, exc.strerror or exc)
+            log.warning(
+                "nstyle: warning: cannot write the log %s (%s); the run goes on without it",
+                self.outputs.log,
+                exc.strerror or exc,
+            )
             try:
                 self._csv_file.close()
             except OSError:

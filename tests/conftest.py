@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny random VGG for fast tests, the real VGG-16 for the end-to-end one."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ def random_vgg(num_layers: int = 16, channels=TINY_CHANNELS, seed: int = 0) -> d
     params, fan_in = {}, 3
     for conv, relu in zip(model_vgg19.conv_names(num_layers), model_vgg19.relu_names(num_layers)):
         out = widths[relu]
-        params[f"{conv}_weight"] = rng.normal(0, np.sqrt(2 / (9 * fan_in)),
-                                              (out, fan_in, 3, 3)).astype(np.float32)
+        params[f"{conv}_weight"] = rng.normal(
+            0, np.sqrt(2 / (9 * fan_in)), (out, fan_in, 3, 3)
+        ).astype(np.float32)
         params[f"{conv}_bias"] = rng.normal(0, 0.1, out).astype(np.float32)
         fan_in = out
     return params

@@ -3,6 +3,7 @@
 The PyTorch side needs PyTorch, which the project's environment never has; `make bench`
 runs both. This keeps the project's half of the command working.
 """
+
 import json
 import subprocess
 import sys
@@ -16,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def project(data, *args):
-    done = subprocess.run([sys.executable, "-m", "bench.project", "--data", str(data), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.project", "--data", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -31,5 +37,5 @@ def test_project_side_reports_its_objective_and_time(tmp_path, vgg16):
     assert check["value"] > 0 and grad.shape == (1, 3, 64, 64) and np.abs(grad).max() > 0
     for task, evaluations in (("sgd", 3), ("lbfgs", None)):
         timed = project(data, "--task", task, "--iters", "3")
-        assert timed["seconds"] > 0 and timed["peak_rss"] > 2 ** 20
+        assert timed["seconds"] > 0 and timed["peak_rss"] > 2**20
         assert timed["evaluations"] == evaluations if evaluations else timed["evaluations"] >= 3

@@ -5,6 +5,7 @@ blur of sigma 2 px at 128 px): a photo painted over keeps where its light and da
 regions lie, while a style texture does not. The result must correlate with the content at
 least 0.6 and clearly more than with the style image itself.
 """
+
 from pathlib import Path
 
 import mxnet as mx
@@ -15,8 +16,7 @@ from skimage.filters import gaussian
 from skimage.transform import resize
 
 import nstyle
-from nstyle import cli
-from nstyle import images
+from nstyle import cli, images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,16 +31,19 @@ def correlation(a, b):
 
 @pytest.fixture(scope="module")
 def samples():
-    return (images.read_image(ROOT / "input" / "content.jpg"),
-            images.read_image(ROOT / "input" / "style.jpg"))
+    return (
+        images.read_image(ROOT / "input" / "content.jpg"),
+        images.read_image(ROOT / "input" / "style.jpg"),
+    )
 
 
 def test_stylize_matches_the_style_and_keeps_the_content(samples, vgg16):
     content, style = samples
     seen = []
     options = nstyle.Options(max_long_edge=128, max_num_epochs=40, stop_eps=0)
-    result = nstyle.stylize(content, style, options, ctx=mx.cpu(), weights=vgg16,
-                            callback=seen.append)
+    result = nstyle.stylize(
+        content, style, options, ctx=mx.cpu(), weights=vgg16, callback=seen.append
+    )
     assert result.shape == (128, 128, 3) and result.dtype == np.uint8
     assert [it.epoch for it in seen] == list(range(1, 41))
     assert seen[-1].style_loss < 0.3 * seen[0].style_loss  # the Gram distance falls
@@ -53,11 +56,28 @@ def test_stylize_matches_the_style_and_keeps_the_content(samples, vgg16):
 
 
 def test_cli_vgg16_writes_result_and_snapshots(tmp_path, vgg16):
-    argv = ["--model", "vgg16", "--content-image", str(ROOT / "input" / "content.jpg"),
-            "--style-image", str(ROOT / "input" / "style.jpg"), "--gpu", "-1",
-            "--output", str(tmp_path / "out" / "result.jpg"), "--max-long-edge", "64",
-            "--max-num-epochs", "4", "--save-epochs", "2"]
+    argv = [
+        "--model",
+        "vgg16",
+        "--content-image",
+        str(ROOT / "input" / "content.jpg"),
+        "--style-image",
+        str(ROOT / "input" / "style.jpg"),
+        "--gpu",
+        "-1",
+        "--output",
+        str(tmp_path / "out" / "result.jpg"),
+        "--max-long-edge",
+        "64",
+        "--max-num-epochs",
+        "4",
+        "--save-epochs",
+        "2",
+    ]
     assert cli.main(argv) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "result.jpg", "tmp_2.jpg", "tmp_4.jpg"]
+        "result.jpg",
+        "tmp_2.jpg",
+        "tmp_4.jpg",
+    ]
     assert images.read_image(tmp_path / "out" / "result.jpg").shape == (64, 64, 3)

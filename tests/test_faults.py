@@ -1,9 +1,9 @@
 """Faults during a run: divergence rolls back and keeps the last good image; SIGTERM and
 Ctrl-C write the current image and exit cleanly; a run continues from what it wrote."""
+
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,16 +17,32 @@ ROOT = Path(__file__).resolve().parents[1]
 def base_args(tmp_path, tiny_weights_file, rgb):
     content = images.write_image(tmp_path / "content.png", rgb)
     style = images.write_image(tmp_path / "style.png", np.ascontiguousarray(rgb[::-1]))
-    return [sys.executable, str(ROOT / "run.py"), "--content-image", str(content),
-            "--style-image", str(style), "--weights", str(tiny_weights_file), "--gpu", "-1",
-            "--max-long-edge", "32", "--output", str(tmp_path / "out" / "result.png")]
+    return [
+        sys.executable,
+        str(ROOT / "run.py"),
+        "--content-image",
+        str(content),
+        "--style-image",
+        str(style),
+        "--weights",
+        str(tiny_weights_file),
+        "--gpu",
+        "-1",
+        "--max-long-edge",
+        "32",
+        "--output",
+        str(tmp_path / "out" / "result.png"),
+    ]
 
 
 def test_divergence_keeps_the_last_good_image(tmp_path, tiny_weights_file, rgb):
-    done = subprocess.run(base_args(tmp_path, tiny_weights_file, rgb)
-                          + ["--optimizer", "sgd", "--lr", "1e38", "--init", "content",
-                             "--remove-noise", "0"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        base_args(tmp_path, tiny_weights_file, rgb)
+        + ["--optimizer", "sgd", "--lr", "1e38", "--init", "content", "--remove-noise", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2, done.stderr
     assert "became NaN or inf by epoch" in done.stderr and "Traceback" not in done.stderr
     assert "the last good image is in" in done.stderr
@@ -34,9 +50,15 @@ def test_divergence_keeps_the_last_good_image(tmp_path, tiny_weights_file, rgb):
     assert np.abs(kept.astype(int) - images.resize_long_edge(rgb, 32)).max() <= 1  # the start
 
 
-@pytest.mark.parametrize("name, content", [
-    ("empty.jpg", b""), ("text.png", b"this is not a picture"),
-    ("truncated.jpg", "half"), ("missing.jpg", None)])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("empty.jpg", b""),
+        ("text.png", b"this is not a picture"),
+        ("truncated.jpg", "half"),
+        ("missing.jpg", None),
+    ],
+)
 def test_bad_image_files_fail_before_any_work(tmp_path, tiny_weights_file, rgb, name, content):
     path = tmp_path / name
     if content == "half":
@@ -54,18 +76,35 @@ def test_bad_image_files_fail_before_any_work(tmp_path, tiny_weights_file, rgb, 
 
 
 def test_too_small_an_image_names_the_minimum(tmp_path, tiny_weights_file, rgb):
-    done = subprocess.run(base_args(tmp_path, tiny_weights_file, rgb) + ["--max-long-edge", "18"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        base_args(tmp_path, tiny_weights_file, rgb) + ["--max-long-edge", "18"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "both sides must be at least 16 px" in done.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_writes_the_current_image_and_the_run_can_continue(tmp_path, tiny_weights_file,
-                                                                    rgb, sig):
+def test_a_signal_writes_the_current_image_and_the_run_can_continue(
+    tmp_path, tiny_weights_file, rgb, sig
+):
     args = base_args(tmp_path, tiny_weights_file, rgb)
-    run = subprocess.Popen(args + ["--max-num-epochs", "100000", "--stop-eps", "0",
-                                   "--print-every", "1", "--save-epochs", "0"],
-                           stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        args
+        + [
+            "--max-num-epochs",
+            "100000",
+            "--stop-eps",
+            "0",
+            "--print-every",
+            "1",
+            "--save-epochs",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in run.stderr:  # wait until the optimisation is under way
         if line.startswith("epoch    3"):
             break
@@ -76,6 +115,10 @@ def test_a_signal_writes_the_current_image_and_the_run_can_continue(tmp_path, ti
     result = tmp_path / "out" / "result.png"
     assert images.read_image(result).shape == (23, 32, 3)
     assert [p.name for p in result.parent.iterdir()] == ["result.png"]  # nothing half-written
-    again = subprocess.run(args + ["--init", str(result), "--max-num-epochs", "2"],
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        args + ["--init", str(result), "--max-num-epochs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr

@@ -1,7 +1,7 @@
 """The checks behind --gpu N, on a CPU machine: the real failures where they happen here
 (the CPU-only MXNet build, no libcuda.so.1), faithful fakes where they cannot (a CUDA build,
 a GPU's compute capability, a library's kernel list, GPU memory)."""
-import ctypes
+
 import shutil
 import struct
 from pathlib import Path
@@ -36,27 +36,42 @@ def elf_with_fatbin(path, data):
     names = b"\0.shstrtab\0.nv_fatbin\0"
     names_at, data_at = 64, 64 + len(names)
     headers_at = data_at + len(data)
-    header = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9) + struct.pack(
-        "<HHIQQQIHHHHHH", 3, 62, 1, 0, 0, headers_at, 0, 64, 0, 0, 64, 3, 1)
-    section = lambda name, offset, size: struct.pack("<IIQQQQIIQQ", name, 1, 0, 0, offset,
-                                                     size, 0, 0, 1, 0)
-    path.write_bytes(header + names + data + bytes(64) + section(1, names_at, len(names))
-                     + section(11, data_at, len(data)))
+    header = (
+        b"\x7fELF"
+        + bytes([2, 1, 1])
+        + bytes(9)
+        + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 0, headers_at, 0, 64, 0, 0, 64, 3, 1)
+    )
+    section = lambda name, offset, size: struct.pack(
+        "<IIQQQQIIQQ", name, 1, 0, 0, offset, size, 0, 0, 1, 0
+    )
+    path.write_bytes(
+        header
+        + names
+        + data
+        + bytes(64)
+        + section(1, names_at, len(names))
+        + section(11, data_at, len(data))
+    )
     return path
 
 
 @pytest.fixture
 def mxnet_like_library(tmp_path):
     """A library whose kernels are those of mxnet-cu117: two containers, padding between."""
-    containers = [fatbin([(cuda.KIND_SASS, a) for a in MXNET_ARCHS]), bytes(8),
-                  fatbin([(cuda.KIND_SASS, a) for a in MXNET_ARCHS])]
+    containers = [
+        fatbin([(cuda.KIND_SASS, a) for a in MXNET_ARCHS]),
+        bytes(8),
+        fatbin([(cuda.KIND_SASS, a) for a in MXNET_ARCHS]),
+    ]
     return elf_with_fatbin(tmp_path / "libmxnet.so", b"".join(containers))
 
 
 def test_fatbin_architectures_are_read_from_the_library(mxnet_like_library, tmp_path):
     assert cuda.fatbin_architectures(mxnet_like_library) == (MXNET_ARCHS, [])
-    with_ptx = elf_with_fatbin(tmp_path / "ptx.so", fatbin([(cuda.KIND_SASS, 75),
-                                                            (cuda.KIND_PTX, 90)]))
+    with_ptx = elf_with_fatbin(
+        tmp_path / "ptx.so", fatbin([(cuda.KIND_SASS, 75), (cuda.KIND_PTX, 90)])
+    )
     assert cuda.fatbin_architectures(with_ptx) == ([75], [90])
 
 
@@ -64,9 +79,21 @@ def test_the_cpu_build_has_no_gpu_kernels():
     assert cuda.fatbin_architectures(cuda.mxnet_library()) == ([], [])
 
 
-@pytest.mark.parametrize("capability, runs", [
-    ((5, 0), True), ((5, 2), True), ((6, 1), True), ((7, 5), True), ((8, 6), True),
-    ((8, 9), True), ((3, 7), False), ((9, 0), False), ((10, 0), False), ((12, 0), False)])
+@pytest.mark.parametrize(
+    "capability, runs",
+    [
+        ((5, 0), True),
+        ((5, 2), True),
+        ((6, 1), True),
+        ((7, 5), True),
+        ((8, 6), True),
+        ((8, 9), True),
+        ((3, 7), False),
+        ((9, 0), False),
+        ((10, 0), False),
+        ((12, 0), False),
+    ],
+)
 def test_which_gpus_the_build_runs_on(capability, runs):
     assert cuda.runs_on(capability, MXNET_ARCHS, []) is runs
     assert cuda.runs_on(capability, [], [50]) is (capability >= (5, 0))  # PTX: anything newer
@@ -103,39 +130,54 @@ def test_no_such_gpu(cuda_build, monkeypatch):
 def test_driver_refusing_an_unknown_gpu_number(cuda_build, monkeypatch):
     def invalid_device(index):  # what cuDeviceGet answers for a number it does not have
         raise cuda.DriverError("cuDeviceGet: CUDA error 101 (invalid device ordinal)")
+
     monkeypatch.setattr(cuda, "compute_capability", invalid_device)
     with pytest.raises(NStyleError, match="MXNet sees 1 GPU"):
         devices.select_context(2)
 
 
 @pytest.mark.parametrize("capability, ok", [((9, 0), False), ((8, 9), True), ((7, 0), True)])
-def test_compute_capability_against_the_build(cuda_build, monkeypatch, mxnet_like_library,
-                                              capability, ok):
+def test_compute_capability_against_the_build(
+    cuda_build, monkeypatch, mxnet_like_library, capability, ok
+):
     monkeypatch.setattr(cuda, "compute_capability", lambda i: capability)
     monkeypatch.setattr(cuda, "mxnet_library", lambda: mxnet_like_library)
     if ok:
         assert devices.select_context(0) == mx.gpu(0)
     else:
-        with pytest.raises(NStyleError, match=r"compute capability 9.0 has no kernels.*"
-                                              r"sm_50, sm_60, sm_70, sm_80, sm_86.*--gpu -1"):
+        with pytest.raises(
+            NStyleError,
+            match=r"compute capability 9.0 has no kernels.*"
+            r"sm_50, sm_60, sm_70, sm_80, sm_86.*--gpu -1",
+        ):
             devices.select_context(0)
 
 
-@pytest.mark.parametrize("error, expected", [
-    ("libcuda.so.1: cannot open shared object file: No such file or directory",
-     "NVIDIA driver (libcuda.so.1) is not"),
-    ("libcudnn.so.8: cannot open shared object file: No such file or directory",
-     "cannot find libcudnn.so.8: install the CUDA libraries with pip install -r "
-     "requirements-gpu.txt"),
-    ("libfoo.so: bad ELF", "MXNet cannot be loaded (libfoo.so: bad ELF)")])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (
+            "libcuda.so.1: cannot open shared object file: No such file or directory",
+            "NVIDIA driver (libcuda.so.1) is not",
+        ),
+        (
+            "libcudnn.so.8: cannot open shared object file: No such file or directory",
+            "cannot find libcudnn.so.8: install the CUDA libraries with pip install -r "
+            "requirements-gpu.txt",
+        ),
+        ("libfoo.so: bad ELF", "MXNet cannot be loaded (libfoo.so: bad ELF)"),
+    ],
+)
 def test_import_failures_are_explained(error, expected):
     assert expected in cuda.explain_import_error(OSError(error))
 
 
 def test_preload_loads_wheel_libraries_globally(tmp_path):
     """A real shared library placed where the nvidia-*-cu11 wheels put theirs is loaded."""
-    candidates = [Path(d) / "libm.so.6" for d in ("/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-                                                  "/lib64", "/usr/lib64")]
+    candidates = [
+        Path(d) / "libm.so.6"
+        for d in ("/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64")
+    ]
     source = next(p for p in candidates if p.is_file())
     target = tmp_path / "nvidia" / "cuda_runtime" / "lib" / "libcudart.so.11.0"
     target.parent.mkdir(parents=True)
@@ -145,8 +187,15 @@ def test_preload_loads_wheel_libraries_globally(tmp_path):
 
 
 def tiny_net():
-    return Network.build(random_vgg(16), 16, model_vgg19.STYLE_LAYERS, model_vgg19.CONTENT_LAYERS,
-                         "avg", mx.cpu(), TINY_CHANNELS)
+    return Network.build(
+        random_vgg(16),
+        16,
+        model_vgg19.STYLE_LAYERS,
+        model_vgg19.CONTENT_LAYERS,
+        "avg",
+        mx.cpu(),
+        TINY_CHANNELS,
+    )
 
 
 def test_memory_estimate_grows_with_pixels():
@@ -164,7 +213,9 @@ def test_too_little_memory_fails_before_binding_and_names_a_size_that_fits():
         api.check_memory(net, shape, [], need // 3, mx.gpu(0), options)
     edge = int(str(e.value).split("--max-long-edge ")[1].split()[0])
     assert 200 < edge < 512 / np.sqrt(3)
-    assert net.loss_bytes((1, 3, round(384 * edge / 0.9 / 512), round(edge / 0.9))) > 0.9 * need // 3
+    assert (
+        net.loss_bytes((1, 3, round(384 * edge / 0.9 / 512), round(edge / 0.9))) > 0.9 * need // 3
+    )
     fit = (1, 3, round(384 * edge / 512), edge)
     assert net.loss_bytes(fit) <= 0.9 * need // 3
     api.check_memory(net, shape, [], need * 2, mx.cpu(), options)  # enough: no error
@@ -178,8 +229,11 @@ def test_style_images_count_in_the_memory_estimate():
     shape, style = (1, 3, 96, 128), (1, 3, 768, 1024)
     options = Options(max_long_edge=128, style_scale=8.0, optimizer="sgd")
     available = 3 * net.loss_bytes(shape)
-    with pytest.raises(NStyleError, match=r"style image at --style-scale 8 is 1024x768 .*"
-                                          r"--style-scale (\S+) would fit") as e:
+    with pytest.raises(
+        NStyleError,
+        match=r"style image at --style-scale 8 is 1024x768 .*"
+        r"--style-scale (\S+) would fit",
+    ) as e:
         api.check_memory(net, shape, [style], available, mx.cpu(), options)
     scale = float(str(e.value).rsplit("--style-scale ", 1)[1].split()[0])
     assert 1 < scale < 8

@@ -1,4 +1,5 @@
 """Image I/O and the preprocess/postprocess pair of each weight convention."""
+
 import os
 
 import mxnet as mx
@@ -29,18 +30,21 @@ def test_folded_first_conv_sees_what_the_weights_were_trained_on(name, rgb):
     theirs = convention.network_input(rgb.astype(np.float32).transpose(2, 0, 1)[None])
 
     def conv(x, weight):
-        return mx.nd.Convolution(mx.nd.array(x), mx.nd.array(weight), kernel=(3, 3),
-                                 num_filter=4, no_bias=True).asnumpy()
+        return mx.nd.Convolution(
+            mx.nd.array(x), mx.nd.array(weight), kernel=(3, 3), num_filter=4, no_bias=True
+        ).asnumpy()
 
-    assert_allclose(conv(ours, convention.fold_first_conv(w)), conv(theirs, w),
-                    rtol=1e-4, atol=1e-3)
+    assert_allclose(
+        conv(ours, convention.fold_first_conv(w)), conv(theirs, w), rtol=1e-4, atol=1e-3
+    )
 
 
 def test_convention_formulas_by_hand():
     pixel = np.array([255.0, 128.0, 0.0], np.float32).reshape(1, 3, 1, 1)
     torch = CONVENTIONS["torch-rgb"].network_input(pixel).ravel()
-    assert_allclose(torch, [(1 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, -0.406 / 0.225],
-                    rtol=1e-5)
+    assert_allclose(
+        torch, [(1 - 0.485) / 0.229, (128 / 255 - 0.456) / 0.224, -0.406 / 0.225], rtol=1e-5
+    )
     bgr = CONVENTIONS["caffe-bgr"].network_input(pixel).ravel()
     assert_allclose(bgr, [0 - 103.939, 128 - 116.779, 255 - 123.68], rtol=1e-5)
 
@@ -73,7 +77,7 @@ def test_write_is_atomic_and_creates_folders(tmp_path, rgb):
 def test_read_converts_modes_to_rgb(tmp_path, rgb, mode):
     img = Image.fromarray(rgb)
     if mode == "I;16":
-        img = Image.fromarray((rgb[..., 0].astype(np.uint16) * 257))
+        img = Image.fromarray(rgb[..., 0].astype(np.uint16) * 257)
     else:
         img = img.convert(mode)
     path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
@@ -110,12 +114,16 @@ def test_unreadable_files_give_one_clear_error(tmp_path, content):
 
 
 def test_denoise_smooths_and_zero_is_off(rgb):
-    noisy = np.clip(rgb + np.random.default_rng(0).normal(0, 30, rgb.shape), 0, 255).astype(np.uint8)
+    noisy = np.clip(rgb + np.random.default_rng(0).normal(0, 30, rgb.shape), 0, 255).astype(
+        np.uint8
+    )
     assert images.denoise(noisy, 0) is noisy
     smooth = images.denoise(noisy, 0.1)
     assert smooth.dtype == np.uint8
-    assert np.abs(np.diff(smooth.astype(float), axis=1)).mean() < np.abs(
-        np.diff(noisy.astype(float), axis=1)).mean()
+    assert (
+        np.abs(np.diff(smooth.astype(float), axis=1)).mean()
+        < np.abs(np.diff(noisy.astype(float), axis=1)).mean()
+    )
 
 
 def test_colour_transfer_round_trip(rgb):
@@ -131,6 +139,7 @@ def test_match_luminance_takes_the_reference_histogram():
     matched = images.match_luminance(y, reference)
     assert matched.shape == y.shape
     quantiles = np.linspace(0.05, 0.95, 10)
-    assert_allclose(np.quantile(matched, quantiles), np.quantile(reference, quantiles),
-                    rtol=0.05, atol=1.0)  # the skewed shape too, not only mean and spread
+    assert_allclose(
+        np.quantile(matched, quantiles), np.quantile(reference, quantiles), rtol=0.05, atol=1.0
+    )  # the skewed shape too, not only mean and spread
     assert np.array_equal(np.argsort(matched, axis=None), np.argsort(y, axis=None))

@@ -1,4 +1,5 @@
 """The loss executors against numpy: Gram, finite-difference gradient, TV Laplacian."""
+
 import mxnet as mx
 import numpy as np
 from numpy.testing import assert_allclose
@@ -21,8 +22,9 @@ def test_gram_by_fully_connected_equals_numpy():
 
 
 def tiny_network(dtype="float64"):
-    return Network.build(random_vgg(16, TINY_CHANNELS), 16, STYLE, CONTENT, "avg", mx.cpu(),
-                         TINY_CHANNELS, dtype)
+    return Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, STYLE, CONTENT, "avg", mx.cpu(), TINY_CHANNELS, dtype
+    )
 
 
 def written_objective(net, x, targets, style_weight, content_weight):
@@ -33,11 +35,13 @@ def written_objective(net, x, targets, style_weight, content_weight):
     for name in STYLE:
         c = net.channels[name]
         diff = features[f"target_gram_{name}"].asnumpy() - targets[f"target_gram_{name}"].asnumpy()
-        total += style_weight / (c ** 2 * positions[name]) * np.sum(diff ** 2)
+        total += style_weight / (c**2 * positions[name]) * np.sum(diff**2)
     for name in CONTENT:
-        diff = (features[f"target_content_{name}"].asnumpy()
-                - targets[f"target_content_{name}"].asnumpy())
-        total += content_weight * np.sum(diff ** 2)
+        diff = (
+            features[f"target_content_{name}"].asnumpy()
+            - targets[f"target_content_{name}"].asnumpy()
+        )
+        total += content_weight * np.sum(diff**2)
     return total
 
 
@@ -47,23 +51,30 @@ def test_data_gradient_equals_finite_differences_of_the_objective():
     shape = (1, 3, 16, 20)
     style_targets = net.targets(rng.uniform(-100, 100, shape))
     content_targets = net.targets(rng.uniform(-100, 100, shape))
-    targets = {**{k: v for k, v in style_targets.items() if "gram" in k},
-               **{k: v for k, v in content_targets.items() if "content" in k}}
+    targets = {
+        **{k: v for k, v in style_targets.items() if "gram" in k},
+        **{k: v for k, v in content_targets.items() if "content" in k},
+    }
     x = rng.uniform(-100, 100, shape)
     image = mx.nd.array(x, dtype="float64")
     loss = LossExecutor(net, targets, image, style_weight=3.0, content_weight=0.5)
     loss.step()
     grad = loss.grad.asnumpy()
     # The executor's weighted outputs are the objective too.
-    assert_allclose(sum(loss.weighted_losses().values()),
-                    written_objective(net, x, targets, 3.0, 0.5), rtol=1e-10)
+    assert_allclose(
+        sum(loss.weighted_losses().values()),
+        written_objective(net, x, targets, 3.0, 0.5),
+        rtol=1e-10,
+    )
     h = 1e-3
     for index in [(0, 0, 0, 0), (0, 1, 7, 9), (0, 2, 15, 19), (0, 0, 8, 3), (0, 2, 3, 12)]:
         plus, minus = x.copy(), x.copy()
         plus[index] += h
         minus[index] -= h
-        numeric = (written_objective(net, plus, targets, 3.0, 0.5)
-                   - written_objective(net, minus, targets, 3.0, 0.5)) / (2 * h)
+        numeric = (
+            written_objective(net, plus, targets, 3.0, 0.5)
+            - written_objective(net, minus, targets, 3.0, 0.5)
+        ) / (2 * h)
         assert_allclose(grad[index], numeric, rtol=1e-5, atol=1e-8 * np.abs(grad).max())
 
 

@@ -1,4 +1,5 @@
 """The VGG graph: names, truncation, shapes, binding."""
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -8,8 +9,13 @@ import model_vgg19
 
 def test_layer_names_map_to_positions():
     plan = model_vgg19.layer_plan(19)
-    assert plan[:5] == [("conv", "relu1_1"), ("conv", "relu1_2"), ("pool", "pool1"),
-                        ("conv", "relu2_1"), ("conv", "relu2_2")]
+    assert plan[:5] == [
+        ("conv", "relu1_1"),
+        ("conv", "relu1_2"),
+        ("pool", "pool1"),
+        ("conv", "relu2_1"),
+        ("conv", "relu2_2"),
+    ]
     assert plan.index(("conv", "relu4_2")) == 12  # (2+1) + (2+1) + (4+1) entries, then relu4_1
     assert len(model_vgg19.relu_names(19)) == 16
     assert len(model_vgg19.relu_names(16)) == 13
@@ -41,8 +47,11 @@ def test_symbol_outputs_shapes_and_truncation(pooling):
 def test_bind_gives_gradient_only_to_named_arrays():
     outputs = model_vgg19.get_symbol(16, ["relu1_1"], channels=[2, 2, 2, 2, 2])
     sym = mx.sym.sum(outputs["relu1_1"])
-    args = {"data": mx.nd.ones((1, 3, 4, 4)), "conv1_1_weight": mx.nd.ones((2, 3, 3, 3)),
-            "conv1_1_bias": mx.nd.zeros(2)}
+    args = {
+        "data": mx.nd.ones((1, 3, 4, 4)),
+        "conv1_1_weight": mx.nd.ones((2, 3, 3, 3)),
+        "conv1_1_bias": mx.nd.zeros(2),
+    }
     grad = mx.nd.zeros((1, 3, 4, 4))
     ex = model_vgg19.bind(sym, mx.cpu(), args, grad_arrays={"data": grad})
     ex.forward(is_train=True)

@@ -1,17 +1,19 @@
 """The optimisation loop: stop rule, clipping, schedule, in-place updates."""
+
 import mxnet as mx
 import numpy as np
 import pytest
 
-from nstyle.losses import LossExecutor, Network, TVExecutor
 from nstyle.config import Options
+from nstyle.losses import LossExecutor, Network, TVExecutor
 from nstyle.optimize import optimize
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 
 def setup(shape=(1, 3, 16, 16), seed=0):
-    net = Network.build(random_vgg(16), 16, ("relu1_1", "relu2_1"), ("relu2_2",), "avg",
-                        mx.cpu(), TINY_CHANNELS)
+    net = Network.build(
+        random_vgg(16), 16, ("relu1_1", "relu2_1"), ("relu2_2",), "avg", mx.cpu(), TINY_CHANNELS
+    )
     rng = np.random.default_rng(seed)
     targets = net.targets(rng.uniform(-100, 100, shape).astype(np.float32))
     image = mx.nd.array(rng.uniform(-100, 100, shape))
@@ -19,9 +21,19 @@ def setup(shape=(1, 3, 16, 16), seed=0):
 
 
 def schedule(**changes):
-    base = dict(optimizer="sgd", lr=1e-3, lr_sched_step=80, lr_sched_factor=0.9, momentum=0.9,
-                weight_decay=5e-4, clip_factor=1.0, stop_eps=0.0, min_num_epochs=1,
-                max_num_epochs=5, check_every=1)
+    base = dict(
+        optimizer="sgd",
+        lr=1e-3,
+        lr_sched_step=80,
+        lr_sched_factor=0.9,
+        momentum=0.9,
+        weight_decay=5e-4,
+        clip_factor=1.0,
+        stop_eps=0.0,
+        min_num_epochs=1,
+        max_num_epochs=5,
+        check_every=1,
+    )
     return Options(**{**base, **changes})
 
 
@@ -62,8 +74,12 @@ def test_gradient_is_clipped_to_clip_factor_times_n():
     # momentum 0, no decay: the first step is exactly lr * clipped gradient
     loss, image = setup()
     before = image.asnumpy()
-    optimize(loss, None, image, schedule(max_num_epochs=1, momentum=0, weight_decay=0,
-                                         clip_factor=1e-3, lr=1.0))
+    optimize(
+        loss,
+        None,
+        image,
+        schedule(max_num_epochs=1, momentum=0, weight_decay=0, clip_factor=1e-3, lr=1.0),
+    )
     step = np.linalg.norm(image.asnumpy() - before)
     assert step == pytest.approx(1e-3 * image.size, rel=1e-4)
 
@@ -71,8 +87,13 @@ def test_gradient_is_clipped_to_clip_factor_times_n():
 def test_learning_rate_decays_by_factor_every_step():
     loss, image = setup()
     seen = []
-    optimize(loss, None, image, schedule(max_num_epochs=7, lr_sched_step=3, lr_sched_factor=0.5),
-             seen.append)
+    optimize(
+        loss,
+        None,
+        image,
+        schedule(max_num_epochs=7, lr_sched_step=3, lr_sched_factor=0.5),
+        seen.append,
+    )
     lrs = [it.lr for it in seen]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(2.5e-4)
     assert np.allclose(lrs, [1e-3] * 3 + [5e-4] * 3 + [2.5e-4])
@@ -82,8 +103,10 @@ def test_stop_rule_waits_for_min_num_epochs():
     loss, image = setup()
     assert epochs_of(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0)) == 1
     loss, image = setup()
-    assert epochs_of(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0,
-                                                min_num_epochs=4)) == 4
+    assert (
+        epochs_of(loss, None, image, schedule(max_num_epochs=9, stop_eps=1.0, min_num_epochs=4))
+        == 4
+    )
 
 
 def test_first_order_loop_synchronises_only_at_checks(monkeypatch):
@@ -92,23 +115,37 @@ def test_first_order_loop_synchronises_only_at_checks(monkeypatch):
     reads = []
     original = mx.nd.NDArray.asnumpy
     monkeypatch.setattr(mx.nd.NDArray, "asnumpy", lambda self: reads.append(1) or original(self))
-    assert epochs_of(loss, TVExecutor(image, 1e-2), image,
-                    schedule(max_num_epochs=12, check_every=5)) == 12
+    assert (
+        epochs_of(loss, TVExecutor(image, 1e-2), image, schedule(max_num_epochs=12, check_every=5))
+        == 12
+    )
     assert len(reads) == 3 + 3  # the start check's three numbers; epochs 5, 10 and the last
 
 
 def test_batched_checks_stop_at_the_check_after_the_first_epoch_below_eps():
     loss, image = setup()
-    assert epochs_of(loss, None, image, schedule(max_num_epochs=20, stop_eps=1.0,
-                                                min_num_epochs=6, check_every=4)) == 8
+    assert (
+        epochs_of(
+            loss,
+            None,
+            image,
+            schedule(max_num_epochs=20, stop_eps=1.0, min_num_epochs=6, check_every=4),
+        )
+        == 8
+    )
 
 
 @pytest.mark.parametrize("optimizer, lr", [("adam", 2.0), ("lbfgs", 1.0)])
 def test_other_optimizers_lower_the_objective(optimizer, lr):
     loss, image = setup()
     seen = []
-    epochs = epochs_of(loss, TVExecutor(image, 1e-2), image,
-                      schedule(optimizer=optimizer, lr=lr, max_num_epochs=15), seen.append)
+    epochs = epochs_of(
+        loss,
+        TVExecutor(image, 1e-2),
+        image,
+        schedule(optimizer=optimizer, lr=lr, max_num_epochs=15),
+        seen.append,
+    )
     assert epochs == 15 and [it.epoch for it in seen] == list(range(1, 16))
     total = [sum(it.read_losses().values()) for it in seen]
     assert total[-1] < 0.5 * total[0]
@@ -126,6 +163,10 @@ def test_lbfgs_objective_includes_the_tv_energy():
 
 def test_lbfgs_obeys_the_stop_rule():
     loss, image = setup()
-    epochs = epochs_of(loss, None, image, schedule(optimizer="lbfgs", max_num_epochs=30,
-                                                  stop_eps=1.0, min_num_epochs=3))
+    epochs = epochs_of(
+        loss,
+        None,
+        image,
+        schedule(optimizer="lbfgs", max_num_epochs=30, stop_eps=1.0, min_num_epochs=3),
+    )
     assert epochs == 3

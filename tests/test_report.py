@@ -1,12 +1,13 @@
 """The command line's progress display on a terminal (a progress bar, lines above it)."""
+
 import io
 import sys
 
 import mxnet as mx
 import numpy as np
 
-from nstyle.config import Outputs
 from nstyle.api import Iterate
+from nstyle.config import Outputs
 from nstyle.optimize import Step
 from nstyle.report import Reporter
 
@@ -25,8 +26,17 @@ def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
         assert report._bar is not None
         for epoch in range(1, 5):
             step = Step(epoch, lambda: losses, lambda: 0.01, 1e-3, image)
-            report(Iterate(epoch, 1e-3, 0.5 * epoch, image, (1, 1), step,
-                           lambda x: np.zeros((16, 16, 3), np.uint8)))
+            report(
+                Iterate(
+                    epoch,
+                    1e-3,
+                    0.5 * epoch,
+                    image,
+                    (1, 1),
+                    step,
+                    lambda x: np.zeros((16, 16, 3), np.uint8),
+                )
+            )
     text = screen.getvalue()
     assert "epoch    2  style 2  content 3" in text and "saved" in text
     assert "4/4" in text  # the bar's count

@@ -1,4 +1,5 @@
 """Weight files: each format's key map, the convention it implies, verified downloads."""
+
 import hashlib
 import http.server
 import logging
@@ -16,8 +17,10 @@ from nstyle.errors import NStyleError
 from tests.conftest import random_vgg
 
 # Gluon's VGG `features`: a Conv2D and its ReLU per convolution, a pooling after each block.
-ZOO_POSITIONS = {16: [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],
-                 19: [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34]}
+ZOO_POSITIONS = {
+    16: [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],
+    19: [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34],
+}
 
 
 def tagged(num_layers):
@@ -67,15 +70,24 @@ def test_keras_onnx_format(tmp_path):
     params = tagged(16)
     inits = []
     for conv in model_vgg19.conv_names(16):
-        b, i = conv[len("conv"):].split("_")
+        b, i = conv[len("conv") :].split("_")
         layer = f"functional_1/block{b}_conv{i}_1"
-        inits.append(numpy_helper.from_array(params[f"{conv}_weight"],
-                                             f"{layer}/convolution/ReadVariableOp:0"))
+        inits.append(
+            numpy_helper.from_array(
+                params[f"{conv}_weight"], f"{layer}/convolution/ReadVariableOp:0"
+            )
+        )
         inits.append(numpy_helper.from_array(params[f"{conv}_bias"], f"{layer}/Squeeze:0"))
-    inits.append(numpy_helper.from_array(np.zeros((8, 4), np.float32),
-                                         "functional_1/dense_1/Cast/ReadVariableOp:0"))
-    inits.append(numpy_helper.from_array(np.zeros(4, np.float32),
-                                         "functional_1/batch_normalization_1/batchnorm/sub:0"))
+    inits.append(
+        numpy_helper.from_array(
+            np.zeros((8, 4), np.float32), "functional_1/dense_1/Cast/ReadVariableOp:0"
+        )
+    )
+    inits.append(
+        numpy_helper.from_array(
+            np.zeros(4, np.float32), "functional_1/batch_normalization_1/batchnorm/sub:0"
+        )
+    )
     graph = helper.make_graph([], "g", [], [], initializer=inits)
     onnx.save(helper.make_model(graph), str(tmp_path / "keras.onnx"))
     check(weights.read_weights(tmp_path / "keras.onnx"), params, 16, weights.CAFFE_BGR)
@@ -154,8 +166,11 @@ def test_zoo_download_with_wrong_checksum_leaves_nothing(model_repo, tmp_path, m
 
 def test_explicit_model_that_cannot_be_had_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setenv("MXNET_GLUON_REPO", "http://127.0.0.1:9/")  # nothing listens there
-    with pytest.raises(NStyleError, match=r"could not fetch .*VGG-19.*vgg19-ad2f660d.params.*"
-                                          r"--weights FILE or --model vgg16"):
+    with pytest.raises(
+        NStyleError,
+        match=r"could not fetch .*VGG-19.*vgg19-ad2f660d.params.*"
+        r"--weights FILE or --model vgg16",
+    ):
         weights.resolve("vgg19", root=tmp_path)
 
 
