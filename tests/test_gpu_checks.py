@@ -15,7 +15,7 @@ from nstyle import api, cuda, devices
 from nstyle.config import Options
 from nstyle.errors import NStyleError
 from nstyle.losses import Network
-from tests.conftest import TINY_CHANNELS, random_vgg
+from tests.conftest import TINY_CHANNELS, cpu_build_only, no_driver_only, random_vgg
 
 MXNET_ARCHS = [50, 60, 70, 80, 86]  # what mxnet-cu117 1.9.1's libmxnet.so carries, no PTX
 
@@ -75,6 +75,7 @@ def test_fatbin_architectures_are_read_from_the_library(mxnet_like_library, tmp_
     assert cuda.fatbin_architectures(with_ptx) == ([75], [90])
 
 
+@cpu_build_only
 def test_the_cpu_build_has_no_gpu_kernels():
     assert cuda.fatbin_architectures(cuda.mxnet_library()) == ([], [])
 
@@ -99,6 +100,7 @@ def test_which_gpus_the_build_runs_on(capability, runs):
     assert cuda.runs_on(capability, [], [50]) is (capability >= (5, 0))  # PTX: anything newer
 
 
+@cpu_build_only
 def test_the_cpu_only_build_is_refused_for_real():
     assert not devices.has_cuda()
     with pytest.raises(NStyleError, match="CPU-only build.*--gpu -1"):
@@ -114,6 +116,7 @@ def cuda_build(monkeypatch):
     monkeypatch.setattr(devices, "gpu_count", lambda: 1)
 
 
+@no_driver_only
 def test_no_driver_is_the_real_missing_libcuda(cuda_build):
     with pytest.raises(cuda.DriverError, match="libcuda.so.1: cannot open shared object"):
         cuda.compute_capability(0)  # this machine truly has no NVIDIA driver
