@@ -226,10 +226,10 @@ class LossExecutor:
             zip(self.names, values.asnumpy().astype(np.float64) * self.head_weights)
         )
 
-    def finite_terms(self) -> dict[str, bool]:
-        """For each weight flag (``style_weight``, ``content_weight``): whether its terms
-        alone give a finite value and gradient at the current image. Runs one backward pass
-        per flag: for naming the cause of an overflow, not for every epoch."""
+    def term_gradient_norms(self) -> dict[str, float]:
+        """For each weight flag (``style_weight``, ``content_weight``): the norm of its terms'
+        gradient alone at the current image (inf when they overflow). One backward pass per
+        flag: for naming the cause of a failure, not for every epoch."""
         found = {}
         for option, prefix in (("style_weight", "style_"), ("content_weight", "content_")):
             heads = [
@@ -238,9 +238,8 @@ class LossExecutor:
             self.executor.forward(is_train=True)
             self.executor.backward(heads)
             values = [v for n, v in self.weighted_losses().items() if n.startswith(prefix)]
-            found[option] = bool(
-                np.isfinite(mx.nd.norm(self.grad).asscalar()) and np.all(np.isfinite(values))
-            )
+            norm = float(mx.nd.norm(self.grad).asscalar())
+            found[option] = norm if np.all(np.isfinite(values)) else float("inf")
         return found
 
     def weighted_losses(self) -> dict[str, float]:

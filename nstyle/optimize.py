@@ -75,29 +75,78 @@ def optimize(
     the same loop with MXNet's Adam update; ``lbfgs`` hands the same loss and gradient to
     scipy's L-BFGS-B (one epoch per iteration).
     """
+    check_start(loss, tv, image, options)
     if options.optimizer == "lbfgs":
         return _lbfgs(loss, tv, image, options, on_step)
     return _first_order(loss, tv, image, options, on_step)
 
 
-def check_start(loss: LossExecutor, tv: TVExecutor | None, options: Options) -> bool:
-    """After ``loss.step()`` at the start image: fail, naming the weight, when the objective
-    or its gradient is not finite there (a weight so large that float32 overflows).
-    Returns whether the gradient is exactly zero (the start is already a minimum)."""
-    grad_norm = float(mx.nd.norm(loss.grad).asscalar())
-    tv_norm = 0.0 if tv is None else float(mx.nd.norm(tv.forward()).asscalar())
-    values = loss.weighted_losses()
-    if all(math.isfinite(v) for v in [grad_norm, tv_norm, *values.values()]):
-        return grad_norm == 0 and tv_norm == 0
-    culprits = [name for name, finite in loss.finite_terms().items() if not finite]
-    if not math.isfinite(tv_norm):
-        culprits.append("tv_weight")
-    weights = ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits) or (
-        "the start image"
-    )
+class _Probe:
+    """The image moved by uniform noise of one pixel unit, restored on exit: where the
+    objective is judged near the start. (At the photo itself the content term and its
+    gradient are exactly zero, so a content weight of 1e38 shows only once the image moves.)
+    """
+
+    def __init__(self, image: mx.nd.NDArray):
+        self.image, self.saved = image, image.copy()
+
+    def __enter__(self) -> "_Probe":
+        noise = np.random.default_rng(0).uniform(-1, 1, self.image.shape)
+        self.image += mx.nd.array(noise, ctx=self.image.context, dtype=self.image.dtype)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.image[:] = self.saved
+
+
+def _term_norms(loss: LossExecutor, tv: TVExecutor | None, options: Options) -> dict:
+    """Gradient norm of each weighted term at the current image (inf where it overflows)."""
+    norms = {k: v for k, v in loss.term_gradient_norms().items() if getattr(options, k) > 0}
+    if tv is not None:
+        norms["tv_weight"] = float(mx.nd.norm(tv.forward()).asscalar())
+    return norms
+
+
+def check_start(
+    loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options
+) -> None:
+    """Fail, naming the weight, when the objective overflows float32 near the start image.
+    Costs one forward and backward per scale (more only when it fails)."""
+    with _Probe(image):
+        loss.step()
+        grad_norm = float(mx.nd.norm(loss.grad).asscalar())
+        tv_norm = 0.0 if tv is None else float(mx.nd.norm(tv.forward()).asscalar())
+        values = list(loss.weighted_losses().values())
+        if all(math.isfinite(v) for v in [grad_norm, tv_norm, *values]):
+            return
+        culprits = [k for k, v in _term_norms(loss, tv, options).items() if not math.isfinite(v)]
+    weights = ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits)
     raise NStyleError(
-        f"the objective is not finite at the start image (float32 overflow): {weights} is too large"
+        f"the objective overflows float32 near the start image: "
+        f"{weights or 'the start image'} is too large"
     )
+
+
+FLOAT32_DIGITS = 1e7  # a gradient this much smaller than another vanishes in their sum
+
+
+def check_balance(
+    loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options, stopped: str
+) -> None:
+    """After the picture failed to change: fail, naming the weights, when near it one term's
+    gradient outweighs another's beyond float32 precision (the smaller has no effect)."""
+    with _Probe(image):
+        live = {k: v for k, v in _term_norms(loss, tv, options).items() if v > 0}
+    if len(live) < 2:
+        return
+    big, small = max(live, key=live.__getitem__), min(live, key=live.__getitem__)
+    if live[big] > FLOAT32_DIGITS * live[small]:
+        raise NStyleError(
+            f"the picture did not change ({stopped}): near it the gradient of "
+            f"{flag(big)} {getattr(options, big):g} is {live[big] / live[small]:.0e} times that "
+            f"of {flag(small)} {getattr(options, small):g}, beyond float32 precision; bring "
+            "the weights closer"
+        )
 
 
 class _StopRule:
@@ -180,8 +229,6 @@ def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
     while epoch < options.max_num_epochs:
         epoch += 1
         loss.step()
-        if epoch == 1:
-            check_start(loss, tv, options)
         grad = loss.grad
         # Clip ||grad|| at N without a host synchronisation: scale = min(1, N / ||grad||).
         norm = mx.nd.norm(grad)
@@ -239,6 +286,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
     from scipy.optimize import minimize
 
     shape, dtype = image.shape, image.dtype
+    start = image.copy()
     rule = _StopRule(image, options)
     epochs, evaluations, stopped = 0, 0, False
 
@@ -247,8 +295,6 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
         image[:] = x.reshape(shape).astype(dtype)
         loss.step()
         evaluations += 1
-        if evaluations == 1 and check_start(loss, tv, options):
-            return 0.0, np.zeros_like(x)  # a minimum already: L-BFGS stops at once
         losses, grad = loss.snapshot(), loss.grad
         if tv is not None:  # on the device: the host reads one gradient and a few numbers
             smooth = tv.forward()
@@ -301,7 +347,12 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
             )
         if stopped or epochs >= options.max_num_epochs:
             return Outcome(epochs, _stop_reason(options, stopped))
-        # L-BFGS ended by itself (no descent left along its line search): that is a result
+        # L-BFGS ended by itself (no descent left along its line search): a result, unless
+        # it never moved the picture because one term drowns the others
+        if float(mx.nd.norm(image - start).asscalar()) < options.stop_eps * float(
+            mx.nd.norm(image).asscalar()
+        ):
+            check_balance(loss, tv, image, options, str(result.message))
         return Outcome(epochs, f"L-BFGS found no further descent ({result.message})")
     raise Diverged(
         f"L-BFGS reached a NaN or inf image after epoch {epochs}, "

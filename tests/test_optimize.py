@@ -6,6 +6,7 @@ import pytest
 
 from nstyle.config import Options
 from nstyle.losses import LossExecutor, Network, TVExecutor
+from nstyle.errors import NStyleError
 from nstyle.optimize import optimize
 from tests.conftest import TINY_CHANNELS, random_vgg
 
@@ -170,3 +171,42 @@ def test_lbfgs_obeys_the_stop_rule():
         schedule(optimizer="lbfgs", max_num_epochs=30, stop_eps=1.0, min_num_epochs=3),
     )
     assert epochs == 3
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
+def test_an_overflowing_weight_is_named_before_any_epoch(optimizer):
+    net = Network.build(
+        random_vgg(16), 16, ("relu1_1", "relu2_1"), ("relu2_2",), "avg", mx.cpu(), TINY_CHANNELS
+    )
+    rng = np.random.default_rng(0)
+    targets = net.targets(rng.uniform(-100, 100, (1, 3, 16, 16)).astype(np.float32))
+    image = mx.nd.array(rng.uniform(-100, 100, (1, 3, 16, 16)))
+    before = image.asnumpy()
+    loss = LossExecutor(net, targets, image, 1e38, 10.0)
+    seen = []
+    with pytest.raises(
+        NStyleError, match=r"overflows float32 .*--style-weight 1e\+38 is too large"
+    ):
+        optimize(loss, None, image, schedule(optimizer=optimizer, style_weight=1e38), seen.append)
+    assert seen == [] and np.array_equal(image.asnumpy(), before)  # nothing done, restored
+
+
+def test_divergence_at_the_last_epoch_is_not_rolled_back_silently(monkeypatch):
+    """A NaN found at the final check goes back, retries with a smaller step, and the loop
+    still ends with max_num_epochs good epochs (or fails): never a silent rollback."""
+    loss, image = setup()
+    calls = {"n": 0}
+    original = loss.step
+
+    def poisoned() -> None:
+        original()
+        calls["n"] += 1
+        if calls["n"] == 1 + 4:  # the probe, then epochs 1-3, then epoch 4 (the last)
+            loss.grad[:] = float("nan")
+
+    loss.step = poisoned
+    seen = []
+    outcome = optimize(loss, None, image, schedule(max_num_epochs=4, check_every=4), seen.append)
+    assert outcome.epochs == 4 and np.all(np.isfinite(image.asnumpy()))
+    assert [s.epoch for s in seen] == [1, 2, 3, 1, 2, 3, 4]  # back to 0, then 1-4 again
+    assert seen[-1].lr == pytest.approx(0.5e-3)
