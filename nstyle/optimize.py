@@ -90,7 +90,7 @@ class _Probe:
     def __init__(self, image: mx.nd.NDArray):
         self.image, self.saved = image, image.copy()
 
-    def __enter__(self) -> "_Probe":
+    def __enter__(self) -> _Probe:
         noise = np.random.default_rng(0).uniform(-1, 1, self.image.shape)
         self.image += mx.nd.array(noise, ctx=self.image.context, dtype=self.image.dtype)
         return self
