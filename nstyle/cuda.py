@@ -6,9 +6,10 @@ MXNet cannot even be imported.
 
 Facts (docs/ALGORITHM.md, "The platform", and docs/GPU.md): ``mxnet-cu117==1.9.1`` links
 ``libcuda.so.1`` (the NVIDIA driver, which no wheel provides) and CUDA 11 libraries that
-the ``nvidia-*-cu11`` wheels provide under ``site-packages/nvidia/*/lib``. MXNet's library only searches its own folder,
-so those are loaded here first, globally, and the dynamic loader then finds them by name.
-Its kernels are compiled for a fixed set of GPU architectures, read from the library itself
+the ``nvidia-*-cu11`` wheels provide under ``site-packages/nvidia/*/lib``. MXNet's library
+only searches its own folder, so those are loaded here first, globally, and the dynamic
+loader then finds them by name. Its kernels are compiled for a fixed set of GPU
+architectures, read from the library itself
 (``fatbin_architectures``), not from a list of GPU names.
 """
 
