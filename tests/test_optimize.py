@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from nstyle.config import Options
-from nstyle.losses import LossExecutor, Network, TVExecutor
 from nstyle.errors import NStyleError
+from nstyle.losses import LossExecutor, Network, TVExecutor
 from nstyle.optimize import optimize
 from tests.conftest import TINY_CHANNELS, random_vgg
 
