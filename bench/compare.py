@@ -26,9 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
+
+# isort: split
 import numpy as np
 
-import nstyle  # noqa: F401
 from bench import exchange
 from nstyle import images
 from nstyle.config import Options

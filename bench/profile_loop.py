@@ -17,6 +17,9 @@ from pathlib import Path
 os.environ["MXNET_EXEC_BULK_EXEC_TRAIN"] = "0"  # one profiler entry per operator
 os.environ["MXNET_EXEC_BULK_EXEC_INFERENCE"] = "0"
 
+import nstyle  # noqa: E402,F401  (sets MXNet's threads before MXNet loads)
+
+# isort: split
 import mxnet as mx  # noqa: E402
 
 from bench import compare, exchange, project  # noqa: E402

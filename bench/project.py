@@ -11,10 +11,12 @@ import os
 import resource
 import time
 
+import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
+
+# isort: split
 import mxnet as mx
 import numpy as np
 
-import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
 from bench import exchange
 from nstyle.api import style_targets, stylize
 from nstyle.config import Options

@@ -39,3 +39,23 @@ def test_project_side_reports_its_objective_and_time(tmp_path, vgg16):
         timed = project(data, "--task", task, "--iters", "3")
         assert timed["seconds"] > 0 and timed["peak_rss"] > 2**20
         assert timed["evaluations"] == evaluations if evaluations else timed["evaluations"] >= 3
+
+
+def test_quality_measures_style_and_content_on_the_picture(vgg16):
+    """The photo is at distance 0 from itself, the painting from its own style; a picture
+    stylised from the photo lies in between on both."""
+    from bench.quality import Judge
+    from nstyle import images
+
+    judge = Judge(vgg16)
+    photo = images.resize_long_edge(images.read_image(ROOT / "input" / "content.jpg"), 64)
+    painting = images.resize_long_edge(images.read_image(ROOT / "input" / "style.jpg"), 64)
+    itself = judge.measure(photo, photo, painting)
+    assert itself["content_distance"] == 0 and itself["style_distance"] > 0.3
+    painted = judge.measure(painting, photo, painting)
+    assert painted["style_distance"] < 1e-9 and painted["content_distance"] > 0.3
+    blend = (0.5 * photo + 0.5 * images.resize_to(painting, photo.shape[:2])).round()
+    blend = blend.astype(np.uint8)
+    between = judge.measure(blend, photo, painting)
+    assert 0 < between["content_distance"] < painted["content_distance"]
+    assert 0 < between["style_distance"] < itself["style_distance"]

@@ -94,3 +94,16 @@ def test_pyproject_pins_are_requirements_txt():
     gpu = pins(ROOT / "requirements-gpu.txt")
     assert set(project["dependencies"]) - {"mxnet==1.9.1"} <= gpu  # the same, but MXNet
     assert "mxnet==1.9.1" not in gpu and "mxnet-cu117==1.9.1" in gpu
+
+
+@pytest.mark.parametrize(
+    "module", ["bench.compare", "bench.project", "bench.quality", "bench.profile_loop", "run"]
+)
+def test_nstyle_loads_before_mxnet(module):
+    """nstyle sets MXNet's threads, which MXNet reads once when it loads: every entry point
+    must import nstyle first (nstyle.runtime warns otherwise; here the warning fails)."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", f"import {module}"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]

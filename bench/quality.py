@@ -1,0 +1,86 @@
+"""How good a written picture is: its style and content distances, measured on the file.
+
+    .venv/bin/python -m bench.quality out.jpg --content photo.jpg --style painting.jpg
+
+Prints one JSON line. The network is nstyle's VGG-16 (the Keras ImageNet weights: the only
+ImageNet VGG these machines can fetch, and the one the benchmark's objective uses):
+
+- style distance: over the style layers (relu1_1 ... relu5_1), the mean of
+  ||G(picture) - G(style)|| / ||G(style)||, each Gram divided by its number of positions so
+  that pictures and paintings of different sizes compare;
+- content distance: ||F(picture) - F(photo)|| / ||F(photo)|| at relu4_2, the photo resized to
+  the picture's size.
+
+Lower is better on both; "at least as good as a reference" means no higher on either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
+
+# isort: split
+import mxnet as mx
+import numpy as np
+
+from nstyle import images
+from nstyle.losses import Network
+from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
+from nstyle.weights import Weights, obtain
+
+
+class Judge:
+    """The measuring network, built once, applied to any number of pictures."""
+
+    def __init__(self, weights: Weights | None = None):
+        self.weights = weights or obtain("vgg16")
+        self.net = Network.build(
+            self.weights.network_params, self.weights.num_layers, STYLE_LAYERS,
+            CONTENT_LAYERS, "avg", mx.cpu(), self.weights.channels,
+        )  # fmt: skip
+        self.mean = self.weights.convention.mean_pixel
+
+    def features(self, picture: np.ndarray) -> dict[str, np.ndarray]:
+        """Grams per position for the style layers, the raw content feature."""
+        x = images.preprocess(picture, self.mean)
+        positions = self.net.positions(x.shape)
+        out = {}
+        for key, value in self.net.targets(x).items():
+            layer = key.rsplit("_", 2)[-2] + "_" + key.rsplit("_", 1)[-1]
+            array = value.asnumpy().astype(np.float64)
+            out[key] = array / positions[layer] if key.startswith("target_gram_") else array
+        return out
+
+    def measure(self, picture: np.ndarray, photo: np.ndarray, painting: np.ndarray) -> dict:
+        mine = self.features(picture)
+        style = self.features(painting)
+        content = self.features(images.resize_to(photo, picture.shape[:2]))
+        grams = [k for k in mine if k.startswith("target_gram_")]
+        style_distance = np.mean(
+            [np.linalg.norm(mine[k] - style[k]) / np.linalg.norm(style[k]) for k in grams]
+        )
+        key = f"target_content_{CONTENT_LAYERS[0]}"
+        content_distance = np.linalg.norm(mine[key] - content[key]) / np.linalg.norm(content[key])
+        return {"style_distance": float(style_distance),
+                "content_distance": float(content_distance)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("picture", type=Path)
+    parser.add_argument("--content", type=Path, required=True, help="the photo")
+    parser.add_argument("--style", type=Path, required=True, help="the painting")
+    parser.add_argument(
+        "--style-size", type=int, default=512, help="the painting's long edge when measured"
+    )
+    args = parser.parse_args()
+    picture = images.read_image(args.picture)
+    painting = images.resize_long_edge(images.read_image(args.style), args.style_size)
+    print(json.dumps(Judge().measure(picture, images.read_image(args.content), painting)))
+
+
+if __name__ == "__main__":
+    main()
