@@ -236,6 +236,18 @@ def read_weights(path: str | os.PathLike) -> Weights:
     return Weights(params, convention, num_layers, f"{kind} VGG-{num_layers}, {path.name}", path)
 
 
+def network_reason(exc: BaseException) -> str:
+    """A download failure in a few words: the operating system's reason (``Name or service
+    not known``, ``Connection refused``) rather than requests' nested retry message."""
+    import re
+
+    text = str(exc)
+    found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found[-1].strip()
+    return reason(exc)[:160]
+
+
 def reason(exc: BaseException) -> str:
     """The informative line of an exception's message: MXNet's errors start with a C++
     stack trace header and frames; the line saying what failed comes later."""
@@ -422,7 +434,7 @@ def obtain(model: str, root: Path | None = None) -> Weights:
         raise
     except Exception as exc:  # requests' errors, OSError, bad archives: all mean "not had"
         raise NStyleError(
-            f"could not fetch the {SOURCE_NOTES[model]} weights ({reason(exc)[:200]})"
+            f"could not fetch the {SOURCE_NOTES[model]} weights ({network_reason(exc)})"
         ) from None
     weights = read_weights(path)
     weights.description = f"{SOURCE_NOTES[model]}, {path}"
