@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -44,8 +45,30 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, ended the way Ctrl-C ends a run (the current image is written)."""
 
 
-def _terminate(signum, frame):
-    raise Terminated
+class Signals:
+    """Ctrl-C and SIGTERM. Raised at once, except while the optimisation runs: there a
+    signal is kept and raised at the end of the epoch (``check``), a point where Python is
+    not inside MXNet's own code (an exception raised in an array's ``__del__`` would be
+    swallowed, one raised in its ``__init__`` leaves a half-made array). A second signal
+    during the same epoch is raised at once."""
+
+    defer = False
+    pending: KeyboardInterrupt | None = None
+
+    @classmethod
+    def handler(cls, signum, frame) -> None:
+        interrupt = Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if cls.defer and cls.pending is None:
+            cls.pending = interrupt
+            return
+        cls.defer, cls.pending = False, None
+        raise interrupt
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.pending is not None:
+            interrupt, cls.pending, cls.defer = cls.pending, None, False
+            raise interrupt
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:
@@ -219,14 +242,21 @@ class Run:
             config.check_layers(options, weights.num_layers)
             epochs = options.max_num_epochs * options.num_scales
             with report.Reporter(self.outputs, self.output.parent, epochs) as self.progress:
-                self.result = api.transfer(
-                    self.content,
-                    self.styles,
-                    options,
-                    ctx=ctx,
-                    weights=weights,
-                    callback=self.progress,
-                )
+                progress = self.progress
+
+                def on_epoch(it) -> None:
+                    progress(it)  # the current picture is known: an interrupt keeps it
+                    Signals.check()
+
+                Signals.defer = True
+                try:
+                    self.result = api.transfer(
+                        self.content, self.styles, options, ctx=ctx, weights=weights,
+                        callback=on_epoch,
+                    )  # fmt: skip
+                finally:
+                    Signals.defer = False
+                Signals.check()
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
             raise MXNetFailure(f"MXNet failed: {reason(exc)}") from None
         self.weights = weights
@@ -237,10 +267,11 @@ class Run:
         try:
             images.write_image(self.output, images.denoise(picture, self.outputs.remove_noise))
         except NStyleError as exc:
-            rescue = Path(tempfile.gettempdir()) / f"nstyle-{self.output.stem}.png"
-            try:
-                images.write_image(rescue, picture)
-            except NStyleError:
+            try:  # a new name of our own: nothing is ever replaced
+                fd, name = tempfile.mkstemp(prefix=f"nstyle-{self.output.stem}-", suffix=".png")
+                os.close(fd)
+                rescue = images.write_image(name, picture)
+            except (OSError, NStyleError):
                 raise exc from None
             raise NStyleError(f"{exc}; the picture is kept in {rescue}") from None
 
@@ -266,9 +297,15 @@ class MXNetFailure(NStyleError):
     """MXNet itself failed (out of memory, a broken build): exit 1."""
 
 
+def error(message: str) -> None:
+    """The one line of a failure (a newline in a file name cannot split it)."""
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(f"nstyle: error: {one_line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """The ``nstyle`` command; returns the exit code."""
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {s: signal.signal(s, Signals.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _main(
             sys.argv[1:] if argv is None else argv, prog or Path(sys.argv[0]).name or "nstyle"
@@ -277,7 +314,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print("nstyle: interrupted", file=sys.stderr)
         return exit_code(interrupt)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _main(argv: list[str], prog: str) -> int:
@@ -298,15 +336,18 @@ def _main(argv: list[str], prog: str) -> int:
             except KeyboardInterrupt as interrupt:
                 return run.interrupted(interrupt)
     except MXNetFailure as exc:
-        print(f"nstyle: error: {exc}", file=sys.stderr)
+        error(str(exc))
         return 1
     except NStyleError as exc:
         kept = ""
         picture = getattr(exc, "picture", None)
         if picture is not None:  # diverged: the last good image
-            run.write(picture)
-            kept = f"; the last good image is in {run.output}"
-        print(f"nstyle: error: {exc}{kept}", file=sys.stderr)
+            try:
+                run.write(picture)
+                kept = f"; the last good image is in {run.output}"
+            except NStyleError as failed:
+                kept = f"; the last good image could not be kept: {failed}"
+        error(f"{exc}{kept}")
         return 2
     result = run.result
     log.info(

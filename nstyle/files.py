@@ -87,7 +87,9 @@ def check_writable_file(path: Path, what: str) -> None:
     if path.exists() or path.is_symlink():
         if path.exists() and not path.is_file():
             raise NStyleError(f"{what} {path} exists and is not a regular file")
-        if path.exists() and not os.access(path, os.W_OK):  # read-only or immutable (root too)
+        mode = path.stat().st_mode if path.exists() else 0
+        # read-only (no write bit: root's access() would ignore it) or immutable
+        if path.exists() and (not mode & 0o222 or not os.access(path, os.W_OK)):
             raise NStyleError(
                 f"{what} {path} exists and is write-protected; remove it or choose another name"
             )
@@ -144,6 +146,12 @@ class RunFiles:
                     f"--log {self.log} is the input {path}; writing it "
                     "would destroy it: choose another --log"
                 )
+        for path, what in ((self.output, "--output"), (self.log, "--log")):
+            if path is not None and self.is_snapshot(path):
+                raise NStyleError(
+                    f"{what} {path} is also the name of a snapshot this run "
+                    "writes; choose another name"
+                )
         for snapshot in self.snapshots():
             if same_file(snapshot, self.output):
                 raise NStyleError(
@@ -157,6 +165,17 @@ class RunFiles:
                         f"the snapshot {snapshot} would overwrite {which}; "
                         "use another --output folder (or --save-epochs 0)"
                     )
+
+    def is_snapshot(self, path: Path) -> bool:
+        """Whether this run writes a snapshot at ``path`` (existing or not)."""
+        match = SNAPSHOT.fullmatch(path.name)
+        return bool(
+            match
+            and self.save_epochs > 0
+            and int(match[1]) % self.save_epochs == 0
+            and 0 < int(match[1]) <= self.max_epochs
+            and same_file(path.parent, self.output.parent)
+        )
 
     def snapshots(self) -> list[Path]:
         """Existing ``tmp_<epoch>.jpg`` files in the output folder that this run would

@@ -6,6 +6,7 @@ laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes i
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -88,7 +89,7 @@ def as_rgb(image, name: str) -> np.ndarray:
                 f"{name}: a float image must be in 0..1 (scikit-image's "
                 f"convention), got {low:g}..{high:g}; for 0..255 pass uint8"
             )
-        pixels = np.round(image * 255.0).astype(np.uint8)
+        pixels = np.round(image.astype(np.float64) * 255.0).astype(np.uint8)
     else:
         raise NStyleError(
             f"{name}: dtype {image.dtype} is not an image type; use uint8 "
@@ -169,11 +170,13 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
+        encoded = io.BytesIO()  # encoded whole first: Pillow's encoders ignore short writes
+        options = {"quality": 95} if fmt == "JPEG" else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Image.fromarray(image).save(encoded, format=fmt, **options)
         with os.fdopen(fd, "wb") as out:
-            options = {"quality": 95} if fmt == "JPEG" else {}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                Image.fromarray(image).save(out, format=fmt, **options)
+            out.write(encoded.getbuffer())  # raises on a full disk
             out.flush()
             os.fsync(out.fileno())  # a full disk shows here, not after the rename
         os.chmod(tmp, 0o644)
