@@ -98,7 +98,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, like every other failure
-        self.exit(2, f"nstyle: error: {message} (see {self.prog} --help)\n")
+        error(f"{message} (see {self.prog} --help)")
+        self.exit(2)
 
 
 def build_parser(prog: str = "nstyle") -> argparse.ArgumentParser:

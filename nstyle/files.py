@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nstyle.errors import NStyleError
 
-SNAPSHOT = re.compile(r"tmp_(\d+)\.jpg")
+SNAPSHOT = re.compile(r"tmp_([1-9][0-9]*)\.jpg")  # as snapshot_name writes them
 
 
 def snapshot_name(epoch: int) -> str:
