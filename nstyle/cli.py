@@ -235,12 +235,14 @@ class Run:
 
         options = self.options
         explicit = any(a == "--model" or a.startswith("--model=") for a in self.argv)
+        Signals.defer = True  # from here MXNet makes and frees arrays: act at safe points
         try:
             ctx = devices.select_context(self.args.gpu)
             weights = api.load_weights(options, None if explicit or options.weights else "vgg16")
             if weights.path is not None:
                 self.files.check_inputs([*self.files.inputs, weights.path])
             config.check_layers(options, weights.num_layers)
+            Signals.check()
             epochs = options.max_num_epochs * options.num_scales
             with report.Reporter(self.outputs, self.output.parent, epochs) as self.progress:
                 progress = self.progress
@@ -249,7 +251,6 @@ class Run:
                     progress(it)  # the current picture is known: an interrupt keeps it
                     Signals.check()
 
-                Signals.defer = True
                 try:
                     self.result = api.transfer(
                         self.content, self.styles, options, ctx=ctx, weights=weights,
@@ -260,6 +261,8 @@ class Run:
                 Signals.check()
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
             raise MXNetFailure(f"MXNet failed: {reason(exc)}") from None
+        finally:
+            Signals.defer = False
         self.weights = weights
 
     def write(self, picture) -> None:

@@ -521,6 +521,12 @@ CASES = [
         "snapshot",
     ),
     Case(
+        "log=read-only",
+        ["--log", "losses.csv"],
+        "--log losses.csv exists and is write-protected",
+        setup=(data("losses.csv", b"precious\n"), lambda d: os.chmod(d / "losses.csv", 0o444)),
+    ),
+    Case(
         "log=existing-snapshot-name",
         ["--log", "out/tmp_2.jpg", "--save-epochs", "1"],
         "snapshot",
@@ -640,6 +646,11 @@ CASES = [
     ),
     # --- what argparse refuses is one line too
     Case("lr=abc", ["--lr", "abc"], "argument --lr: invalid float value: 'abc'"),
+    Case(
+        "unknown-argument-with-newline",
+        ["--bogus\nsecond"],
+        "unrecognized arguments: --bogus",
+    ),
     Case("max-long-edge=3.5", ["--max-long-edge", "3.5"], "invalid int value: '3.5'"),
     Case("seed=abc", ["--seed", "abc"], "argument --seed: invalid int value"),
     Case("unknown-flag", ["--frobnicate", "3"], "unrecognized arguments: --frobnicate"),
@@ -887,6 +898,12 @@ CASES = [
         creates=("out/out.png", "out/tmp_1.jpg", "out/tmp_2.jpg"),
     ),
     Case(
+        "output=tmp_02-is-no-snapshot-name",
+        ["--output", "out/tmp_02.jpg", "--save-epochs", "1"],
+        code=0,
+        creates=("out/tmp_02.jpg", "out/tmp_1.jpg", "out/tmp_2.jpg"),
+    ),
+    Case(
         "odd-but-valid-pictures",
         "--content-image grey-alpha.png --style-image cmyk.jpg palette.png "
         "--output out/out.jpg --log out/losses.csv".split(),
@@ -985,6 +1002,37 @@ def test_16_bit_values_are_scaled_from_0_to_65535(tmp_path):
     assert images.read_image(tmp_path / "white16.png").min() == 255
 
 
+SMALL_GUARD = r"""
+import sys
+from nstyle import cli, images
+images.read_image.__defaults__ = (1000,)  # the default guard, scaled down to a tiny picture
+sys.exit(cli.main(sys.argv[1:], prog="run.py"))
+"""
+
+
+@pytest.mark.xfail(
+    reason="api.start_image reads the --init file again with read_image's default limit, "
+    "not --max-image-pixels: a start image between the default (179 MP) and the raised "
+    "limit passes Run.check, then fails after MXNet has loaded, telling the user to raise "
+    "the limit they raised",
+    strict=True,
+)
+def test_a_raised_guard_holds_for_the_start_image_too(case_folder, tmp_path):
+    """The default guard is scaled down to 1000 pixels so that a 56x40 start image is "too
+    big" for it, and --max-image-pixels raised above that: the run must use the flag."""
+    done = subprocess.run(
+        [sys.executable, "-c", SMALL_GUARD, *BASE, "--init", "init.png"]
+        + ["--max-image-pixels", "100000"],
+        cwd=case_folder,
+        env=environment(tmp_path / "tmpdir"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert images.read_image(case_folder / "out" / "out.png").shape == SHAPE
+
+
 # ------------------------------------------------------------------ one run per folder
 LONG = ["--max-num-epochs", "100000", "--stop-eps", "0", "--print-every", "1"]
 
@@ -1015,6 +1063,9 @@ def test_a_second_run_into_the_same_folder_is_refused(case_folder, tmp_path):
 
 def test_runs_into_different_folders_go_side_by_side(case_folder, tmp_path):
     d, env = case_folder, environment(tmp_path / "tmpdir")
+    # one OpenMP thread each: two runs of a thread per core each would oversubscribe the
+    # cores and spin (a run takes ten times longer), which is not what this test is about
+    env["OMP_NUM_THREADS"] = "1"
     before = fingerprint(d)
     runs = [
         Running(d, BASE + ["--max-num-epochs", "20", "--output", f"{name}/out.png"], env=env)
@@ -1078,7 +1129,7 @@ def test_a_second_ctrl_c_stops_without_a_traceback(case_folder, tmp_path, gap):
         run.process.send_signal(signal.SIGINT)
         time.sleep(gap)
         if run.process.poll() is None:
-            run.process.send_signal(signal.SIGINT)
+            stop(run, signal.SIGINT)  # the second (and a third should MXNet swallow both)
         code = run.finish(60)
     finally:
         run.kill()
@@ -1097,27 +1148,32 @@ import nstyle  # sets MXNet's threads before MXNet loads
 from mxnet._ctypes.ndarray import NDArrayBase
 from nstyle import cli, report
 
-sig, where = int(sys.argv[1]), sys.argv[2]
-state = "waiting"
+# the signal, from when ("start": the first arrays are the weights being read; "epoch2":
+# after the second epoch), and at which NDArray calls, e.g. "__init__,__del__": two signals
+sig, when, points = int(sys.argv[1]), sys.argv[2], sys.argv[3].split(",")
+armed = when == "start"
 reporter_call = report.Reporter.__call__
-original = getattr(NDArrayBase, where)
 
-def call(self, it):  # after the second epoch, the next array made (or freed) gets it, once
-    global state
+def call(self, it):
+    global armed
     reporter_call(self, it)
-    if state == "waiting" and it.epoch == 2:
-        state = "armed"
+    armed = armed or it.epoch == 2
 
-def hooked(self, *args, **kwargs):
-    global state
-    if state == "armed":
-        state = "sent"
-        os.kill(os.getpid(), sig)  # as if kill(1) or Ctrl-C came at this very moment
-    return original(self, *args, **kwargs)
+def hook(name):
+    original = getattr(NDArrayBase, name)
+
+    def hooked(self, *args, **kwargs):
+        if armed and points and points[0] == name:
+            points.pop(0)  # each signal once, in the order given
+            os.kill(os.getpid(), sig)  # as if kill(1) or Ctrl-C came at this very moment
+        return original(self, *args, **kwargs)
+
+    setattr(NDArrayBase, name, hooked)
 
 report.Reporter.__call__ = call
-setattr(NDArrayBase, where, hooked)
-sys.exit(cli.main(sys.argv[3:], prog="run.py"))
+for name in set(points):
+    hook(name)
+sys.exit(cli.main(sys.argv[4:], prog="run.py"))
 """
 
 
@@ -1132,7 +1188,7 @@ sys.exit(cli.main(sys.argv[3:], prog="run.py"))
 def test_a_signal_inside_mxnet_stops_the_run_cleanly(case_folder, tmp_path, sig, where):
     """Deterministically what a kill or Ctrl-C does once in a while during a run (about one
     in thirty at a random moment): the signal comes while MXNet makes or frees an array."""
-    argv = [str(int(sig)), where, *BASE, "--max-num-epochs", "100"]
+    argv = [str(int(sig)), "epoch2", where, *BASE, "--max-num-epochs", "100"]
     done = subprocess.run(
         [sys.executable, "-c", SIGNAL_INSIDE_MXNET, *argv],
         cwd=case_folder,
@@ -1145,6 +1201,50 @@ def test_a_signal_inside_mxnet_stops_the_run_cleanly(case_folder, tmp_path, sig,
     # sent during epoch 3: kept until that epoch ends, then the run stops with its picture
     assert "nstyle: interrupted at epoch 3; wrote out/out.png" in done.stderr
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+
+
+@pytest.mark.xfail(
+    reason="Signals.handler raises a second signal at once, wherever Python is, and forgets "
+    "the first: inside NDArrayBase.__del__ both are swallowed ('Exception ignored ... "
+    "KeyboardInterrupt') and the run goes on to the end; inside NDArrayBase.__init__ the "
+    "half-made array prints 'Exception ignored ... AttributeError' as the process ends",
+    strict=True,
+)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("second", ["__init__", "__del__"])
+def test_a_second_signal_inside_mxnet_stops_the_run_cleanly(case_folder, tmp_path, sig, second):
+    """Ctrl-C twice (or kill twice) in one epoch: the first is kept for the epoch's end, the
+    second comes while MXNet makes or frees an array."""
+    argv = [str(int(sig)), "epoch2", f"__init__,{second}", *BASE, "--max-num-epochs", "100"]
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_INSIDE_MXNET, *argv],
+        cwd=case_folder,
+        env=environment(tmp_path / "tmpdir"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 128 + sig, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("nstyle: interrupted")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("where", ["__init__", "__del__"])
+def test_a_signal_while_the_weights_load_stops_cleanly(case_folder, tmp_path, sig, where):
+    argv = [str(int(sig)), "start", where, *BASE, "--max-num-epochs", "100"]
+    done = subprocess.run(
+        [sys.executable, "-c", SIGNAL_INSIDE_MXNET, *argv],
+        cwd=case_folder,
+        env=environment(tmp_path / "tmpdir"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 128 + sig, done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
+    assert done.stderr.splitlines()[-1] == "nstyle: interrupted"
+    assert not (case_folder / "out" / "out.png").exists()  # stopped before the first epoch
 
 
 # ------------------------------------------------------------------ a full disk
