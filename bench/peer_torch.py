@@ -4,7 +4,7 @@ Run by ``bench/compare.py`` with ``.venv-bench/bin/python``; reads the arrays th
 exported from the project (the folded VGG weights and the preprocessed images), so both
 sides compute the same numbers. Writes one JSON line.
 
-The objective (docs/ALGORITHM.md, "The graph", as nstyle's ``LossExecutor`` and ``TVExecutor``):
+The objective (docs/METHOD.md, "The graph", as nstyle's ``LossExecutor`` and ``TVExecutor``):
 ``sum_l w_l / (C_l^2 H_l W_l) * sum((G_l - T_l)^2) + content_weight * sum((F - P)^2)``
 plus the TV energy ``tv_weight / 2 * x . Lx`` (L the zero-padded Laplacian / 8), whose
 gradient is the project's TV gradient ``tv_weight * Lx``.

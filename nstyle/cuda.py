@@ -4,7 +4,7 @@ Nothing here imports MXNet: ``preload_cuda_libraries`` must run before ``import 
 (``nstyle/__init__.py`` calls it), and the checks must be able to say what is wrong when
 MXNet cannot even be imported.
 
-Facts (docs/ALGORITHM.md, "The platform", and docs/GPU.md): ``mxnet-cu117==1.9.1`` links
+Facts (docs/METHOD.md, "The platform", and docs/GPU.md): ``mxnet-cu117==1.9.1`` links
 ``libcuda.so.1`` (the NVIDIA driver, which no wheel provides) and CUDA 11 libraries that
 the ``nvidia-*-cu11`` wheels provide under ``site-packages/nvidia/*/lib``. MXNet's library
 only searches its own folder, so those are loaded here first, globally, and the dynamic

@@ -1,4 +1,4 @@
-"""The loss graphs and their executors (docs/ALGORITHM.md, "The graph").
+"""The loss graphs and their executors (docs/METHOD.md, "The graph").
 
 Each loss is a small builder returning its symbol; the gradient scale of each loss is a
 fixed head gradient passed to ``backward``, as in the original MXNet example:

@@ -1,4 +1,4 @@
-"""The optimisation loop on the image (docs/ALGORITHM.md, "One iteration"): the original
+"""The optimisation loop on the image (docs/METHOD.md, "One iteration"): the original
 SGD loop, the same loop with Adam steps, and the same objective handed to L-BFGS.
 
 Every optimiser reports a ``Step`` after each epoch, stops for a reason it names

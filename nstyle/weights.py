@@ -6,7 +6,7 @@ convolution (``Convention.fold_first_conv``) so that the network always takes RG
 in 0..255 minus the convention's mean: the optimisation, its learning rate, clipping and
 TV weight then mean the same thing whichever weights are in use.
 
-Sources (docs/ALGORITHM.md, "Weights"):
+Sources (docs/METHOD.md, "Weights"):
 
 * ``vgg19``: the Gluon model zoo's VGG-19, fetched by MXNet's own model store
   (``get_model_file``: SHA-1 verified, cached in ``$MXNET_HOME/models``, honours
