@@ -1,6 +1,7 @@
-# Two commands on a fresh machine (Python 3.11 or older with venv):
+# Two commands on a fresh machine (Python 3.11 with venv):
 #   make run    set up, then paint input/content.jpg in the style of input/style.jpg
-#   make test   set up, then run the tests
+#   make test   set up (Debian's Chromium too, for the browser test), then run the tests
+#   make serve  set up, then serve the web app on http://127.0.0.1:8000 (ARGS="--port 8080")
 #   make lint   ruff (lint and format) and mypy on the package; the README's flag table
 #   make gpu    set up .venv-gpu with MXNet's CUDA build (then: .venv-gpu/bin/nstyle --gpu 0)
 #   make bench  nstyle beside a PyTorch peer (bench/compare.py; PyTorch in its own .venv-bench)
@@ -12,9 +13,9 @@ PY := $(VENV)/bin/python
 PIP = -m pip install -q --disable-pip-version-check
 ARGS ?=
 
-.PHONY: run test lint samples gpu bench clean
+.PHONY: run test lint serve chromium samples gpu bench clean
 
-CHECK_PYTHON = @$(PYTHON) -c 'import sys; sys.exit("nstyle needs Python <= 3.11 (MXNet 1.9.1); set PYTHON=python3.11" if sys.version_info >= (3, 12) else 0)'
+CHECK_PYTHON = @$(PYTHON) -c 'import sys; sys.exit("nstyle needs Python 3.11 (MXNet 1.9.1, Starlette); set PYTHON=python3.11" if sys.version_info[:2] != (3, 11) else 0)'
 
 # The package is installed in editable mode, its pinned dependencies from the requirements
 # files (pyproject.toml lists the same pins; a test keeps them equal).
@@ -28,8 +29,21 @@ $(VENV)/.installed: requirements.txt requirements-common.txt requirements-test.t
 run: $(VENV)/.installed
 	$(PY) run.py $(ARGS)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed chromium
 	$(PY) -m pytest $(ARGS)
+
+serve: $(VENV)/.installed
+	$(PY) -m nstyle.web $(ARGS)
+
+# The browser test drives Debian's Chromium through Playwright (Playwright's own browser
+# download is not used). Installed when missing: as root (CI), or through sudo; where that
+# fails outside CI, the browser test is skipped (in CI it fails).
+CHROMIUM ?= /usr/bin/chromium
+APT = $$( [ "$$(id -u)" = 0 ] || echo sudo ) env DEBIAN_FRONTEND=noninteractive apt-get -q
+chromium:
+	@test -x $(CHROMIUM) || $(APT) install -y chromium || \
+		{ $(APT) update && $(APT) install -y chromium; } || \
+		{ [ -z "$$CI" ] && echo "make: could not install chromium; the browser test will be skipped"; }
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check nstyle bench tests docs input run.py model_vgg19.py

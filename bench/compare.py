@@ -10,7 +10,9 @@ both see the same machine; peak resident memory is each process's own. Reports, 
 1. agreement: the objective's value and gradient at the start image, both sides;
 2. seconds per iteration of the first-order loop (forward, backward, clip, TV, update) at
    each long edge, and of L-BFGS at the default size; ratio project / PyTorch;
-3. time to reach fixed quality levels: nstyle's defaults (L-BFGS) against torch.optim.LBFGS.
+3. time to picture: nstyle's default run and its original SGD loop, each picture measured as
+   written (``bench.quality``), against the time PyTorch's L-BFGS takes to a picture at least
+   as good, on the project's sample pair and any ``--pair PHOTO PAINTING`` given.
 """
 
 from __future__ import annotations
@@ -43,14 +45,6 @@ ROOT = HERE.parent
 
 GIB = 2.0**30
 DEFAULTS = Options()
-# Style + content loss as a fraction of its value at the start (the content image): the
-# quality levels whose first arrival is timed.
-LEVELS = (0.1, 0.03, 0.01, 0.005)
-# The peer's L-BFGS: PyTorch's default (no line search), and with its strong-Wolfe search.
-PEER_LBFGS = {
-    "torch.optim.LBFGS": [],
-    "torch.optim.LBFGS, strong Wolfe": ["--line-search", "strong_wolfe"],
-}
 
 
 def export(workdir: Path, size: int, content_path: Path, style_path: Path) -> Path:
@@ -135,37 +129,86 @@ def timed(sides: Sides, data: Path, task: str, iters: int, rounds: int) -> dict:
     }
 
 
-def first_below(trace, level: float) -> float | None:
-    return next((t for t, value in trace if value <= level), None)
+# The runs whose written pictures are timed against PyTorch's L-BFGS: nstyle's defaults and
+# the original loop (Options fields as JSON).
+PICTURE_RUNS = {"nstyle defaults": {}, "nstyle --optimizer sgd": {"optimizer": "sgd"}}
 
 
-def quality(sides: Sides, data: Path, iters: int) -> dict:
-    """nstyle's default run to its stop rule; each PyTorch L-BFGS until it reaches the
-    lowest level or has run ``iters`` iterations."""
-    traces = {"nstyle": sides.run("nstyle", data, "quality")["trace"]}
-    start = sides.run("nstyle", data, "check", "--grad-out", str(data.parent / "start.npy"))[
-        "losses"
-    ]  # style + content at the start
-    for name, extra in PEER_LBFGS.items():
-        traces[name] = sides.run(
-            "pytorch",
-            data,
-            "quality",
-            "--iters",
-            str(iters),
-            "--stop-below",
-            str(min(LEVELS) * start),
-            *extra,
-        )["trace"]
-    return {
-        "start": start,
-        "traces": traces,
-        "times": {
-            side: {level: first_below(trace, level * start) for level in LEVELS}
-            for side, trace in traces.items()
-        },
-        "iterations": {side: len(trace) for side, trace in traces.items()},
-    }
+def pictures(sides: Sides, workdir: Path, pair: tuple[Path, Path], size: int, factor: float):
+    """Time to picture on one pair: each nstyle run writes its picture (timed from the images
+    in memory); PyTorch's L-BFGS runs for ``factor`` times the first (the defaults), at
+    least 1.25 times the longest, keeping the
+    image of every evaluation; every picture is measured as written (JPEG) by
+    ``bench.quality``. Returns the numbers and the pictures for the figure."""
+    from bench.quality import Judge, as_written, at_least_as_good
+
+    folder = workdir / f"pair_{pair[0].stem}_{pair[1].stem}"
+    folder.mkdir(exist_ok=True)
+    data = export(folder, size, *pair)
+    runs = {}
+    for label, settings in PICTURE_RUNS.items():
+        out = folder / f"{len(runs)}.jpg"
+        runs[label] = sides.run(
+            "nstyle", data, "picture", "--options", json.dumps(settings), "--out", str(out)
+        )
+        print(f"bench: {pair[0].name}: {label} {runs[label]['seconds']:.0f} s", file=sys.stderr)
+    seconds = [r["seconds"] for r in runs.values()]
+    budget = max(factor * seconds[0], 1.25 * max(seconds))
+    frames = folder / "frames"
+    frames.mkdir(exist_ok=True)
+    trace = sides.run(
+        "pytorch", data, "trace", "--seconds", f"{budget:.1f}", "--frames", str(frames)
+    )["trace"]
+    judge = Judge()
+    reference = judge.against(
+        images.read_image(pair[0]), images.resize_long_edge(images.read_image(pair[1]), size)
+    )
+    mean = judge.mean
+    peer = []  # (seconds, quality, picture as written)
+    for seconds, path in trace:
+        picture = as_written(images.postprocess(np.load(path), mean))
+        peer.append((seconds, reference.measure(picture), picture))
+    result = {"pair": [pair[0].name, pair[1].name], "peer_seconds": budget, "runs": {}}
+    shown = {}
+    for label, run in runs.items():
+        picture = images.read_image(run["path"])
+        quality = reference.measure(picture)
+        reached = next(((t, q, pic) for t, q, pic in peer if at_least_as_good(q, quality)), None)
+        same_time, twice = (
+            max((f for f in peer if f[0] <= t), key=lambda f: f[0], default=peer[0])
+            for t in (run["seconds"], 2 * run["seconds"])
+        )
+        result["runs"][label] = {
+            "seconds": run["seconds"],
+            "epochs": run["epochs"],
+            "quality": quality,
+            "peer_reached": None if reached is None else reached[0],
+            "peer_quality_reached": None if reached is None else reached[1],
+            "peer_at_same_time": same_time[1],
+            "peer_at_twice": twice[1] if twice[0] >= 1.9 * run["seconds"] else None,
+        }
+        shown[label] = (picture, same_time, reached)
+    return result, shown
+
+
+def figure(path: Path, label: str, seconds: float, shown) -> None:
+    """nstyle's picture, PyTorch's at the same time, PyTorch's when it first matched it."""
+    from PIL import Image, ImageDraw
+
+    picture, same_time, reached = shown
+    panels = [
+        (picture, f"{label}: {seconds:.0f} s"),
+        (same_time[2], f"PyTorch L-BFGS at {same_time[0]:.0f} s"),
+    ]
+    if reached is not None:
+        panels.append((reached[2], f"PyTorch L-BFGS at {reached[0]:.0f} s: as good"))
+    h, w = picture.shape[:2]
+    sheet = Image.new("RGB", (len(panels) * w + (len(panels) - 1) * 8, h + 28), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (image, caption) in enumerate(panels):
+        sheet.paste(Image.fromarray(images.resize_to(image, (h, w))), (i * (w + 8), 28))
+        draw.text((i * (w + 8) + 4, 8), caption, fill="black")
+    images.write_image(path, np.asarray(sheet))
 
 
 def machine() -> str:
@@ -187,6 +230,8 @@ def markdown(results: dict) -> str:
         f"{results['torch']}, {results['threads']} threads each.",
         "",
     ]
+    if not results["sizes"]:
+        return "\n".join([*lines, *picture_table(results["pictures"], results["picture_size"])])
     lines += [
         "| long edge | image | check: value diff | check: gradient diff |",
         "|---|---|---|---|",
@@ -214,30 +259,45 @@ def markdown(results: dict) -> str:
                 f"{rss['pytorch'] / GIB:.2f} GiB |"
             )
     lines += ["", *growth(results)] if results["sizes"] else []
-    q = results.get("quality")
-    if q:
-        peers = list(PEER_LBFGS)
-        lines += [
-            "",
-            f"Time to quality at {q['size']} px: seconds until the style + content "
-            "loss is at most a fraction of the content image's (nstyle: "
-            f"{q['iterations']['nstyle']} iterations to its stop rule; PyTorch: "
-            f"{q['iterations'][peers[0]]} and {q['iterations'][peers[1]]} evaluations):",
-            "",
-            "| level | nstyle defaults (L-BFGS) | "
-            + " | ".join(peers)
-            + " | nstyle / best PyTorch |",
-            "|---|---|---|---|---|",
-        ]
-        for level in LEVELS:
-            a = q["times"]["nstyle"][level]
-            others = [q["times"][p][level] for p in peers]
-            best = min((b for b in others if b), default=None)
-            ratio = f"{a / best:.2f}" if a and best else "-"
-            lines.append(
-                f"| {level:g} | {fmt(a)} | " + " | ".join(map(fmt, others)) + f" | {ratio} |"
-            )
+    if results.get("pictures"):
+        lines += ["", *picture_table(results["pictures"], results["picture_size"])]
     return "\n".join(lines)
+
+
+def picture_table(pairs: list[dict], size: int) -> list[str]:
+    """Per pair and run: nstyle's time and written picture's distances, PyTorch's time to
+    a picture at least as good, and the ratio."""
+    lines = [
+        f"Time to picture at {size} px (distances of the written JPEG, lower is better; "
+        "PyTorch: torch.optim.LBFGS with strong Wolfe, from the content image):",
+        "",
+        "| pair | run | nstyle time | style distance | content distance | "
+        "PyTorch at that time (style, content) | PyTorch at twice that time | "
+        "PyTorch time to as good | nstyle / PyTorch |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in pairs:
+        for label, r in pair["runs"].items():
+            q, same, twice = r["quality"], r["peer_at_same_time"], r["peer_at_twice"]
+            reached = r["peer_reached"]
+            ratio = (
+                f"**{r['seconds'] / reached:.2f}**"
+                if reached
+                else f"**< {r['seconds'] / pair['peer_seconds']:.2f}**"
+            )
+            lines.append(
+                f"| {' / '.join(pair['pair'])} | {label} | {r['seconds']:.0f} s ({r['epochs']} "
+                f"epochs) | {q['style_distance']:.3f} | {q['content_distance']:.3f} | "
+                f"{same['style_distance']:.3f}, {same['content_distance']:.3f} | "
+                + (
+                    f"{twice['style_distance']:.3f}, {twice['content_distance']:.3f} | "
+                    if twice
+                    else "- | "
+                )
+                + (f"{reached:.0f} s" if reached else f"not in {pair['peer_seconds']:.0f} s")
+                + f" | {ratio} |"
+            )
+    return lines
 
 
 def growth(results: dict) -> list[str]:
@@ -278,27 +338,43 @@ def growth(results: dict) -> list[str]:
     return lines
 
 
-def fmt(seconds: float | None) -> str:
-    return "not reached" if seconds is None else f"{seconds:.1f} s"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peer-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     parser.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024])
     parser.add_argument("--lbfgs-sizes", type=int, nargs="*", default=[512])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quality-size", type=int, default=512, help="0: skip")
     parser.add_argument(
-        "--quality-iters", type=int, default=80, help="iterations of the peer's L-BFGS"
+        "--picture-size", type=int, default=512, help="time to picture at this size (0: skip)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="256 and 512 px, 2 rounds, no time-to-quality"
+        "--pair",
+        nargs=2,
+        type=Path,
+        action="append",
+        metavar=("PHOTO", "PAINTING"),
+        help="another pair for the time to picture (besides the project's samples)",
+    )
+    parser.add_argument(
+        "--peer-factor",
+        type=float,
+        default=3.0,
+        help="PyTorch's L-BFGS runs this many times nstyle's default run (at least 1.25"
+        " times the longest run)",
+    )
+    parser.add_argument("--figures", type=Path, help="write the side-by-side pictures here")
+    parser.add_argument(
+        "--only-pictures", action="store_true", help="time to picture only (no per-size timing)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="256 and 512 px, 2 rounds, no time to picture"
     )
     parser.add_argument("--json", type=Path, help="also write every number here")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.rounds, args.quality_size = [256, 512], 2, 0
+        args.sizes, args.rounds, args.picture_size = [256, 512], 2, 0
+    if args.only_pictures:
+        args.sizes = []
     threads = int(os.environ["OMP_NUM_THREADS"])  # set by nstyle.runtime unless given
     sides = Sides(args.peer_python, threads)
     content, style = ROOT / "input" / "content.jpg", ROOT / "input" / "style.jpg"
@@ -328,11 +404,18 @@ def main() -> None:
             if size in args.lbfgs_sizes:
                 r["timed"]["lbfgs"] = timed(sides, data, "lbfgs", iters, args.rounds)
             print(f"bench: {size} px done, {time.perf_counter() - begin:.0f} s", file=sys.stderr)
-        if args.quality_size:
-            data = export(workdir, args.quality_size, content, style)
-            results["quality"] = dict(
-                quality(sides, data, args.quality_iters), size=args.quality_size
-            )
+        if args.picture_size:
+            results["picture_size"] = args.picture_size
+            results["pictures"] = []
+            for pair in [(content, style), *(args.pair or [])]:
+                numbers, shown = pictures(sides, workdir, pair, args.picture_size, args.peer_factor)
+                results["pictures"].append(numbers)
+                for i, (label, panels) in enumerate(shown.items()):
+                    if args.figures:
+                        args.figures.mkdir(parents=True, exist_ok=True)
+                        name = f"time_to_picture_{pair[0].stem}_{pair[1].stem}_{i}.jpg"
+                        seconds = numbers["runs"][label]["seconds"]
+                        figure(args.figures / name, label, seconds, panels)
     results["seconds"] = time.perf_counter() - begin
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

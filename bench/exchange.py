@@ -35,7 +35,9 @@ def read(path):
 def worker_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True, help="npz written by bench/compare.py")
-    parser.add_argument("--task", choices=("check", "sgd", "lbfgs", "quality"), required=True)
+    parser.add_argument(
+        "--task", choices=("check", "sgd", "lbfgs", "trace", "picture"), required=True
+    )
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--grad-out", help="check: write the gradient here (.npy)")
     return parser

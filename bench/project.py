@@ -18,8 +18,9 @@ import mxnet as mx
 import numpy as np
 
 from bench import exchange
-from nstyle.api import style_targets, stylize
-from nstyle.config import Options
+from nstyle import images
+from nstyle.api import style_targets, transfer
+from nstyle.config import Options, Outputs
 from nstyle.losses import LossExecutor, Network, TVExecutor
 from nstyle.optimize import optimize
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
@@ -78,27 +79,29 @@ def iterations(image, loss, tv, optimizer: str, n: int) -> dict:
     return {"seconds": (time.perf_counter() - start) / evaluations, "evaluations": evaluations}
 
 
-def quality(data, size: int) -> list[tuple[float, float]]:
-    """``nstyle.stylize`` with the default settings; (seconds, style + content loss) per
-    iteration."""
-    trace = []
-    options = Options(model="vgg16", max_long_edge=size)
-    stylize(
-        data["content_rgb"],
-        data["style_rgb"],
-        options,
-        weights=obtain("vgg16"),
-        callback=lambda it: trace.append((it.elapsed, it.style_loss + it.content_loss)),
-    )
-    return trace
+def picture(data, size: int, settings: dict, out: str) -> dict:
+    """A run as the command line makes it (``Options`` defaults but for ``settings``) on the
+    exported images, written as the command line writes it (denoised by ``--remove-noise``,
+    default unless in ``settings``). Seconds from the images in memory to the picture."""
+    remove_noise = settings.pop("remove_noise", Outputs().remove_noise)
+    options = Options(model="vgg16", max_long_edge=size, **settings)
+    weights = obtain("vgg16")
+    start = time.perf_counter()
+    result = transfer(data["content_rgb"], data["style_rgb"], options, weights=weights)
+    seconds = time.perf_counter() - start
+    images.write_image(out, images.denoise(result.image, remove_noise))
+    return {"seconds": seconds, "epochs": result.epochs, "reason": result.reason, "path": out}
 
 
 def main() -> None:
-    args = exchange.worker_parser().parse_args()
+    parser = exchange.worker_parser()
+    parser.add_argument("--options", default="{}", help="picture: Options fields, as JSON")
+    parser.add_argument("--out", help="picture: the file to write")
+    args = parser.parse_args()
     data, weights, s = exchange.read(args.data)
     result = {"threads": int(os.environ.get("OMP_NUM_THREADS", 0)), "version": mx.__version__}
-    if args.task == "quality":
-        result["trace"] = quality(data, s["size"])
+    if args.task == "picture":
+        result.update(picture(data, s["size"], json.loads(args.options), args.out))
     else:
         image, loss, tv = bind(weights, data["content"], data["style"], s)
         if args.task == "check":

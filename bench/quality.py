@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
@@ -30,6 +31,8 @@ from nstyle import images
 from nstyle.losses import Network
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import Weights, obtain
+
+CONTENT_KEY = f"target_content_{CONTENT_LAYERS[0]}"
 
 
 class Judge:
@@ -54,18 +57,48 @@ class Judge:
             out[key] = array / positions[layer] if key.startswith("target_gram_") else array
         return out
 
+    def against(self, photo: np.ndarray, painting: np.ndarray) -> Reference:
+        """The measure for one pair, its features computed once."""
+        return Reference(self, photo, self.features(painting))
+
     def measure(self, picture: np.ndarray, photo: np.ndarray, painting: np.ndarray) -> dict:
-        mine = self.features(picture)
-        style = self.features(painting)
-        content = self.features(images.resize_to(photo, picture.shape[:2]))
+        return self.against(photo, painting).measure(picture)
+
+
+class Reference:
+    """One photo and painting: measures any number of pictures against them."""
+
+    def __init__(self, judge: Judge, photo: np.ndarray, style: dict[str, np.ndarray]):
+        self.judge, self.photo, self.style = judge, photo, style
+        self.content: dict[tuple, np.ndarray] = {}  # the photo's feature per picture shape
+
+    def measure(self, picture: np.ndarray) -> dict:
+        mine = self.judge.features(picture)
+        shape = picture.shape[:2]
+        if shape not in self.content:
+            photo = self.judge.features(images.resize_to(self.photo, shape))
+            self.content[shape] = photo[CONTENT_KEY]
         grams = [k for k in mine if k.startswith("target_gram_")]
         style_distance = np.mean(
-            [np.linalg.norm(mine[k] - style[k]) / np.linalg.norm(style[k]) for k in grams]
+            [np.linalg.norm(mine[k] - self.style[k]) / np.linalg.norm(self.style[k]) for k in grams]
         )
-        key = f"target_content_{CONTENT_LAYERS[0]}"
-        content_distance = np.linalg.norm(mine[key] - content[key]) / np.linalg.norm(content[key])
+        content = self.content[shape]
+        content_distance = np.linalg.norm(mine[CONTENT_KEY] - content) / np.linalg.norm(content)
         return {"style_distance": float(style_distance),
                 "content_distance": float(content_distance)}  # fmt: skip
+
+
+def at_least_as_good(mine: dict, reference: dict) -> bool:
+    """No higher than ``reference`` on either distance."""
+    return all(mine[k] <= reference[k] for k in ("style_distance", "content_distance"))
+
+
+def as_written(picture: np.ndarray) -> np.ndarray:
+    """The picture as nstyle writes it to a JPEG file and reads it back."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "picture.jpg"
+        images.write_image(path, picture)
+        return images.read_image(path)
 
 
 def main() -> None:

@@ -15,10 +15,10 @@ import mxnet as mx
 import numpy as np
 
 from nstyle import devices, images
-from nstyle.config import Options, blend_weights, check_layers, check_options, flag, scale_edges
+from nstyle.config import Options, blend_weights, check_layers, check_options, flag, scale_plan
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import Diverged, Step, host_bytes, optimize
+from nstyle.optimize import Budget, Diverged, Step, host_bytes, optimize
 from nstyle.spec import MIN_EDGE
 from nstyle.weights import Weights, resolve
 
@@ -165,6 +165,11 @@ def start_image(options: Options, content_x: np.ndarray, mean: np.ndarray) -> np
     return images.preprocess(picture, mean)
 
 
+def finer_start(content_x: np.ndarray, coarse_x: np.ndarray, coarse_content: np.ndarray):
+    """A finer scale's start: its photo plus what the coarser scale changed, upsampled."""
+    return content_x + images.resize_array(coarse_x - coarse_content, content_x.shape[2:])
+
+
 def style_targets(
     net: Network, styles_x: list[np.ndarray], blend: Sequence[float], shape
 ) -> dict[str, mx.nd.NDArray]:
@@ -261,7 +266,8 @@ def transfer(
         ctx,
         weights.channels,
     )
-    edges = scale_edges(options)
+    plan = scale_plan(options)
+    edges = [scale.edge for scale in plan]
     final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
     style_shapes = [(1, 3) + images.long_edge_shape(s.shape, style_edge(options)) for s in styles]
     check_memory(net, (1, 3) + final, style_shapes, devices.free_memory(ctx), ctx, options)
@@ -274,8 +280,9 @@ def transfer(
         f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
     )
     previous, done, begin = None, 0, time.perf_counter()
-    for scale, edge in enumerate(edges, start=1):
-        at = options.replace(max_long_edge=edge)
+    for scale, step in enumerate(plan, start=1):
+        at = options.replace(max_long_edge=step.edge)
+        budget = Budget(step.epochs, step.first_check)
 
         def report(step: Step, render, done=done, scale=scale) -> None:
             if callback is not None:  # epochs and seconds count on across scales
@@ -291,10 +298,22 @@ def transfer(
                     )
                 )
 
+        began = time.perf_counter()
         previous, picture, outcome = _stylize_at(
-            net, content, styles, blend, at, weights, previous, report
+            net, content, styles, blend, at, weights, previous, report, budget
         )
         done += outcome.epochs
+        if len(plan) > 1:
+            log.info(
+                "scale %d/%d, %d px: %d of %d epochs in %.1f s; %s",
+                scale,
+                len(plan),
+                step.edge,
+                outcome.epochs,
+                step.epochs,
+                time.perf_counter() - began,
+                outcome.reason,
+            )
     return Result(picture, done, time.perf_counter() - begin, outcome.reason)
 
 
@@ -305,13 +324,17 @@ def _stylize_at(
     blend,
     options,
     weights: Weights,
-    previous: np.ndarray | None,
+    previous: tuple[np.ndarray, np.ndarray] | None,
     report,
+    budget: Budget,
 ):
-    """One scale: returns (raw picture, picture as the result, the loop's ``Outcome``).
+    """One scale: returns ((image, content) as the optimiser saw them, the picture as the
+    result, the loop's ``Outcome``).
 
-    The raw picture is what the optimiser made (grey with --preserve-colors); a finer scale
-    starts from it, upsampled (coarse to fine, as jcjohnson's multires scripts do).
+    A finer scale starts from the photo at its size plus what the coarser scale changed
+    (the difference of its image and its photo, upsampled): the photo's fine detail is kept
+    where plain upsampling would blur it, and the painted structure carries over (coarse to
+    fine, as jcjohnson's multires scripts and crowsonkb's scales do; docs/BENCHMARKS.md).
     """
     content, styles = prepare_images(content, styles, options)
     photo = content
@@ -336,7 +359,7 @@ def _stylize_at(
     if previous is None:
         start = start_image(options, content_x, mean)
     else:
-        start = images.preprocess(images.resize_to(previous, content_x.shape[2:]), mean)
+        start = finer_start(content_x, *previous)
     image = mx.nd.array(start, ctx=net.ctx)
     layer_weights = dict(
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
@@ -351,9 +374,11 @@ def _stylize_at(
         return images.with_colours_of(picture, photo) if options.preserve_colors else picture
 
     try:
-        outcome = optimize(loss, tv, image, options, lambda step: report(step, render))
+        outcome = optimize(
+            loss, tv, image, options, lambda step: report(step, render), budget, previous is None
+        )
     except Diverged as exc:
         exc.picture = render(image.asnumpy())  # rolled back: the last good image
         raise
-    raw = images.postprocess(image.asnumpy(), mean)
-    return raw, render(image.asnumpy()), outcome
+    x = image.asnumpy()
+    return (x, content_x), render(x), outcome

@@ -95,6 +95,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         return f"{text} (default: {shown_default(action)})"
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        """As argparse's, but a flag named in a help text is never split at its hyphens."""
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, like every other failure
@@ -222,7 +228,7 @@ class Run:
             self.output,
             Path(outputs.log) if outputs.log else None,
             outputs.save_epochs,
-            options.max_num_epochs * options.num_scales,
+            config.total_epochs(options),
         )
         self.files.check()
 
@@ -243,7 +249,7 @@ class Run:
                 self.files.check_inputs([*self.files.inputs, weights.path])
             config.check_layers(options, weights.num_layers)
             Signals.check()
-            epochs = options.max_num_epochs * options.num_scales
+            epochs = config.total_epochs(options)
             with report.Reporter(self.outputs, self.output.parent, epochs) as self.progress:
                 progress = self.progress
 

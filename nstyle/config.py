@@ -20,6 +20,8 @@ OPTIMIZERS = ("lbfgs", "sgd", "adam")
 DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
 INITS = ("content", "noise")
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
+COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
+MIN_SCALE_EPOCHS = 10  # no scale gets fewer epochs than this (docs/BENCHMARKS.md)
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -52,11 +54,11 @@ class Options:
     content_layers: tuple[str, ...] = option(CONTENT_LAYERS, "layers matched by feature", nargs="+")
     # images
     max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
-    num_scales: int = option(
-        1,
-        "coarse to fine: optimise at max-long-edge / 2^k for k = "
-        "num-scales - 1 down to 0, each scale starting from the previous "
-        "result upsampled",
+    num_scales: int | None = option(
+        None,
+        "coarse to fine: optimise at max-long-edge / 2^k for k = num-scales - 1 down to 0, "
+        "each scale starting from the previous one's result; default: as many as keep the "
+        f"coarsest scale at {COARSEST_EDGE} px or more (3 at 512 px); 1: one scale",
     )
     style_scale: float = option(
         1.0,
@@ -102,14 +104,27 @@ class Options:
         1.0, "clip the gradient's L2 norm at this times the number of image elements"
     )
     stop_eps: float = option(
-        2e-3, "stop when the relative change of the image falls below this (original: 0.005)"
+        8e-3,
+        "stop when the image's relative change per epoch, over the last --stop-window "
+        "epochs, falls below this (original: 0.005, per epoch)",
+    )
+    stop_window: int = option(
+        10,
+        "the stop rule's window: the image's net change over this many epochs, per epoch, "
+        "is compared with --stop-eps (1: the original per-epoch change)",
     )
     min_num_epochs: int = option(
         50,
-        "apply the stop rule only from this epoch on (original: "
-        "1; from the content image the first steps change little)",
+        "apply the stop rule only from this epoch on, at the first scale (original: 1; from "
+        "the content image the first steps change little); finer scales from their first "
+        "window on",
     )
-    max_num_epochs: int = option(300, "maximum number of epochs (original: 1000)")
+    max_num_epochs: int = option(
+        300,
+        "epochs at most at the first scale (original: 1000); each finer scale gets this "
+        f"times its fraction of the pixels (about the same time per scale), at least "
+        f"{MIN_SCALE_EPOCHS}",
+    )
     check_every: int = option(
         10,
         "sgd and adam: apply the stop rule (and the NaN check) every "
@@ -134,7 +149,9 @@ class Outputs:
     save_epochs: int = option(
         50, "write tmp_<epoch>.jpg beside the output every this many epochs (0: never)"
     )
-    remove_noise: float = option(0.02, "TV-Chambolle denoising weight of written images (0: off)")
+    remove_noise: float = option(
+        0.0, "TV-Chambolle denoising weight of written images (original: 0.02; 0: off)"
+    )
     print_every: int = option(10, "print the losses every this many epochs (0: never)")
     quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
     log: str | None = option(None, "write every epoch's losses to this CSV file")
@@ -204,6 +221,7 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         "min_num_epochs": options.min_num_epochs,
         "max_num_epochs": options.max_num_epochs,
         "check_every": options.check_every,
+        "stop_window": options.stop_window,
         "style_scale": options.style_scale,
     }
     for name, value in positive.items():
@@ -223,7 +241,7 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         raise NStyleError(f"--momentum must be in [0, 1), got {options.momentum}")
     if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
         raise NStyleError(f"--seed must be in 0..{MAX_SEED}, got {options.seed}")
-    scale_edges(options)
+    scale_plan(options)
     if options.match_luminance and not options.preserve_colors:
         raise NStyleError("--match-luminance works with --preserve-colors only")
     if options.weights is not None and not options.weights.strip():
@@ -253,17 +271,61 @@ def check_layers(options: Options, num_layers: int) -> None:
         )
 
 
-def scale_edges(options: Options) -> list[int]:
-    """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
-    if options.num_scales < 1:
-        raise NStyleError(f"--num-scales must be >= 1, got {options.num_scales}")
-    edges = [round(options.max_long_edge / 2**k) for k in range(options.num_scales)][::-1]
+@dataclass(frozen=True)
+class Scale:
+    """One step of the coarse-to-fine schedule: its long edge, at most ``epochs`` epochs,
+    the stop rule applied from epoch ``first_check`` on."""
+
+    edge: int
+    epochs: int
+    first_check: int
+
+
+def scale_count(options: Options) -> int:
+    """``num_scales``, or the default: halvings from ``max_long_edge`` while the coarsest
+    long edge stays at ``COARSEST_EDGE`` or more."""
+    if options.num_scales is not None:
+        return options.num_scales
+    count = 1
+    while options.max_long_edge / 2**count >= COARSEST_EDGE:
+        count += 1
+    return count
+
+
+def scale_plan(options: Options) -> list[Scale]:
+    """The scales, coarse to fine, and each one's budget.
+
+    The first scale starts from the start image and gets ``max_num_epochs`` epochs, the
+    stop rule waiting ``min_num_epochs``. Each finer scale starts from the previous result
+    and needs fewer epochs (its large structures are in place): its budget is the first's
+    times the ratio of their pixels, so that each scale costs about the same time, and at
+    least ``MIN_SCALE_EPOCHS``; its stop rule applies from its first window on.
+    """
+    count = scale_count(options)
+    if count < 1:
+        raise NStyleError(f"--num-scales must be >= 1, got {count}")
+    edges = [round(options.max_long_edge / 2**k) for k in range(count)][::-1]
     if len(edges) > 1 and edges[0] < 4 * MIN_EDGE:
         raise NStyleError(
-            f"{options.num_scales} scales from {options.max_long_edge} px start "
+            f"{count} scales from {options.max_long_edge} px start "
             f"at {edges[0]} px; the coarsest scale needs {4 * MIN_EDGE} px"
         )
-    return edges
+    plan = [Scale(edges[0], options.max_num_epochs, options.min_num_epochs)]
+    for edge in edges[1:]:
+        share = math.ceil(options.max_num_epochs * (edges[0] / edge) ** 2)
+        epochs = min(options.max_num_epochs, max(MIN_SCALE_EPOCHS, share))
+        plan.append(Scale(edge, epochs, options.stop_window))
+    return plan
+
+
+def total_epochs(options: Options) -> int:
+    """The most epochs a run can take, over all scales."""
+    return sum(scale.epochs for scale in scale_plan(options))
+
+
+def scale_edges(options: Options) -> list[int]:
+    """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
+    return [scale.edge for scale in scale_plan(options)]
 
 
 def check_outputs(outputs: Outputs) -> None:

@@ -133,6 +133,17 @@ def resize_to(image: np.ndarray, shape) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
+def resize_array(x: np.ndarray, shape) -> np.ndarray:
+    """Resize a (1, C, H, W) float array to (1, C, H', W') = ``shape`` (bilinear)."""
+    from skimage.transform import resize
+
+    if tuple(x.shape[2:]) == tuple(shape):
+        return x
+    smaller = shape[0] * shape[1] < x.shape[2] * x.shape[3]
+    out = resize(x[0].transpose(1, 2, 0), tuple(shape), order=1, anti_aliasing=smaller)
+    return out.transpose(2, 0, 1)[None].astype(np.float32)
+
+
 def preprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 RGB -> (1, 3, H, W) float32 pixels minus ``mean_pixel`` (RGB, 0..255)."""
     x = image.astype(np.float32).transpose(2, 0, 1)[None]  # (1, 3, H, W)

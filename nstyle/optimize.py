@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 MAX_RETRIES = 4  # after a NaN or inf: smaller steps (sgd, adam) or a fresh L-BFGS, this often
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps
+# L-BFGS works on the image in units of this many grey levels RMS: scipy's first trial step
+# has norm 1, so its line search starts at a step of that size instead of growing from a
+# millionth of it over several evaluations (docs/BENCHMARKS.md, "Time to picture").
+LBFGS_FIRST_STEP = 4.0
 
 
 @dataclass
@@ -62,23 +66,38 @@ def host_bytes(optimizer: str, elements: int) -> int:
     return (2 * LBFGS_HISTORY + 6) * elements * 8 if optimizer == "lbfgs" else 0
 
 
+@dataclass(frozen=True)
+class Budget:
+    """One scale's share of the work (``nstyle.config.scale_plan``): at most ``epochs``
+    epochs, the stop rule applied from epoch ``first_check`` on."""
+
+    epochs: int
+    first_check: int
+
+
 def optimize(
     loss: LossExecutor,
     tv: TVExecutor | None,
     image: mx.nd.NDArray,
     options: Options,
     on_step: Callable[[Step], None] | None = None,
+    budget: Budget | None = None,
+    probe: bool = True,
 ) -> Outcome:
-    """Update ``image`` in place until the stop rule fires or ``max_num_epochs`` have run.
+    """Update ``image`` in place until the stop rule fires or the budget (default: one
+    scale's, ``max_num_epochs`` and ``min_num_epochs``) is spent.
 
     ``loss`` and ``tv`` must be bound to ``image``. ``sgd`` is the original loop; ``adam``
     the same loop with MXNet's Adam update; ``lbfgs`` hands the same loss and gradient to
-    scipy's L-BFGS-B (one epoch per iteration).
+    scipy's L-BFGS-B (one epoch per iteration). ``probe``: first check that the objective
+    is finite near the start image (``check_start``; a finer scale may skip it).
     """
-    check_start(loss, tv, image, options)
+    budget = budget or Budget(options.max_num_epochs, options.min_num_epochs)
+    if probe:
+        check_start(loss, tv, image, options)
     if options.optimizer == "lbfgs":
-        return _lbfgs(loss, tv, image, options, on_step)
-    return _first_order(loss, tv, image, options, on_step)
+        return _lbfgs(loss, tv, image, options, on_step, budget)
+    return _first_order(loss, tv, image, options, on_step, budget)
 
 
 class _Probe:
@@ -150,44 +169,61 @@ def check_balance(
 
 
 class _StopRule:
-    """The relative change ``||x_t - x_(t-1)|| / ||x_t||`` and the decision to stop.
+    """When to stop: the picture's net change over a window of epochs.
 
-    Changes are computed on the device every epoch and read in batches (``read``): one
-    host synchronisation per check, not per epoch. The rule waits ``min_num_epochs``
-    (a departure: with clipped SGD steps from the content image the first epochs change
-    a large image more than a small one; docs/DEFAULTS.md).
+    The change per epoch ``||x_t - x_(t-1)|| / ||x_t||`` is measured every epoch (reported,
+    and the NaN check); the rule compares the window's net change per epoch,
+    ``||x_t - x_(t-k)|| / (k ||x_t||)`` with k = ``stop_window``, with ``stop_eps`` at the end
+    of each window from ``first_check`` on. A net change ignores the back and forth of single
+    steps (L-BFGS's line search, SGD's momentum) that leaves the picture as it was.
+
+    Changes are computed on the device and read in batches (``read``): one host
+    synchronisation per check, not per epoch.
     """
 
-    def __init__(self, image: mx.nd.NDArray, options: Options):
+    def __init__(self, image: mx.nd.NDArray, options: Options, first_check: int):
         self.previous = image.copy()  # x_(t-1)
+        self.anchor = image.copy()  # x at the start of the current window
+        self.anchor_epoch = 0
         self.good = image.copy()  # the last image checked to be finite
         self.good_epoch = 0
-        self.options = options
-        self.pending: list[tuple[int, mx.nd.NDArray]] = []
+        self.window, self.eps = options.stop_window, options.stop_eps
+        self.first_check = first_check
+        self.pending: list[tuple[int, mx.nd.NDArray, mx.nd.NDArray | None]] = []
 
-    def measure(self, image: mx.nd.NDArray) -> mx.nd.NDArray:
-        """The change since the last measured image, as a 1-element array (not read)."""
-        change = mx.nd.norm(image - self.previous) / mx.nd.norm(image)
+    def measure(self, epoch: int, image: mx.nd.NDArray):
+        """(this epoch's change, the window's change per epoch or None), as 1-element arrays
+        (not read)."""
+        size = mx.nd.norm(image)
+        change = mx.nd.norm(image - self.previous) / size
         self.previous[:] = image
-        return change
+        window = None
+        if epoch - self.anchor_epoch >= self.window:
+            window = mx.nd.norm(image - self.anchor) / (size * (epoch - self.anchor_epoch))
+            self.anchor[:] = image
+            self.anchor_epoch = epoch
+        return change, window
 
     def record(self, epoch: int, image: mx.nd.NDArray) -> mx.nd.NDArray:
-        """Measure this epoch's change and queue it for the next ``read``."""
-        change = self.measure(image)
-        self.pending.append((epoch, change))
+        """Measure this epoch's changes and queue them for the next ``read``."""
+        change, window = self.measure(epoch, image)
+        self.pending.append((epoch, change, window))
         return change
 
     def read(self, image: mx.nd.NDArray) -> tuple[bool, bool]:
         """Read the queued changes (one synchronisation): (finite, stop). A non-finite
         change means ``image`` is NaN or inf: it is rolled back to the last finite image."""
-        epochs = [epoch for epoch, _ in self.pending]
-        values = mx.nd.concat(*(c for _, c in self.pending), dim=0).asnumpy()
+        arrays = [c for _, c, _ in self.pending] + [w for _, _, w in self.pending if w is not None]
+        values = mx.nd.concat(*arrays, dim=0).asnumpy()
+        windows = [e for e, _, w in self.pending if w is not None]
+        last = self.pending[-1][0]
         self.pending = []
         if not np.all(np.isfinite(values)):
             self.roll_back(image)
             return False, False
-        self.keep(image, epochs[-1])
-        return True, any(self.stop(epoch, value) for epoch, value in zip(epochs, values))
+        self.keep(image, last)
+        ends = values[len(values) - len(windows) :]
+        return True, any(self.stop(epoch, value) for epoch, value in zip(windows, ends))
 
     def keep(self, image: mx.nd.NDArray, epoch: int) -> None:
         self.good[:] = image
@@ -196,18 +232,24 @@ class _StopRule:
     def roll_back(self, image: mx.nd.NDArray) -> None:
         image[:] = self.good
         self.previous[:] = self.good
+        self.anchor[:] = self.good
+        self.anchor_epoch = self.good_epoch
 
-    def stop(self, epoch: int, change: float) -> bool:
-        return epoch >= self.options.min_num_epochs and change < self.options.stop_eps
+    def stop(self, epoch: int, window_change: float | None) -> bool:
+        """At the end of a window from ``first_check`` on: is the change below ``eps``?"""
+        return window_change is not None and epoch >= self.first_check and window_change < self.eps
 
 
-def _stop_reason(options: Options, stopped: bool) -> str:
+def _stop_reason(options: Options, stopped: bool, budget: int) -> str:
     if stopped:
-        return f"the image changed by less than {flag('stop_eps')} {options.stop_eps:g}"
-    return f"{flag('max_num_epochs')} {options.max_num_epochs} reached"
+        return (
+            f"the image changed by less than {flag('stop_eps')} {options.stop_eps:g} per epoch "
+            f"over {options.stop_window} epoch(s)"
+        )
+    return f"the budget of {budget} epochs reached"
 
 
-def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
+def _first_order(loss, tv, image, options: Options, on_step, budget: Budget) -> Outcome:
     scheduler = mx.lr_scheduler.FactorScheduler(
         step=options.lr_sched_step, factor=options.lr_sched_factor, base_lr=options.learning_rate
     )
@@ -224,9 +266,9 @@ def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
         )
     state = optimizer.create_state(0, image)
     clip_norm = options.clip_factor * image.size  # N, the number of image elements
-    rule = _StopRule(image, options)
+    rule = _StopRule(image, options, budget.first_check)
     retries, epoch, stop = 0, 0, False
-    while epoch < options.max_num_epochs:
+    while epoch < budget.epochs:
         epoch += 1
         loss.step()
         grad = loss.grad
@@ -238,7 +280,7 @@ def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
         change = rule.record(epoch, image)
-        if epoch % options.check_every == 0 or epoch == options.max_num_epochs:
+        if epoch % options.check_every == 0 or epoch == budget.epochs:
             finite, stop = rule.read(image)
             if not finite:  # rolled back to the last good image: smaller steps from there
                 retries += 1
@@ -263,7 +305,7 @@ def _first_order(loss, tv, image, options: Options, on_step) -> Outcome:
             on_step(Step(epoch, loss.snapshot(), _reader(change), lr, image))
         if stop:
             break
-    return Outcome(epoch, _stop_reason(options, stop))
+    return Outcome(epoch, _stop_reason(options, stop, budget.epochs))
 
 
 def _reader(value: mx.nd.NDArray) -> Callable[[], float]:
@@ -275,7 +317,7 @@ class _NonFinite(Exception):
     """L-BFGS asked for the objective at a NaN or inf image."""
 
 
-def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
+def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget) -> Outcome:
     """scipy's L-BFGS-B on the objective the executors define.
 
     No clipping, schedule or weight decay: L-BFGS needs the true objective and its gradient.
@@ -287,12 +329,13 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
 
     shape, dtype = image.shape, image.dtype
     start = image.copy()
-    rule = _StopRule(image, options)
+    rule = _StopRule(image, options, budget.first_check)
     epochs, evaluations, stopped = 0, 0, False
+    unit = LBFGS_FIRST_STEP * math.sqrt(image.size)  # scipy's first trial step: norm 1
 
-    def objective(x: np.ndarray):
+    def objective(y: np.ndarray):
         nonlocal evaluations
-        image[:] = x.reshape(shape).astype(dtype)
+        image[:] = (y * unit).reshape(shape).astype(dtype)
         loss.step()
         evaluations += 1
         losses, grad = loss.snapshot(), loss.grad
@@ -300,7 +343,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
             smooth = tv.forward()
             grad = grad + smooth
             energy = 0.5 * mx.nd.sum(image * smooth)
-        grad = grad.asnumpy().astype(np.float64).ravel()
+        grad = grad.asnumpy().astype(np.float64).ravel() * unit
         value = sum(losses().values()) + (0.0 if tv is None else float(energy.asscalar()))
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):
             raise _NonFinite
@@ -309,25 +352,26 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
     def step(intermediate_result) -> None:
         nonlocal epochs, stopped
         epochs += 1
-        image[:] = intermediate_result.x.reshape(shape).astype(dtype)
-        change = float(rule.measure(image).asscalar())  # scipy synchronises anyway
+        image[:] = (intermediate_result.x * unit).reshape(shape).astype(dtype)
+        measured, window = rule.measure(epochs, image)  # scipy synchronises anyway
+        change = float(measured.asscalar())
         rule.keep(image, epochs)
         if on_step is not None:
             on_step(Step(epochs, loss.snapshot(), lambda: change, float("nan"), image))
-        if rule.stop(epochs, change) or epochs >= options.max_num_epochs:
-            stopped = rule.stop(epochs, change)
+        stopped = rule.stop(epochs, None if window is None else float(window.asscalar()))
+        if stopped or epochs >= budget.epochs:
             raise StopIteration
 
     for _ in range(MAX_RETRIES + 1):
         try:
             result = minimize(
                 objective,
-                image.asnumpy().astype(np.float64).ravel(),
+                image.asnumpy().astype(np.float64).ravel() / unit,
                 jac=True,
                 method="L-BFGS-B",
                 callback=step,
                 options={
-                    "maxiter": options.max_num_epochs - epochs,
+                    "maxiter": budget.epochs - epochs,
                     "maxcor": LBFGS_HISTORY,
                     "ftol": 0.0,
                     "gtol": 0.0,
@@ -340,13 +384,14 @@ def _lbfgs(loss, tv, image, options: Options, on_step) -> Outcome:
                 epochs,
             )
             continue
-        image[:] = result.x.reshape(shape).astype(dtype)
+        image[:] = (result.x * unit).reshape(shape).astype(dtype)
+        log.info("L-BFGS: %d iterations, %d evaluations", epochs, evaluations)
         if epochs == 0 and evaluations <= 1:
             return Outcome(
                 0, "the start image is already a minimum of the objective (its gradient is 0)"
             )
-        if stopped or epochs >= options.max_num_epochs:
-            return Outcome(epochs, _stop_reason(options, stopped))
+        if stopped or epochs >= budget.epochs:
+            return Outcome(epochs, _stop_reason(options, stopped, budget.epochs))
         # L-BFGS ended by itself (no descent left along its line search): a result, unless
         # it never moved the picture because one term drowns the others
         if float(mx.nd.norm(image - start).asscalar()) < options.stop_eps * float(

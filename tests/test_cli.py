@@ -60,6 +60,8 @@ def stylise(tmp_path, pictures, tiny_weights_file, *extra, name="out.png"):
         "1",
         "--check-every",
         "1",
+        "--stop-window",
+        "1",
         *extra,
     ]
     assert cli.main(argv) == 0
@@ -87,6 +89,7 @@ CHANGING = [
     ("--seed", "1"),
     ("--remove-noise", "0.2"),
     ("--stop-eps", "1"),
+    ("--stop-eps", "1", "--stop-window", "2"),
     ("--style-layer-weights", "1", "0", "1", "1", "1"),
     ("--preserve-colors",),
     ("--preserve-colors", "--match-luminance"),

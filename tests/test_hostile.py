@@ -1293,7 +1293,8 @@ def test_a_snapshot_that_does_not_fit_is_a_warning(case_folder, tiny_disk, tmp_p
     run = Running(
         d,
         BASE
-        + ["--max-num-epochs", "60", "--save-epochs", "10", "--output", str(tiny_disk / "out.png")],
+        + ["--max-num-epochs", "60", "--stop-eps", "0", "--save-epochs", "10"]
+        + ["--output", str(tiny_disk / "out.png")],
         env=environment(tmp_path / "tmpdir"),
     )
     try:

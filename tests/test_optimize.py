@@ -34,6 +34,7 @@ def schedule(**changes):
         min_num_epochs=1,
         max_num_epochs=5,
         check_every=1,
+        stop_window=1,
     )
     return Options(**{**base, **changes})
 

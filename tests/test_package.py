@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Each module may import only modules of lower layers (lazy imports inside functions too).
+# A subpackage (nstyle.web) is one module here: its files together.
 LAYERS = [
     {"errors", "runtime", "spec", "cuda"},  # leaves: no MXNet at import
     {"config", "files"},  # the options and the files a run touches: no MXNet
@@ -20,7 +21,7 @@ LAYERS = [
     {"optimize"},
     {"api"},
     {"report"},
-    {"cli"},
+    {"cli", "web"},  # the two front ends: the command line and the web app
 ]
 LAYER = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
@@ -39,15 +40,23 @@ def imports_of(path: Path) -> set[str]:
     return found
 
 
+def sources(module: str) -> list[Path]:
+    """A module's file, or every file of a subpackage."""
+    package = ROOT / "nstyle" / module
+    return sorted(package.rglob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
+
+
 def test_every_module_has_a_layer():
     modules = {p.stem for p in (ROOT / "nstyle").glob("*.py")} - {"__init__"}
+    modules |= {p.parent.name for p in (ROOT / "nstyle").glob("*/__init__.py")}
     assert modules == set(LAYER)
 
 
 @pytest.mark.parametrize("module", sorted(LAYER))
 def test_imports_run_one_way(module):
-    for imported in imports_of(ROOT / "nstyle" / f"{module}.py"):
-        assert LAYER[imported] < LAYER[module], f"{module} imports {imported}"
+    for path in sources(module):
+        for imported in imports_of(path) - {module}:  # within a subpackage: any way
+            assert LAYER[imported] < LAYER[module], f"{path.name} of {module} imports {imported}"
 
 
 def test_options_and_checks_load_no_framework():

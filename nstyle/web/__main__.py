@@ -1,0 +1,146 @@
+"""Serve the web app: ``python -m nstyle.web [--host H] [--port P] [--gpu N]``.
+
+The device is chosen and checked as the command line does (``--gpu``), before the server
+listens; a mistake is one line, ``nstyle.web: error: ...``, and exit code 2. The first
+line on standard output is the address, e.g. ``nstyle.web: serving on
+http://127.0.0.1:8000`` (with ``--port 0`` the system picks a free port).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import socket
+import sys
+
+from nstyle import images
+from nstyle.config import Options
+from nstyle.errors import NStyleError
+from nstyle.spec import MODELS
+
+PROG = "python -m nstyle.web"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, like every other failure
+        sys.exit(fail(f"{message} (see {PROG} --help)"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog=PROG,
+        description="Serve nstyle's web app: paint in the browser, watch the picture form.",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1); anything but a loopback address "
+        "lets other machines run jobs here",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port (default: 8000; 0: any free one)"
+    )
+    parser.add_argument(
+        "--gpu",
+        type=int,
+        default=None,
+        help="GPU number, -1 for the CPU; default: GPU 0 if the CUDA build of MXNet sees "
+        "one, else the CPU (as the nstyle command)",
+    )
+    parser.add_argument(
+        "--model",
+        choices=tuple(MODELS),
+        default=None,
+        help="the network of a job that names none; default vgg19, or vgg16 when VGG-19's "
+        "weights can be neither found nor fetched (as the nstyle command)",
+    )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=images.MAX_IMAGE_PIXELS,
+        help="refuse uploaded pictures larger than this many pixels (a guard against "
+        f"decompression bombs; default: {images.MAX_IMAGE_PIXELS})",
+    )
+    parser.add_argument(
+        "--queue",
+        type=int,
+        default=4,
+        help="jobs that may wait behind the running one (default: 4)",
+    )
+    return parser
+
+
+def fail(message: str) -> int:
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
+    print(f"nstyle.web: error: {one_line}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    loopback = is_loopback(args.host)
+    if not loopback:
+        print(
+            f"nstyle.web: warning: --host {args.host} is not a loopback address: anyone who "
+            "can reach this machine can upload pictures and run jobs on it",
+            file=sys.stderr,
+        )
+    if not 0 <= args.port <= 65535:
+        return fail(f"--port must be in 0..65535, got {args.port}")
+    if args.max_image_pixels < 1:
+        return fail(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+    if args.queue < 1:
+        return fail(f"--queue must be >= 1, got {args.queue}")
+    try:
+        from nstyle import devices
+
+        ctx = devices.select_context(args.gpu)
+    except NStyleError as exc:
+        return fail(str(exc))
+    try:  # bind first: a port in use is one line, and --port 0 learns its number
+        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        return fail(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
+    import uvicorn
+
+    from nstyle.web.app import LOOPBACK_NAMES, create_app
+
+    hosts = (LOOPBACK_NAMES + [args.host]) if loopback else ["*"]
+    app = create_app(
+        ctx,
+        max_waiting=args.queue,
+        max_pixels=args.max_image_pixels,
+        preload=True,
+        defaults=Options(model=args.model) if args.model else Options(),
+        fallback=None if args.model else "vgg16",
+        hosts=hosts,
+    )
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+    print(f"nstyle.web: serving on http://{shown}:{port} ({ctx}); Ctrl-C stops it", flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stopped gracefully, then raised Ctrl-C again
+        pass
+    print("nstyle.web: stopped", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The jobs and the worker thread that runs them, one at a time, on one device.
+
+A job is submitted with its pictures already decoded and its settings checked; it waits in
+a bounded queue (``QueueFull`` past ``max_waiting``), runs in the worker thread through
+``nstyle.api.transfer``, and keeps its current picture (a JPEG, renewed every
+``preview_seconds``), epoch and losses for the page to fetch. Cancelling a running job
+raises ``Cancelled`` from the per-epoch callback; ``transfer`` lets it through. All MXNet
+work, weight loading included, happens in the worker thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nstyle import api, config, images
+from nstyle.errors import NStyleError
+from nstyle.web.options import Settings
+
+log = logging.getLogger("nstyle.web")
+
+FINAL = ("done", "failed", "cancelled")
+
+
+class Cancelled(Exception):
+    """Raised from the per-epoch callback to stop a job that was cancelled."""
+
+
+class QueueFull(NStyleError):
+    pass
+
+
+def new_id() -> str:
+    """An unguessable job id: 128 random bits."""
+    return secrets.token_urlsafe(16)
+
+
+def jpeg(picture: np.ndarray, quality: int) -> bytes:
+    """RGB uint8 (H, W, 3) as JPEG bytes."""
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.fromarray(picture).save(encoded, format="JPEG", quality=quality)
+    return encoded.getvalue()
+
+
+def one_line(message: str) -> str:
+    """A message as the command line prints it: one line."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
+@dataclass(eq=False)
+class Job:
+    settings: Settings
+    content: np.ndarray | None  # released once the job has run
+    styles: list[np.ndarray] | None
+    names: dict[str, Any] = field(default_factory=dict)  # the uploads' names, for the page
+    id: str = field(default_factory=new_id)
+    created: float = field(default_factory=time.time)
+    state: str = "queued"
+    epoch: int = 0
+    scale: tuple[int, int] = (1, 1)
+    losses: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+    error: str | None = None
+    reason: str | None = None  # why the optimisation stopped
+    network: str | None = None
+    picture: bytes | None = None  # JPEG: the current picture, then the final one
+    size: tuple[int, int] | None = None  # the picture's (width, height)
+    version: int = 0  # counts the pictures shown; changes with ``picture``
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def max_epochs(self) -> int:
+        return config.total_epochs(self.settings.options)  # over all scales, as the CLI
+
+    def update(self, **changes: Any) -> None:
+        with self.lock:
+            for name, value in changes.items():
+                setattr(self, name, value)
+
+    def show(self, picture: np.ndarray, quality: int = 90) -> None:
+        data = jpeg(picture, quality)
+        with self.lock:
+            self.picture, self.version = data, self.version + 1
+            self.size = (int(picture.shape[1]), int(picture.shape[0]))
+
+    def status(self) -> dict[str, Any]:
+        """What ``GET /api/jobs/{id}`` answers."""
+        with self.lock:
+            return {
+                "id": self.id,
+                "state": self.state,
+                "epoch": self.epoch,
+                "max_epochs": self.max_epochs,
+                "scale": list(self.scale),
+                "losses": dict(self.losses),
+                "elapsed": round(self.elapsed, 3),
+                "error": self.error,
+                "reason": self.reason,
+                "network": self.network,
+                "picture": self.version,
+                "size": list(self.size) if self.size else None,
+                "names": self.names,
+                "created": self.created,
+            }
+
+
+class Worker:
+    """The job registry, the bounded queue and the thread that works through it."""
+
+    def __init__(
+        self,
+        ctx: Any,
+        *,
+        max_waiting: int = 4,
+        keep: int = 100,
+        preview_seconds: float = 0.5,
+        preload: bool = False,
+        defaults: config.Options = config.Options(),
+        fallback: str | None = "vgg16",
+        load_weights: Callable[..., Any] = api.load_weights,
+    ):
+        self.ctx = ctx
+        self.max_waiting, self.keep, self.preview_seconds = max_waiting, keep, preview_seconds
+        self.preload, self.defaults, self.fallback = preload, defaults, fallback
+        self.load_weights = load_weights
+        self.jobs: dict[str, Job] = {}  # oldest first
+        self.waiting: collections.deque[Job] = collections.deque()
+        self.running: Job | None = None
+        self.network: str | None = None  # the default model's weights, once loaded
+        self._weights: dict[tuple[str, str | None], Any] = {}
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="nstyle-worker", daemon=True)
+
+    # ------------------------------------------------------------ called by the app
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Cancel everything and wait (at most ``timeout`` s) for the running epoch to end."""
+        with self._cond:
+            self._stopping = True
+            for job in self.waiting:
+                job.update(state="cancelled", content=None, styles=None)
+            self.waiting.clear()
+            if self.running is not None:
+                self.running.cancel.set()
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def has_room(self) -> bool:
+        with self._cond:
+            return len(self.waiting) < self.max_waiting
+
+    def submit(self, job: Job) -> Job:
+        with self._cond:
+            if self._stopping:
+                raise NStyleError("the server is stopping")
+            if len(self.waiting) >= self.max_waiting:
+                raise QueueFull(
+                    f"the queue is full ({len(self.waiting)} job(s) waiting); "
+                    "try again when one has finished"
+                )
+            self.jobs[job.id] = job
+            self.waiting.append(job)
+            self._forget_old()
+            self._cond.notify_all()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._cond:
+            return self.jobs.get(job_id)
+
+    def cancel(self, job: Job) -> None:
+        """A waiting job is cancelled at once; a running one at the end of its epoch."""
+        with self._cond:
+            if job in self.waiting:
+                self.waiting.remove(job)
+                job.update(state="cancelled", content=None, styles=None)
+            elif job.state == "running":
+                job.cancel.set()
+
+    def position(self, job: Job) -> int:
+        """How many jobs run before this one (0: it runs now or has run)."""
+        with self._cond:
+            if job in self.waiting:
+                return self.waiting.index(job) + (self.running is not None) + 1
+            return 0
+
+    def _forget_old(self) -> None:
+        """Keep at most ``keep`` finished jobs (and their pictures)."""
+        finished = [j for j in self.jobs.values() if j.state in FINAL]
+        for job in finished[: max(0, len(finished) - self.keep)]:
+            del self.jobs[job.id]
+
+    # ------------------------------------------------------------ the worker thread
+    def _run(self) -> None:
+        if self.preload:
+            try:
+                self.weights_for(self.defaults, self.fallback)
+            except NStyleError as exc:  # the first job will say it again
+                log.warning("nstyle.web: warning: %s", one_line(str(exc)))
+        while True:
+            with self._cond:
+                while not self.waiting and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                job = self.running = self.waiting.popleft()
+                job.update(state="running")
+            try:
+                self._execute(job)
+            finally:
+                with self._cond:
+                    self.running = None
+                    job.update(content=None, styles=None)
+
+    def weights_for(self, options: config.Options, fallback: str | None) -> Any:
+        """Loaded once per server for each model (and fallback)."""
+        key = (options.model, fallback)
+        if key not in self._weights:
+            self._weights[key] = self.load_weights(options, fallback=fallback)
+            if key == (self.defaults.model, self.fallback):
+                self.network = self._weights[key].description
+        return self._weights[key]
+
+    def _execute(self, job: Job) -> None:
+        from mxnet.base import MXNetError
+
+        from nstyle.optimize import Diverged
+        from nstyle.weights import reason
+
+        settings, shown = job.settings, [0.0]
+
+        def on_epoch(it: api.Iterate) -> None:
+            if job.cancel.is_set():
+                raise Cancelled
+            job.update(epoch=it.epoch, scale=it.scale, elapsed=it.elapsed)
+            now = time.monotonic()
+            if it.epoch == 1 or now - shown[0] >= self.preview_seconds:
+                losses = it.losses  # read from the device only here
+                job.show(it.picture())
+                job.update(losses=losses)
+                shown[0] = time.monotonic()
+
+        try:
+            if job.cancel.is_set():
+                raise Cancelled
+            weights = self.weights_for(settings.options, settings.fallback)
+            job.update(network=weights.description)
+            assert job.content is not None and job.styles is not None
+            result = api.transfer(
+                job.content,
+                job.styles,
+                settings.options,
+                ctx=self.ctx,
+                weights=weights,
+                callback=on_epoch,
+            )
+        except Cancelled:
+            job.update(state="cancelled")
+        except NStyleError as exc:
+            picture = getattr(exc, "picture", None)
+            if isinstance(exc, Diverged) and picture is not None:  # the last good image
+                job.show(images.denoise(picture, settings.remove_noise), quality=95)
+            job.update(state="failed", error=one_line(str(exc)))
+        except MXNetError as exc:  # e.g. out of memory: what MXNet says, in a line
+            job.update(state="failed", error=one_line(f"MXNet failed: {reason(exc)}"))
+        except Exception as exc:  # a bug: the job fails, the server goes on
+            log.exception("nstyle.web: job %s failed", job.id)
+            job.update(state="failed", error=one_line(f"internal error: {exc!r}"))
+        else:
+            job.show(images.denoise(result.image, settings.remove_noise), quality=95)
+            job.update(
+                state="done", epoch=result.epochs, elapsed=result.seconds, reason=result.reason
+            )

@@ -1,0 +1,130 @@
+"""Time to picture: the coarse-to-fine schedule, each scale's budget, the windowed stop rule
+and the warm start of a finer scale."""
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from nstyle.api import finer_start
+from nstyle.config import (
+    COARSEST_EDGE,
+    Options,
+    Scale,
+    check_options,
+    scale_plan,
+    total_epochs,
+)
+from nstyle.errors import NStyleError
+from nstyle.optimize import Budget, _StopRule, optimize
+from tests.test_optimize import schedule, setup
+
+
+def test_default_plan_at_512_px():
+    assert scale_plan(Options()) == [
+        Scale(128, 300, 50),  # from the photo: the whole budget, the stop rule waits
+        Scale(256, 75, 10),  # a quarter of the pixels' cost each: about equal time
+        Scale(512, 19, 10),
+    ]
+    assert total_epochs(Options()) == 394
+
+
+@pytest.mark.parametrize(
+    "edge, edges",
+    [
+        (64, [64]),
+        (COARSEST_EDGE, [128]),
+        (255, [255]),  # halving would fall below the coarsest edge
+        (256, [128, 256]),
+        (600, [150, 300, 600]),
+        (4096, [128, 256, 512, 1024, 2048, 4096]),
+    ],
+)
+def test_default_number_of_scales_keeps_the_coarsest_at_128_px(edge, edges):
+    assert [s.edge for s in scale_plan(Options(max_long_edge=edge))] == edges
+
+
+def test_budgets_shrink_with_the_pixels_but_not_below_the_floor():
+    plan = scale_plan(Options(max_long_edge=4096, max_num_epochs=200))
+    assert [s.epochs for s in plan] == [200, 50, 13, 10, 10, 10]
+    assert all(s.first_check == 10 for s in plan[1:])
+    # never more than the first scale's budget, even when it is below the floor
+    assert [s.epochs for s in scale_plan(Options(max_num_epochs=3))] == [3, 3, 3]
+
+
+def test_explicit_number_of_scales_and_its_checks():
+    assert [s.edge for s in scale_plan(Options(num_scales=1))] == [512]
+    assert [s.edge for s in scale_plan(Options(num_scales=2, max_long_edge=200))] == [100, 200]
+    with pytest.raises(NStyleError, match="the coarsest scale needs 64 px"):
+        check_options(Options(num_scales=4, max_long_edge=256))
+    with pytest.raises(NStyleError, match="--num-scales must be >= 1"):
+        check_options(Options(num_scales=0))
+    with pytest.raises(NStyleError, match="--stop-window must be > 0"):
+        check_options(Options(stop_window=0))
+
+
+# ------------------------------------------------------------------ the windowed stop rule
+def run_rule(images, window, eps, first_check=1):
+    """Feed a sequence of images to the rule as an L-BFGS loop does; the epoch it stops."""
+    image = mx.nd.array(images[0])
+    rule = _StopRule(image, Options(stop_window=window, stop_eps=eps), first_check)
+    for epoch, x in enumerate(images[1:], start=1):
+        image[:] = x
+        _, change = rule.measure(epoch, image)
+        if rule.stop(epoch, None if change is None else float(change.asscalar())):
+            return epoch
+    return None
+
+
+def test_back_and_forth_stops_at_the_end_of_a_window():
+    """A picture that moves a lot each epoch but comes back has no net change: stop."""
+    x = np.full((1, 3, 4, 4), 100.0)
+    wobble = [x + (10.0 if i % 2 else 0.0) for i in range(21)]
+    assert run_rule(wobble, window=1, eps=0.01) is None  # per epoch: 10% every time
+    assert run_rule(wobble, window=4, eps=0.01) == 4
+
+
+def test_steady_drift_is_compared_per_epoch():
+    """A drift of 1% per epoch: windowed per-epoch change 1%, whatever the window."""
+    drift = [np.full((1, 3, 4, 4), 100.0 * 1.01**i) for i in range(31)]
+    for window in (1, 5, 10):
+        assert run_rule(drift, window, eps=0.0101) == window
+        assert run_rule(drift, window, eps=0.009) is None
+
+
+def test_rule_waits_for_first_check_and_fires_at_window_ends():
+    still = [np.full((1, 3, 4, 4), 50.0)] * 40
+    assert run_rule(still, window=10, eps=1e-3, first_check=25) == 30
+    assert run_rule(still, window=7, eps=1e-3, first_check=1) == 7
+
+
+def test_loops_stop_at_the_first_window_end_below_eps():
+    loss, image = setup()
+    options = schedule(optimizer="lbfgs", max_num_epochs=30, stop_eps=1.0, stop_window=5)
+    assert optimize(loss, None, image, options, budget=Budget(30, 1)).epochs == 5
+    loss, image = setup()
+    options = schedule(max_num_epochs=30, stop_eps=1.0, stop_window=4, check_every=3)
+    # windows end at 4, 8; the rule is read at the checks, 3 and 6
+    assert optimize(loss, None, image, options, budget=Budget(30, 1)).epochs == 6
+
+
+def test_budget_caps_the_epochs_and_says_so():
+    loss, image = setup()
+    outcome = optimize(loss, None, image, schedule(max_num_epochs=50), budget=Budget(7, 1))
+    assert outcome.epochs == 7 and outcome.reason == "the budget of 7 epochs reached"
+
+
+# ---------------------------------------------------------------------- the warm start
+def test_finer_start_is_the_photo_plus_the_upsampled_change():
+    rng = np.random.default_rng(0)
+    content = rng.uniform(-100, 100, (1, 3, 8, 12)).astype(np.float32)
+    coarse_content = rng.uniform(-100, 100, (1, 3, 4, 6)).astype(np.float32)
+    # nothing changed at the coarse scale: the finer scale starts from its photo, exactly
+    assert np.array_equal(finer_start(content, coarse_content, coarse_content), content)
+    # a uniform change carries over as it is
+    start = finer_start(content, coarse_content + 7.0, coarse_content)
+    assert start.shape == content.shape and np.allclose(start, content + 7.0, atol=1e-4)
+    # a change in one corner stays in that corner
+    changed = coarse_content.copy()
+    changed[..., :2, :3] += 50
+    delta = finer_start(content, changed, coarse_content) - content
+    assert delta[..., :3, :5].mean() > 30 and np.abs(delta[..., 5:, 7:]).max() < 1e-4

@@ -1,0 +1,377 @@
+"""The web app's API through Starlette's test client: real jobs on tiny pictures with the
+real VGG-16, cancelling, the queue, and every refusal (with the command line's message
+where the command line has one)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from nstyle import cli, config
+from nstyle.web import jobs, options
+from nstyle.web.app import MAX_UPLOAD, create_app
+from tests.conftest import cpu_build_only
+from tests.test_hostile import bomb_png
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTENT = (ROOT / "input" / "content.jpg").read_bytes()
+STYLE = (ROOT / "input" / "style.jpg").read_bytes()
+MOSAIC = (ROOT / "input" / "mosaic.jpg").read_bytes()
+TINY = {"model": "vgg16", "max_long_edge": 48, "max_num_epochs": 3}
+# sgd with no stop rule: runs until cancelled
+ENDLESS = {**TINY, "optimizer": "sgd", "stop_eps": 0, "max_num_epochs": 10**6}
+
+
+@pytest.fixture(scope="module")
+def app(vgg16):  # vgg16: the real weights are in the cache before any job asks
+    return create_app(max_waiting=1, preview_seconds=0)  # on the CPU
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client
+    assert not app.state.server.workdir.exists()  # the server's folder goes with it
+
+
+def post(client, content=CONTENT, styles=(STYLE,), names=None, **fields):
+    names = names or ["content.jpg"] + [f"style{i}.jpg" for i in range(len(styles))]
+    files = [("content", (names[0], content, "image/jpeg"))] + [
+        ("style", (name, style, "image/jpeg")) for name, style in zip(names[1:], styles)
+    ]
+    data = {name: str(value) for name, value in fields.items()}
+    return client.post("/api/jobs", files=files, data=data)
+
+
+def wait(client, job_id, until=jobs.FINAL, timeout=120.0, epoch=0):
+    """The job's status once its state is in ``until`` (and its epoch >= ``epoch``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = client.get(f"/api/jobs/{job_id}").json()
+        if status["state"] in until and status["epoch"] >= epoch:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+
+
+def refused(response, status: int) -> str:
+    assert response.status_code == status, response.text
+    return response.json()["error"]
+
+
+# ------------------------------------------------------------------ jobs
+def test_a_tiny_job_runs_and_its_picture_forms_live(client, app):
+    response = post(client, styles=(STYLE, MOSAIC), **{**TINY, "max_num_epochs": 10})
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    assert response.headers["location"] == f"/api/jobs/{job_id}"
+    events = client.get(f"/api/jobs/{job_id}/events")  # ends when the job does
+    assert events.headers["content-type"].startswith("text/event-stream")
+    pushed = [json.loads(line[6:]) for line in events.text.splitlines() if line[:6] == "data: "]
+    epochs = [s["epoch"] for s in pushed]
+    assert epochs == sorted(epochs) and pushed[-1]["state"] == "done"
+    live = {s["picture"] for s in pushed if s["state"] == "running" and s["picture"]}
+    assert len(live) >= 2  # the picture was renewed while the job ran
+
+    status = client.get(f"/api/jobs/{job_id}").json()
+    assert status["state"] == "done" and status["epoch"] == 10 and status["error"] is None
+    assert set(status["losses"]) == {f"style_relu{i}_1" for i in range(1, 6)} | {"content_relu4_2"}
+    assert "VGG-16" in status["network"] and status["size"] == [48, 48]
+    assert status["names"] == {"content": "content.jpg", "styles": ["style0.jpg", "style1.jpg"]}
+
+    image = client.get(f"/api/jobs/{job_id}/image")
+    assert image.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(image.content)).size == (48, 48)
+    download = client.get(f"/api/jobs/{job_id}/image?download=1")
+    assert download.headers["content-disposition"] == 'attachment; filename="nstyle-content.jpg"'
+    assert download.content == image.content
+    assert refused(client.delete(f"/api/jobs/{job_id}"), 409) == "the job has already finished"
+    assert list(app.state.server.workdir.iterdir()) == []  # the uploads are gone
+
+
+def test_cancel_and_a_full_queue(client, app):
+    running = post(client, **ENDLESS).json()["id"]
+    wait(client, running, until=("running",), epoch=1)
+    waiting = post(client, styles=(STYLE, MOSAIC), **{**TINY, "style_scale": 0.5})
+    assert waiting.status_code == 201 and waiting.json()["position"] == 2
+    waiting = waiting.json()["id"]
+    held = app.state.server.worker.get(waiting)  # a waiting job holds what it needs, no more
+    assert held.content.shape == (48, 48, 3)
+    assert [s.shape for s in held.styles] == [(18, 24, 3), (18, 24, 3)]
+    full = post(client, **TINY)
+    assert refused(full, 429).startswith("the queue is full")
+    assert full.headers["retry-after"]
+    assert refused(client.get(f"/api/jobs/{waiting}/image"), 404) == (
+        "no picture yet: the job is queued"
+    )
+
+    cancelled = client.delete(f"/api/jobs/{waiting}")  # a waiting job: at once
+    assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
+    assert client.delete(f"/api/jobs/{running}").status_code == 202
+    status = wait(client, running, timeout=30)  # a running job: at the end of its epoch
+    assert status["state"] == "cancelled" and status["epoch"] >= 1 and status["error"] is None
+    assert client.get(f"/api/jobs/{running}/image").status_code == 200  # the picture so far
+    assert client.get(f"/api/jobs/{waiting}").json()["state"] == "cancelled"
+
+
+def test_cancel_lbfgs(client):
+    """L-BFGS runs inside scipy: the callback's exception comes through it too."""
+    job_id = post(client, **{**ENDLESS, "optimizer": "lbfgs"}).json()["id"]
+    wait(client, job_id, until=("running",), epoch=2)
+    assert client.delete(f"/api/jobs/{job_id}").status_code == 202
+    assert wait(client, job_id, timeout=30)["state"] == "cancelled"
+
+
+def test_a_job_that_cannot_run_fails_with_one_line(client):
+    job_id = post(client, **{**TINY, "max_long_edge": 100_000}).json()["id"]
+    status = wait(client, job_id)
+    assert status["state"] == "failed"
+    assert status["error"].startswith("a 100000x100000 image holds a tensor of over 2^31")
+    assert "\n" not in status["error"]
+
+
+def test_job_ids_are_unguessable(client):
+    made = {jobs.new_id() for _ in range(1000)}
+    assert len(made) == 1000
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", i) for i in made)  # 128 random bits
+    job_id = post(client, **TINY).json()["id"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", job_id)
+    wait(client, job_id)
+    near = job_id[:-1] + ("A" if job_id[-1] != "A" else "B")
+    assert client.get(f"/api/jobs/{near}").status_code == 404
+
+
+# ------------------------------------------------------------------ refusals
+def cli_message(argv, tmp_path, capsys) -> str:
+    """The command line's one-line message for ``argv``."""
+    try:
+        code = cli.main([*argv, "--output", str(tmp_path / "out.jpg")], prog="nstyle")
+    except SystemExit as exit:  # argparse's errors
+        code = exit.code
+    assert code == 2
+    line = capsys.readouterr().err.strip()
+    return line.removeprefix("nstyle: error: ").removesuffix(" (see nstyle --help)")
+
+
+@pytest.mark.parametrize(
+    "fields, argv",
+    [
+        ({"max_long_edge": "0"}, ["--max-long-edge", "0"]),
+        ({"max_long_edge": "abc"}, ["--max-long-edge", "abc"]),
+        ({"optimizer": "bfgs"}, ["--optimizer", "bfgs"]),
+        ({"style_weight": "-1"}, ["--style-weight", "-1"]),
+        ({"tv_weight": "nan"}, ["--tv-weight", "nan"]),
+        ({"lr": "0"}, ["--lr", "0"]),
+        ({"seed": "-5"}, ["--seed", "-5"]),
+        ({"match_luminance": "true"}, ["--match-luminance"]),
+        ({"num_scales": "3", "max_long_edge": "99"}, ["--num-scales", "3", "--max-long-edge=99"]),
+        ({"style_layers": "relu9_9"}, ["--style-layers", "relu9_9"]),
+        ({"style_layers": ""}, ["--style-layers"]),
+        ({"style_blend_weights": "1 2"}, ["--style-blend-weights", "1", "2"]),
+        ({"remove_noise": "-1"}, ["--remove-noise", "-1"]),
+    ],
+)  # fmt: skip
+def test_a_bad_option_gets_the_command_lines_message(client, fields, argv, tmp_path, capsys):
+    message = refused(post(client, **fields), 400)
+    assert message == cli_message(argv, tmp_path, capsys)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"colour": "red"}, "unknown option 'colour'; the options are nstyle.Options' fields"),
+        ({"weights": "/etc/passwd"}, "weights: the web app reads no weights file"),
+        ({"init": "/etc/passwd"}, "argument --init: invalid choice: '/etc/passwd' (choose from"),
+        ({"preserve_colors": "maybe"}, "argument --preserve-colors: invalid boolean value"),
+    ],
+)
+def test_no_submitted_text_becomes_a_path(client, fields, message):
+    assert refused(post(client, **fields), 400).startswith(message)
+
+
+def test_the_pictures_must_be_there(client):
+    assert refused(post(client, styles=()), 400) == "at least one style image is needed"
+    no_content = client.post("/api/jobs", files=[("style", ("s.jpg", STYLE, "image/jpeg"))])
+    assert refused(no_content, 400) == "give one photo as the file field 'content'"
+    as_text = client.post(
+        "/api/jobs", data={"content": "input/content.jpg"}, files=[("style", ("s.jpg", STYLE))]
+    )
+    assert refused(as_text, 400) == "content must be a file, not text"
+    thin = io.BytesIO()
+    Image.new("RGB", (400, 20)).save(thin, format="PNG")
+    assert refused(post(client, content=thin.getvalue(), max_long_edge=48), 400) == (
+        "image of 400x20 at a long edge of 48 px is 48x2: both sides must be at least 16 px"
+    )
+
+
+@pytest.mark.parametrize("data", [b"this is no picture\n", b"", CONTENT[:200]])
+def test_not_an_image_is_415(client, app, data):
+    message = refused(post(client, styles=(data,), names=["a.jpg", "notes.txt"]), 415)
+    assert message.startswith("notes.txt: not a readable image (")
+    assert str(app.state.server.workdir) not in message
+
+
+def test_only_multipart_is_taken(client):
+    assert refused(client.post("/api/jobs", json={"content": "x"}), 415).startswith(
+        "POST /api/jobs takes multipart/form-data"
+    )
+
+
+def test_a_decompression_bomb_is_413_with_the_command_lines_message(client, app):
+    message = refused(post(client, content=bomb_png(20_000, 10_000), names=["b.png", "s"]), 413)
+    assert message == (
+        "b.png: 20000x10000 is 200 megapixels, more than the 179 nstyle reads (a guard "
+        "against decompression bombs); raise it with --max-image-pixels"
+    )
+    assert list(app.state.server.workdir.iterdir()) == []
+
+
+def test_an_upload_over_the_cap_is_413_while_it_is_read(client):
+    big = b"\0" * (MAX_UPLOAD + 1)
+    message = f"the upload is larger than {MAX_UPLOAD / 2**20:g} MB, the limit"
+    assert refused(post(client, content=big), 413) == message  # said by Content-Length
+
+
+def test_the_cap_stops_the_reading(tmp_path):
+    """Fed to the app chunk by chunk (the test client reads a body whole before it calls
+    the app), an upload without Content-Length is refused once past the cap, unread."""
+    app = create_app(workdir=tmp_path)
+    chunk, total = 2**20, 2 * MAX_UPLOAD // 2**20
+    head = b'--b\r\nContent-Disposition: form-data; name="content"; filename="big.jpg"\r\n\r\n'
+    pulled, answer = 0, []
+
+    async def receive():
+        nonlocal pulled
+        pulled += 1
+        body = head if pulled == 1 else b"\0" * chunk
+        return {"type": "http.request", "body": body, "more_body": pulled < total}
+
+    async def send(message):
+        answer.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/jobs",
+        "raw_path": b"/api/jobs",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"multipart/form-data; boundary=b"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert answer[0]["status"] == 413
+    assert json.loads(answer[1]["body"])["error"].startswith("the upload is larger than 50 MB")
+    assert pulled <= MAX_UPLOAD // chunk + 2 < total  # it stopped reading at the cap
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_ids_are_404(client):
+    for method, path in [
+        ("GET", "/api/jobs/nope"),
+        ("GET", "/api/jobs/nope/image"),
+        ("GET", "/api/jobs/nope/events"),
+        ("DELETE", "/api/jobs/nope"),
+    ]:
+        message = refused(client.request(method, path), 404)
+        assert message == "no such job (the id is unknown, or the job was forgotten)"
+
+
+def test_other_sites_and_other_host_names_are_refused(client):
+    other = client.post("/api/jobs", headers={"origin": "http://example.com"})
+    assert refused(other, 403) == "a request from another site is refused"
+    assert client.delete("/api/jobs/x", headers={"origin": "null"}).status_code == 403
+    assert client.get("/api/options", headers={"host": "evil.example"}).status_code == 400
+
+
+# ------------------------------------------------------------------ the page and the form
+def test_the_page_and_its_files(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for name in re.findall(r'"/static/([^"]+)"', page.text):
+        assert client.get(f"/static/{name}").status_code == 200, name
+    assert client.get("/static/../app.py").status_code == 404
+
+
+def test_the_samples_are_named_not_pathed(client):
+    samples = client.get("/api/samples").json()
+    assert {"name": "content.jpg", "kind": "photo", "url": "/api/samples/content.jpg"} in samples
+    assert client.get("/api/samples/content.jpg").content == CONTENT
+    for name in ["..%2FMakefile", "%2E%2E%2Finput%2Fcontent.jpg", "Makefile"]:
+        assert client.get(f"/api/samples/{name}").status_code == 404
+
+
+def test_the_form_is_every_option(client):
+    answer = client.get("/api/options").json()
+    names = [f["name"] for f in answer["fields"]]
+    expected = {f.name for f in config.Options.__dataclass_fields__.values()} - {"weights"}
+    assert set(names) == expected | {"remove_noise"} and len(names) == len(set(names))
+    assert names[: len(options.MAIN)] == list(options.MAIN)
+    assert all(f["help"] for f in answer["fields"])
+    init = next(f for f in answer["fields"] if f["name"] == "init")
+    assert init["choices"] == ["content", "noise"]
+    assert answer["device"] == "cpu(0)" and answer["limits"]["max_upload_bytes"] == MAX_UPLOAD
+
+
+def test_the_form_module_loads_no_framework():
+    code = (
+        "import sys, nstyle.web.options; "
+        "print(sorted(m for m in ('mxnet', 'starlette', 'skimage') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+# ------------------------------------------------------------------ the command
+def serve(*argv):
+    return subprocess.run(
+        [sys.executable, "-m", "nstyle.web", *argv], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_a_public_host_is_warned_about_and_mistakes_are_one_line():
+    done = serve("--host", "0.0.0.0", "--port", "70000")  # refused before binding
+    assert done.returncode == 2
+    warning, error = done.stderr.splitlines()
+    assert warning.startswith("nstyle.web: warning: --host 0.0.0.0 is not a loopback address")
+    assert error == "nstyle.web: error: --port must be in 0..65535, got 70000"
+
+
+def test_a_port_in_use_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = serve("--port", str(port), "--gpu", "-1")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"nstyle.web: error: cannot listen on 127.0.0.1:{port} (Address already in use)"
+    )
+
+
+@cpu_build_only
+def test_the_device_is_checked_as_the_command_line_does():
+    done = serve("--gpu", "0")
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        "nstyle.web: error: --gpu 0: the installed MXNet is the CPU-only build"
+    )
