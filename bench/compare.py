@@ -187,21 +187,24 @@ def pictures(sides: Sides, workdir: Path, pair: tuple[Path, Path], size: int, fa
             "peer_at_same_time": same_time[1],
             "peer_at_twice": twice[1] if twice[0] >= 1.9 * run["seconds"] else None,
         }
-        shown[label] = (picture, same_time, reached)
+        shown[label] = (picture, same_time, reached, peer[-1])
     return result, shown
 
 
 def figure(path: Path, label: str, seconds: float, shown) -> None:
-    """nstyle's picture, PyTorch's at the same time, PyTorch's when it first matched it."""
+    """nstyle's picture, PyTorch's at the same time, PyTorch's when it first matched it (or
+    at the end of its run, when it never did)."""
     from PIL import Image, ImageDraw
 
-    picture, same_time, reached = shown
+    picture, same_time, reached, last = shown
     panels = [
         (picture, f"{label}: {seconds:.0f} s"),
         (same_time[2], f"PyTorch L-BFGS at {same_time[0]:.0f} s"),
     ]
     if reached is not None:
         panels.append((reached[2], f"PyTorch L-BFGS at {reached[0]:.0f} s: as good"))
+    else:
+        panels.append((last[2], f"PyTorch L-BFGS at {last[0]:.0f} s (its end): not as good"))
     h, w = picture.shape[:2]
     sheet = Image.new("RGB", (len(panels) * w + (len(panels) - 1) * 8, h + 28), "white")
     draw = ImageDraw.Draw(sheet)

@@ -59,3 +59,32 @@ def test_quality_measures_style_and_content_on_the_picture(vgg16):
     between = judge.measure(blend, photo, painting)
     assert 0 < between["content_distance"] < painted["content_distance"]
     assert 0 < between["style_distance"] < itself["style_distance"]
+
+
+def test_picture_task_writes_what_the_command_line_would(tmp_path, vgg16):
+    """The time-to-picture run: nstyle's settings as JSON, the picture written as a file."""
+    from nstyle import images
+
+    data = bench.export(tmp_path, 64, ROOT / "input" / "content.jpg", ROOT / "input" / "style.jpg")
+    out = tmp_path / "picture.jpg"
+    run = project(
+        data,
+        "--task",
+        "picture",
+        "--options",
+        json.dumps({"max_num_epochs": 3, "optimizer": "sgd"}),
+        "--out",
+        str(out),
+    )
+    assert run["seconds"] > 0 and run["epochs"] == 3 and run["path"] == str(out)
+    assert images.read_image(out).shape == (64, 64, 3)
+
+
+def test_as_good_means_no_worse_on_either_distance():
+    from bench.quality import at_least_as_good
+
+    ref = {"style_distance": 0.2, "content_distance": 0.9}
+    assert at_least_as_good(ref, ref)
+    assert at_least_as_good({"style_distance": 0.1, "content_distance": 0.9}, ref)
+    assert not at_least_as_good({"style_distance": 0.1, "content_distance": 0.91}, ref)
+    assert not at_least_as_good({"style_distance": 0.21, "content_distance": 0.5}, ref)
