@@ -25,6 +25,7 @@ class Reporter:
     def __init__(self, outputs: Outputs, folder: Path, max_epochs: int):
         self.outputs, self.folder = outputs, folder
         self.last: Iterate | None = None
+        self._printed = (0, 0.0)  # (epoch, elapsed) of the last printed line
         self._bar: Any = None
         if not outputs.quiet and sys.stderr.isatty():
             from tqdm import tqdm
@@ -69,6 +70,10 @@ class Reporter:
                 )
             scale = f"  scale {it.scale[0]}/{it.scale[1]}" if it.scale[1] > 1 else ""
             lr = "" if it.lr != it.lr else f"  lr {it.lr:.2e}"  # L-BFGS has none (nan)
+            # the rate since the last line: epochs of a finer scale cost more
+            epoch, elapsed = self._printed
+            rate = (it.elapsed - elapsed) / max(1, it.epoch - epoch)
+            self._printed = (it.epoch, it.elapsed)
             self.say(
                 "epoch %4d  style %.4g  content %.4g  change %.2e%s  %.2f s/epoch%s",
                 it.epoch,
@@ -76,7 +81,7 @@ class Reporter:
                 it.content_loss,
                 it.rel_change,
                 lr,
-                it.elapsed / it.epoch,
+                rate,
                 scale,
             )
         if self.outputs.save_epochs and it.epoch % self.outputs.save_epochs == 0:
