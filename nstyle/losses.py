@@ -169,6 +169,27 @@ class Network:
         )  # the Gram targets
 
 
+def head_weights(
+    net: Network,
+    shape,
+    style_weight: float,
+    content_weight: float,
+    style_layer_weights: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Each loss's weight in the objective, by loss name (``style_relu1_1``, ...): a style
+    layer's ``style_weight * layer_weight / (C^2 HW)`` at the image ``shape``'s H and W, a
+    content layer's ``content_weight`` shared among the content layers."""
+    layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
+    positions = net.positions(shape)
+    weights = {
+        f"style_{n}": style_weight * layer_weights[n] / (net.channels[n] ** 2 * positions[n])
+        for n in net.style_layers
+    }
+    for n in net.content_layers:
+        weights[f"content_{n}"] = content_weight / len(net.content_layers)
+    return weights
+
+
 class LossExecutor:
     """The loss graph bound to an image array, with its fixed head gradients.
 
@@ -185,17 +206,15 @@ class LossExecutor:
         content_weight: float,
         style_layer_weights: dict[str, float] | None = None,
     ):
-        layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
-        positions = net.positions(image.shape)
+        weights = head_weights(net, image.shape, style_weight, content_weight, style_layer_weights)
         losses, heads, self.names = [], [], []
         for name in net.style_layers:
-            channels = net.channels[name]
-            losses.append(style_loss(net.features[name], channels, name))
-            heads.append(style_weight * layer_weights[name] / (channels**2 * positions[name]))
+            losses.append(style_loss(net.features[name], net.channels[name], name))
+            heads.append(weights[f"style_{name}"])
             self.names.append(f"style_{name}")
         for name in net.content_layers:
             losses.append(content_loss(net.features[name], name))
-            heads.append(content_weight / len(net.content_layers))
+            heads.append(weights[f"content_{name}"])
             self.names.append(f"content_{name}")
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)

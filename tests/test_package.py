@@ -18,6 +18,7 @@ LAYERS = [
     {"images", "weights", "devices"},
     {"model"},
     {"losses"},
+    {"tiles"},  # the loss tile by tile (issue 13), on the losses
     {"optimize"},
     {"api"},
     {"report"},

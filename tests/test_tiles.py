@@ -1,0 +1,142 @@
+"""Tiled loss and gradient against the untiled executor; the tile plan on pure numbers."""
+
+import mxnet as mx
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from nstyle.losses import LossExecutor, Network
+from nstyle.spec import layer_plan, relu_names
+from nstyle.tiles import TiledLoss, TilePlan, layer_margins, layer_strides
+from tests.conftest import TINY_CHANNELS, random_vgg
+
+CONFIGS = {
+    "style": (("relu1_1", "relu2_1", "relu3_1"), ()),
+    "content": ((), ("relu2_2",)),
+    "both": (("relu1_1", "relu2_1", "relu3_1"), ("relu2_2",)),
+    "shared": (("relu1_2", "relu2_2"), ("relu2_2",)),  # one layer read by both losses
+}
+# (image H, W, tile): one tile, 2x2, uneven at the border, tiles smaller than the margin.
+LAYOUTS = {
+    "one": (24, 28, (24, 28)),
+    "2x2": (24, 32, (12, 16)),
+    "uneven": (22, 30, (12, 8)),
+    "small": (16, 20, 4),
+}
+
+
+def untiled_and_tiled(config, layout, pooling="avg"):
+    style, content = CONFIGS[config]
+    h, w, tile = LAYOUTS[layout]
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, style, content, pooling, mx.cpu(), TINY_CHANNELS,
+        "float64",
+    )  # fmt: skip
+    rng = np.random.default_rng(4)
+    shape = (1, 3, h, w)
+    targets = {
+        **{k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "gram" in k},
+        **{k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k},
+    }
+    x = rng.uniform(-100, 100, shape)
+    weights = {n: 1.0 + i for i, n in enumerate(style)}
+    loss = LossExecutor(net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, weights)
+    loss.step()
+    expected = (sum(loss.weighted_losses().values()), loss.grad.asnumpy())
+    tiled = TiledLoss(net, targets, shape, tile, 3.0, 0.5, weights)
+    value, grad = tiled.value_and_gradient(x)
+    return expected, (value, grad.asnumpy()), tiled.plan
+
+
+@pytest.mark.parametrize(
+    "config, layout",
+    [(c, layout) for c in ("style", "content", "both") for layout in sorted(LAYOUTS)]
+    + [("shared", "small")],
+)
+def test_tiled_value_and_gradient_equal_the_untiled(config, layout):
+    (value, grad), (tiled_value, tiled_grad), plan = untiled_and_tiled(config, layout)
+    if layout == "small":
+        assert plan.tile[0] < plan.margin and len(plan.tiles) == 20
+    elif layout == "one":
+        assert len(plan.tiles) == 1
+    assert_allclose(tiled_value, value, rtol=1e-10)
+    assert_allclose(tiled_grad, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+
+
+def test_tiled_max_pooling_equals_the_untiled():
+    (value, grad), (tiled_value, tiled_grad), _ = untiled_and_tiled("both", "uneven", "max")
+    assert_allclose(tiled_value, value, rtol=1e-10)
+    assert_allclose(tiled_grad, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+
+
+def test_one_executor_per_tile_shape():
+    style, content = CONFIGS["both"]
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, style, content, "avg", mx.cpu(), TINY_CHANNELS
+    )
+    targets = net.targets(np.zeros((1, 3, 32, 32), np.float32))
+    tiled = TiledLoss(net, targets, (1, 3, 32, 32), 8, 1.0, 1.0)
+    tiled.value_and_gradient(np.zeros((1, 3, 32, 32), np.float32))
+    assert len(tiled.plan.tiles) == 16
+    assert (
+        set(tiled._executors) == tiled.plan.shapes() and len(tiled.plan.shapes()) == 4
+    )  # widths 20, 28
+
+
+def exact_positions(num_layers, deepest, size, start, end):
+    """1-D: which positions of each layer a tile reading image pixels [start, end) computes
+    exactly as the whole network does (an independent simulation of the padding)."""
+    exact = np.zeros(size, bool)
+    exact[start:end] = True  # the tile's pixels are the image's
+    offset, found = start, {}
+    for kind, name in layer_plan(num_layers):
+        n = len(exact)
+        if kind == "conv":
+            inside = np.zeros(n + 2, bool)  # outside the image: the same zero padding
+            inside[0], inside[-1] = True, True
+            inside[1:-1] = exact
+            exact = exact & inside[:-2] & inside[2:]
+            found[name] = exact
+        else:  # a pooling: both inputs exact, and the tile's grid is the image's
+            assert offset % 2 == 0
+            exact = exact[0 : n // 2 * 2 : 2] & exact[1 : n // 2 * 2 : 2]
+            offset //= 2
+        if name == deepest:
+            return found
+
+
+@pytest.mark.parametrize("num_layers", [16, 19])
+@pytest.mark.parametrize("size, tile", [(64, 16), (100, 32), (37, 8), (300, 100), (16, 16)])
+def test_plan_partitions_aligns_and_covers_the_receptive_field(num_layers, size, tile):
+    strides, margins = layer_strides(num_layers), layer_margins(num_layers)
+    for deepest in relu_names(num_layers):
+        if size < strides[deepest]:
+            continue
+        plan = TilePlan.build(size, size + 7, tile, num_layers, deepest)
+        s = plan.stride
+        assert s == strides[deepest] and plan.margin % s == 0
+        assert plan.margin >= margins[deepest] and plan.tile[0] % s == 0
+        covered = np.zeros((size, size + 7), int)
+        for t in plan.tiles:
+            iy0, iy1, ix0, ix1 = t.interior
+            ey0, ey1, ex0, ex1 = t.extent
+            covered[iy0:iy1, ix0:ix1] += 1
+            assert 0 <= ey0 <= iy0 < iy1 <= ey1 <= size and 0 <= ex0 <= ix0 < ix1 <= ex1 <= size + 7
+            assert ey0 % s == ex0 % s == iy0 % s == ix0 % s == 0
+            assert iy0 - ey0 in (iy0, plan.margin) and ey1 - iy1 in (size - iy1, plan.margin)
+            # Every used layer's interior is computed exactly by the tile (each axis).
+            for lo, hi, elo, ehi, n in ((iy0, iy1, ey0, ey1, size), (ix0, ix1, ex0, ex1, size + 7)):
+                exact = exact_positions(num_layers, deepest, n, elo, ehi)
+                for name, mask in exact.items():
+                    k = strides[name]
+                    assert mask[lo // k : hi // k].all(), (name, lo, hi, elo, ehi)
+        assert np.all(covered == 1)
+
+
+def test_margins_of_vgg16():
+    margins = layer_margins(16)
+    assert (margins["relu1_1"], margins["relu1_2"], margins["relu2_1"]) == (1, 2, 4)
+    assert margins["relu4_2"] == 40 and margins["relu5_1"] == 64
+    assert layer_strides(16)["relu5_1"] == 16
+    plan = TilePlan.build(100, 50, 30, 16, "relu3_1")  # tiles rounded down to the stride
+    assert plan.tile == (28, 28) and plan.stride == 4 and plan.margin == 12
