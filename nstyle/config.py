@@ -323,11 +323,6 @@ def total_epochs(options: Options) -> int:
     return sum(scale.epochs for scale in scale_plan(options))
 
 
-def scale_edges(options: Options) -> list[int]:
-    """Long edges of the scales, coarse to fine: halving from ``max_long_edge``."""
-    return [scale.edge for scale in scale_plan(options)]
-
-
 def check_outputs(outputs: Outputs) -> None:
     check_finite(outputs)
     for name in ("save_epochs", "print_every"):

@@ -167,27 +167,33 @@ def denoise(image: np.ndarray, weight: float) -> np.ndarray:
     return np.clip(np.round(smooth * 255.0), 0, 255).astype(np.uint8)
 
 
+def encode(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:
+    """(H, W, 3) uint8 as the bytes of an image file (``fmt``: Pillow's format name)."""
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    options = {"quality": quality} if fmt == "JPEG" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Image.fromarray(image).save(encoded, format=fmt, **options)
+    return encoded.getvalue()
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write (H, W, 3) uint8 atomically: a temporary file in the same folder, then a rename.
 
     A failure (full disk, folder gone) raises ``NStyleError`` and leaves nothing behind:
     neither a partial file nor a changed ``path``.
     """
-    from PIL import Image
-
     path = Path(path)
     fmt = image_format(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
-        encoded = io.BytesIO()  # encoded whole first: Pillow's encoders ignore short writes
-        options = {"quality": 95} if fmt == "JPEG" else {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            Image.fromarray(image).save(encoded, format=fmt, **options)
+        encoded = encode(image, fmt)  # whole first: Pillow's encoders ignore short writes
         with os.fdopen(fd, "wb") as out:
-            out.write(encoded.getbuffer())  # raises on a full disk
+            out.write(encoded)  # raises on a full disk
             out.flush()
             os.fsync(out.fileno())  # a full disk shows here, not after the rename
         os.chmod(tmp, 0o644)

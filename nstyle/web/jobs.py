@@ -11,7 +11,6 @@ work, weight loading included, happens in the worker thread.
 from __future__ import annotations
 
 import collections
-import io
 import logging
 import secrets
 import threading
@@ -42,15 +41,6 @@ class QueueFull(NStyleError):
 def new_id() -> str:
     """An unguessable job id: 128 random bits."""
     return secrets.token_urlsafe(16)
-
-
-def jpeg(picture: np.ndarray, quality: int) -> bytes:
-    """RGB uint8 (H, W, 3) as JPEG bytes."""
-    from PIL import Image
-
-    encoded = io.BytesIO()
-    Image.fromarray(picture).save(encoded, format="JPEG", quality=quality)
-    return encoded.getvalue()
 
 
 def one_line(message: str) -> str:
@@ -90,7 +80,7 @@ class Job:
                 setattr(self, name, value)
 
     def show(self, picture: np.ndarray, quality: int = 90) -> None:
-        data = jpeg(picture, quality)
+        data = images.encode(picture, "JPEG", quality)
         with self.lock:
             self.picture, self.version = data, self.version + 1
             self.size = (int(picture.shape[1]), int(picture.shape[0]))
