@@ -36,7 +36,7 @@ import numpy as np
 from bench import exchange
 from nstyle import images
 from nstyle.config import Options
-from nstyle.optimize import host_bytes
+from nstyle.memory import LBFGS_HISTORY, lbfgs_bytes
 from nstyle.spec import conv_names
 from nstyle.weights import obtain
 
@@ -328,7 +328,7 @@ def growth(results: dict) -> list[str]:
     if len(pixels) >= 2:
         slope, base = np.polyfit(pixels, rss, 1)  # bytes = base + slope * pixels
         budget = 0.9 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        lbfgs = slope + host_bytes("lbfgs", 3)  # L-BFGS's float64 history per pixel
+        lbfgs = slope + lbfgs_bytes(LBFGS_HISTORY, 3)  # L-BFGS's float64 history per pixel
         lines += [
             "",
             f"Fitted peak RSS: {base / GIB:.2f} GiB + {slope / 1024:.2f} KiB per pixel; "

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 import mxnet as mx
 import numpy as np
 
-from nstyle import devices, images
+from nstyle import devices, images, memory
 from nstyle.config import Options, blend_weights, check_layers, check_options, flag, scale_plan
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import Budget, Diverged, Step, host_bytes, optimize
+from nstyle.optimize import Budget, Diverged, Step, optimize
 from nstyle.spec import MIN_EDGE
+from nstyle.tiles import TiledLoss, tiled_targets
 from nstyle.weights import Weights, resolve
 
 log = logging.getLogger(__name__)
@@ -80,63 +81,84 @@ def load_weights(options: Options, fallback: str | None = None) -> Weights:
     return resolve(options.model, options.weights, fallback)
 
 
-def check_memory(
-    net: Network, shape, style_shapes: Sequence, available: int, ctx, options: Options
-) -> None:
-    """Fail before binding when a run would not fit into ``available`` bytes or would hold a
-    tensor too large for MXNet's 32-bit sizes, naming a ``--max-long-edge`` (or, for the
-    style images, a ``--style-scale``) that fits; memory grows with the number of pixels.
+def memory_cap(options: Options, ctx) -> tuple[int, int]:
+    """(the run's cap in bytes, the bytes free on ``ctx``): ``--max-memory``, or 90% of
+    what is free."""
+    available = devices.free_memory(ctx)
+    if options.max_memory is None:
+        return int(0.9 * available), available
+    return int(options.max_memory * GIB), available
 
-    The loss executor (plus L-BFGS's history) is bound for the output's ``shape``; each
-    style image's targets executor, before it, for its own shape.
-    """
-    budget = 0.9 * available
-    widest = net.channels["relu1_1"]  # relu1_1's tensor, full size, is the largest
 
-    def content_needs(size) -> int:
-        return net.loss_bytes(size) + host_bytes(options.optimizer, int(np.prod(size)))
-
-    def problem(size, needs) -> str | None:
-        if widest * size[2] * size[3] >= 2**31:
-            return "holds a tensor of over 2^31 elements, more than MXNet 1.9.1 can index"
-        need = needs(size)
-        if need > budget:
-            return (
-                f"needs about {need / GIB:.1f} GiB on {ctx} but {available / GIB:.1f} GiB is free"
-            )
-        return None
-
-    def shrunk(size, factor):
-        return (1, 3, max(1, round(size[2] * factor)), max(1, round(size[3] * factor)))
-
-    found = problem(shape, content_needs)
-    if found:
-        edge = options.max_long_edge
-        while edge > MIN_EDGE:
-            edge = int(edge * 0.9)
-            if problem(shrunk(shape, edge / options.max_long_edge), content_needs) is None:
-                break
-        raise NStyleError(
-            f"a {shape[3]}x{shape[2]} image {found}; {flag('max_long_edge')} {edge} would fit"
-        )
-    for style in style_shapes:
-        found = problem(style, net.loss_bytes)
-        if found:
+def plan_memory(
+    net: Network,
+    shapes: Sequence[tuple[int, int]],
+    style_shapes: Sequence[tuple[int, int]],
+    options: Options,
+    cap: int,
+    available: int,
+    ctx,
+) -> list[memory.ScalePlan]:
+    """Each scale's plan (``nstyle.memory.plan_scale``) for the content ``shapes`` (H, W),
+    coarse to fine; fails before any work when even the smallest tiles do not fit, naming
+    the smallest ``--max-memory`` that works, or, without one, a ``--max-long-edge``; or
+    when a style image (``style_shapes``, at the finest scale) does not, naming a
+    ``--style-scale``."""
+    plans = []
+    for height, width in reversed(shapes):  # the finest first: it needs the most
+        try:
+            plans.append(memory.plan_scale(net, height, width, options.optimizer, cap))
+        except memory.NoFit as exc:
+            line = memory.cap_message(exc, options.max_memory, available, str(ctx))
+            if options.max_memory is None:
+                edge = options.max_long_edge
+                while edge > MIN_EDGE:
+                    edge = int(edge * 0.9)
+                    factor = edge / max(height, width)
+                    h, w = max(1, round(height * factor)), max(1, round(width * factor))
+                    least = memory.predict(net, h, w, memory.MIN_TILE, "sgd", 0)
+                    if least is not None and least.peak <= cap:
+                        break
+                line += f"; {flag('max_long_edge')} {edge} would fit"
+            raise NStyleError(line) from None
+    plans.reverse()
+    for height, width in style_shapes:  # their targets, tile by tile if need be
+        least = memory.predict(net, height, width, memory.MIN_TILE, "sgd", 0)
+        if least is None or least.peak > cap:
             scale = options.style_scale
             while scale * options.max_long_edge > MIN_EDGE:
                 scale *= 0.9
-                if problem(shrunk(style, scale / options.style_scale), net.loss_bytes) is None:
+                factor = scale / options.style_scale
+                h, w = max(1, round(height * factor)), max(1, round(width * factor))
+                smaller = memory.predict(net, h, w, memory.MIN_TILE, "sgd", 0)
+                if smaller is not None and smaller.peak <= cap:
                     break
             raise NStyleError(
-                f"the style image at {flag('style_scale')} {options.style_scale:g} "
-                f"is {style[3]}x{style[2]} and {found}; {flag('style_scale')} "
-                f"{scale:.2g} would fit"
+                f"the style image at {flag('style_scale')} {options.style_scale:g} is "
+                f"{width}x{height} and needs at least "
+                f"{(least.peak if least else float('inf')) / GIB:.1f} GiB but the cap is "
+                f"{cap / GIB:.1f} GiB; {flag('style_scale')} {scale:.2g} would fit"
             )
-    log.info(
-        "memory: about %.2f GiB needed, %.1f GiB free on %s",
-        content_needs(shape) / GIB,
-        available / GIB,
-        ctx,
+    if options.max_memory is not None and cap > available:
+        log.warning(
+            "%s %g is more than the %.1f GiB free on %s",
+            flag("max_memory"),
+            options.max_memory,
+            available / GIB,
+            ctx,
+        )
+    return plans
+
+
+def describe_plans(plans: Sequence[memory.ScalePlan], cap: int) -> str:
+    """The memory plan in one line: scales that run alike are grouped."""
+    parts = []
+    for plan in plans:
+        text = plan.describe()
+        parts.append(text)
+    peak = max(p.peak for p in plans)
+    return f"memory plan (cap {cap / GIB:.1f} GiB, peak about {peak / GIB:.1f}): " + "; ".join(
+        parts
     )
 
 
@@ -170,8 +192,21 @@ def finer_start(content_x: np.ndarray, coarse_x: np.ndarray, coarse_content: np.
     return content_x + images.resize_array(coarse_x - coarse_content, content_x.shape[2:])
 
 
+def image_targets(
+    net: Network, image: np.ndarray, cap: int | None = None
+) -> dict[str, mx.nd.NDArray]:
+    """``Network.targets`` of ``image``, tile by tile when the whole does not fit ``cap``
+    bytes (None: no cap)."""
+    tile = None if cap is None else memory.target_tile(net, image.shape[2], image.shape[3], cap)
+    return net.targets(image) if tile is None else tiled_targets(net, image, tile)
+
+
 def style_targets(
-    net: Network, styles_x: list[np.ndarray], blend: Sequence[float], shape
+    net: Network,
+    styles_x: list[np.ndarray],
+    blend: Sequence[float],
+    shape,
+    cap: int | None = None,
 ) -> dict[str, mx.nd.NDArray]:
     """The blended Gram targets of the style images, at the output's size.
 
@@ -181,7 +216,7 @@ def style_targets(
     positions = net.positions(shape)
     blended: dict[str, mx.nd.NDArray] = {}
     for weight, style_x in zip(blend, styles_x):
-        grams = net.targets(style_x)
+        grams = image_targets(net, style_x, cap)
         style_positions = net.positions(style_x.shape)
         for name in net.style_layers:
             key = f"target_gram_{name}"
@@ -269,8 +304,11 @@ def transfer(
     plan = scale_plan(options)
     edges = [scale.edge for scale in plan]
     final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
-    style_shapes = [(1, 3) + images.long_edge_shape(s.shape, style_edge(options)) for s in styles]
-    check_memory(net, (1, 3) + final, style_shapes, devices.free_memory(ctx), ctx, options)
+    cap, available = memory_cap(options, ctx)
+    shapes = [images.long_edge_shape(content.shape, edge) for edge in edges]
+    style_shapes = [images.long_edge_shape(s.shape, style_edge(options)) for s in styles]
+    plans = plan_memory(net, shapes, style_shapes, options, cap, available, ctx)
+    log.info(describe_plans(plans, cap))
     log.info(
         "network: %s; content %dx%d, %s%s",
         weights.description,
@@ -280,8 +318,8 @@ def transfer(
         f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
     )
     previous, done, begin = None, 0, time.perf_counter()
-    for scale, step in enumerate(plan, start=1):
-        at = options.replace(max_long_edge=step.edge)
+    for scale, (step, fit) in enumerate(zip(plan, plans), start=1):
+        at = options.replace(max_long_edge=step.edge, optimizer=fit.optimizer)
         budget = Budget(step.epochs, step.first_check)
 
         def report(step: Step, render, done=done, scale=scale) -> None:
@@ -300,7 +338,7 @@ def transfer(
 
         began = time.perf_counter()
         previous, picture, outcome = _stylize_at(
-            net, content, styles, blend, at, weights, previous, report, budget
+            net, content, styles, blend, at, weights, previous, report, budget, fit, cap
         )
         done += outcome.epochs
         if len(plan) > 1:
@@ -327,6 +365,8 @@ def _stylize_at(
     previous: tuple[np.ndarray, np.ndarray] | None,
     report,
     budget: Budget,
+    fit: memory.ScalePlan,
+    cap: int,
 ):
     """One scale: returns ((image, content) as the optimiser saw them, the picture as the
     result, the loop's ``Outcome``).
@@ -352,9 +392,13 @@ def _stylize_at(
     mean = weights.convention.mean_pixel
     content_x = images.preprocess(content, mean)  # (1, 3, H, W)
     styles_x = [images.preprocess(style, mean) for style in styles]
-    targets = style_targets(net, styles_x, blend, content_x.shape)
+    targets = style_targets(net, styles_x, blend, content_x.shape, cap)
     targets.update(
-        {k: v for k, v in net.targets(content_x).items() if k.startswith("target_content_")}
+        {
+            k: v
+            for k, v in image_targets(net, content_x, cap).items()
+            if k.startswith("target_content_")
+        }
     )
     if previous is None:
         start = start_image(options, content_x, mean)
@@ -364,9 +408,11 @@ def _stylize_at(
     layer_weights = dict(
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
     )
-    loss = LossExecutor(
-        net, targets, image, options.style_weight, options.content_weight, layer_weights
-    )
+    weighting = (options.style_weight, options.content_weight, layer_weights)
+    if fit.tile is None:
+        loss: LossExecutor | TiledLoss = LossExecutor(net, targets, image, *weighting)
+    else:
+        loss = TiledLoss(net, targets, image, fit.tile, *weighting)
     tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
 
     def render(x: np.ndarray) -> np.ndarray:
@@ -375,7 +421,14 @@ def _stylize_at(
 
     try:
         outcome = optimize(
-            loss, tv, image, options, lambda step: report(step, render), budget, previous is None
+            loss,
+            tv,
+            image,
+            options,
+            lambda step: report(step, render),
+            budget,
+            previous is None,
+            fit.history or memory.LBFGS_HISTORY,
         )
     except Diverged as exc:
         exc.picture = render(image.asnumpy())  # rolled back: the last good image

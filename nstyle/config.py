@@ -21,7 +21,8 @@ DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any posi
 INITS = ("content", "noise")
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
-MIN_SCALE_EPOCHS = 10  # no scale gets fewer epochs than this (docs/BENCHMARKS.md)
+MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
+FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -59,6 +60,11 @@ class Options:
         "coarse to fine: optimise at max-long-edge / 2^k for k = num-scales - 1 down to 0, "
         "each scale starting from the previous one's result; default: as many as keep the "
         f"coarsest scale at {COARSEST_EDGE} px or more (3 at 512 px); 1: one scale",
+    )
+    max_memory: float | None = option(
+        None,
+        "GiB the run may use at its peak (default: 0.9 times the memory free); a picture that "
+        "does not fit whole is computed tile by tile, the same objective (docs/METHOD.md)",
     )
     style_scale: float = option(
         1.0,
@@ -123,7 +129,7 @@ class Options:
         300,
         "epochs at most at the first scale (original: 1000); each finer scale gets this "
         f"times its fraction of the pixels (about the same time per scale), at least "
-        f"{MIN_SCALE_EPOCHS}",
+        f"{MIN_SCALE_EPOCHS} (fewer above {FULL_FLOOR_EDGE} px)",
     )
     check_every: int = option(
         10,
@@ -224,6 +230,8 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         "stop_window": options.stop_window,
         "style_scale": options.style_scale,
     }
+    if options.max_memory is not None:
+        positive["max_memory"] = options.max_memory
     for name, value in positive.items():
         if not value > 0:
             raise NStyleError(f"{flag(name)} must be > 0, got {value}")
@@ -313,9 +321,16 @@ def scale_plan(options: Options) -> list[Scale]:
     plan = [Scale(edges[0], options.max_num_epochs, options.min_num_epochs)]
     for edge in edges[1:]:
         share = math.ceil(options.max_num_epochs * (edges[0] / edge) ** 2)
-        epochs = min(options.max_num_epochs, max(MIN_SCALE_EPOCHS, share))
+        epochs = min(options.max_num_epochs, max(scale_floor(edge), share))
         plan.append(Scale(edge, epochs, options.stop_window))
     return plan
+
+
+def scale_floor(edge: int) -> int:
+    """The fewest epochs a finer scale gets: ``MIN_SCALE_EPOCHS``, and above
+    ``FULL_FLOOR_EDGE`` fewer in proportion to the edge (an epoch at 4096 px costs minutes:
+    docs/BENCHMARKS.md, "Big pictures")."""
+    return math.ceil(MIN_SCALE_EPOCHS * min(1.0, FULL_FLOOR_EDGE / edge))
 
 
 def total_epochs(options: Options) -> int:

@@ -94,11 +94,14 @@ def bind(
     ctx: mx.Context,
     args: dict[str, mx.nd.NDArray],
     grad_arrays: dict[str, mx.nd.NDArray] | None = None,
+    shared: mx.executor.Executor | None = None,
 ) -> mx.executor.Executor:
     """Bind ``symbol`` with the given argument arrays, shared, not copied.
 
     Only the arrays named in ``grad_arrays`` receive a gradient (``grad_req="write"``);
-    every other argument, the weights included, gets ``"null"``.
+    every other argument, the weights included, gets ``"null"``. ``shared``: an executor
+    of the same symbol for a larger input whose internal memory this one reuses (never
+    run the two at once).
     """
     grad_arrays = grad_arrays or {}
     names = symbol.list_arguments()
@@ -111,4 +114,5 @@ def bind(
         args={n: args[n] for n in names},
         args_grad=dict(grad_arrays) or None,
         grad_req=grad_req,
+        shared_exec=shared,
     )

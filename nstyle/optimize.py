@@ -19,11 +19,14 @@ import numpy as np
 from nstyle.config import Options, flag
 from nstyle.errors import NStyleError
 from nstyle.losses import LossExecutor, TVExecutor
+from nstyle.memory import LBFGS_HISTORY
+from nstyle.tiles import TiledLoss
+
+Loss = LossExecutor | TiledLoss  # the whole image at once, or tile by tile: one interface
 
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 4  # after a NaN or inf: smaller steps (sgd, adam) or a fresh L-BFGS, this often
-LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps
 # L-BFGS works on the image in units of this many grey levels RMS: scipy's first trial step
 # has norm 1, so its line search starts at a step of that size instead of growing from a
 # millionth of it over several evaluations (docs/BENCHMARKS.md, "Time to picture").
@@ -60,12 +63,6 @@ class Diverged(NStyleError):
     picture: np.ndarray | None = None
 
 
-def host_bytes(optimizer: str, elements: int) -> int:
-    """Host memory an optimiser needs beyond the executors, for an image of ``elements``:
-    L-BFGS keeps its history and a few work vectors in float64; the others need nothing."""
-    return (2 * LBFGS_HISTORY + 6) * elements * 8 if optimizer == "lbfgs" else 0
-
-
 @dataclass(frozen=True)
 class Budget:
     """One scale's share of the work (``nstyle.config.scale_plan``): at most ``epochs``
@@ -76,13 +73,14 @@ class Budget:
 
 
 def optimize(
-    loss: LossExecutor,
+    loss: Loss,
     tv: TVExecutor | None,
     image: mx.nd.NDArray,
     options: Options,
     on_step: Callable[[Step], None] | None = None,
     budget: Budget | None = None,
     probe: bool = True,
+    history: int = LBFGS_HISTORY,
 ) -> Outcome:
     """Update ``image`` in place until the stop rule fires or the budget (default: one
     scale's, ``max_num_epochs`` and ``min_num_epochs``) is spent.
@@ -91,12 +89,13 @@ def optimize(
     the same loop with MXNet's Adam update; ``lbfgs`` hands the same loss and gradient to
     scipy's L-BFGS-B (one epoch per iteration). ``probe``: first check that the objective
     is finite near the start image (``check_start``; a finer scale may skip it).
+    ``history``: L-BFGS's correction pairs (fewer where memory is short, ``nstyle.memory``).
     """
     budget = budget or Budget(options.max_num_epochs, options.min_num_epochs)
     if probe:
         check_start(loss, tv, image, options)
     if options.optimizer == "lbfgs":
-        return _lbfgs(loss, tv, image, options, on_step, budget)
+        return _lbfgs(loss, tv, image, options, on_step, budget, history)
     return _first_order(loss, tv, image, options, on_step, budget)
 
 
@@ -118,7 +117,7 @@ class _Probe:
         self.image[:] = self.saved
 
 
-def _term_norms(loss: LossExecutor, tv: TVExecutor | None, options: Options) -> dict:
+def _term_norms(loss: Loss, tv: TVExecutor | None, options: Options) -> dict:
     """Gradient norm of each weighted term at the current image (inf where it overflows)."""
     norms = {k: v for k, v in loss.term_gradient_norms().items() if getattr(options, k) > 0}
     if tv is not None:
@@ -126,9 +125,7 @@ def _term_norms(loss: LossExecutor, tv: TVExecutor | None, options: Options) -> 
     return norms
 
 
-def check_start(
-    loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options
-) -> None:
+def check_start(loss: Loss, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options) -> None:
     """Fail, naming the weight, when the objective overflows float32 near the start image.
     Costs one forward and backward per scale (more only when it fails)."""
     with _Probe(image):
@@ -150,7 +147,7 @@ FLOAT32_DIGITS = 1e7  # a gradient this much smaller than another vanishes in th
 
 
 def check_balance(
-    loss: LossExecutor, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options, stopped: str
+    loss: Loss, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options, stopped: str
 ) -> None:
     """After the picture failed to change: fail, naming the weights, when near it one term's
     gradient outweighs another's beyond float32 precision (the smaller has no effect)."""
@@ -317,7 +314,7 @@ class _NonFinite(Exception):
     """L-BFGS asked for the objective at a NaN or inf image."""
 
 
-def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget) -> Outcome:
+def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: int) -> Outcome:
     """scipy's L-BFGS-B on the objective the executors define.
 
     No clipping, schedule or weight decay: L-BFGS needs the true objective and its gradient.
@@ -372,7 +369,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget) -> Outcom
                 callback=step,
                 options={
                     "maxiter": budget.epochs - epochs,
-                    "maxcor": LBFGS_HISTORY,
+                    "maxcor": history,
                     "ftol": 0.0,
                     "gtol": 0.0,
                 },

@@ -7,17 +7,25 @@ features are exactly the whole network's. ``TiledLoss`` then computes the object
 ``nstyle.losses.LossExecutor`` in two passes over the tiles: the first accumulates each
 style layer's Gram matrix (a sum over positions) and the content terms from the
 interiors; the second backpropagates the whole image's dL/dF, masked to each interior, and
-adds each tile's input gradient into the whole image's.
+adds each tile's input gradient into the whole image's. ``tiled_targets`` computes the
+targets (Gram matrices, content features) of an image too large for one executor.
+
+Each tile's graph is the loss graph's with a 0/1 mask per layer on the features: the
+Gram matrices (``FullyConnected``) and content sums of squares see the interior only, and
+backward with the whole image's Gram gradient as head gradient gives the interior's
+dL/dF, all inside one executor (oneDNN), as ``LossExecutor`` does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mxnet as mx
+import numpy as np
 
 from nstyle import model
-from nstyle.losses import GRAM_GRAD_FACTOR, Network, head_weights
+from nstyle.losses import GRAM_GRAD_FACTOR, Network, gram, head_weights
 from nstyle.spec import layer_plan
 
 Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
@@ -87,12 +95,29 @@ class Tile:
         return iy0 // stride, iy1 // stride, ix0 // stride, ix1 // stride
 
 
-def _spans(size: int, step: int, margin: int) -> list[tuple[int, int, int, int]]:
-    """Interior (start, end) and extent (start, end) along one axis."""
-    return [
-        (start, min(start + step, size), max(0, start - margin), min(size, start + step + margin))
-        for start in range(0, size, step)
-    ]
+def _even(size: int, step: int, stride: int) -> int:
+    """The interior length at most ``step`` that splits ``size`` into as few, most nearly
+    equal tiles (a multiple of ``stride``): no thin last tile read through a full extent."""
+    count = -(-size // step)
+    share = -(-size // count)
+    return min(step, -(-share // stride) * stride)
+
+
+def _spans(size: int, step: int, margin: int, stride: int) -> list[tuple[int, int, int, int]]:
+    """Interior (start, end) and extent (start, end) along one axis.
+
+    Interiors are ``step`` long (the last one the rest); every extent is ``step + 2
+    margin`` long where the image allows, shifted inward at the borders (a wider margin on
+    the inner side, still exact), starting on the pooling grid: tiles of one shape share
+    one executor and one set of oneDNN's per-shape buffers.
+    """
+    length = min(size, step + 2 * margin)
+    spans = []
+    for start in range(0, size, step):
+        end = min(start + step, size)
+        first = max(0, min(start - margin, size - length)) // stride * stride
+        spans.append((start, end, first, min(size, max(first + length, end + margin))))
+    return spans
 
 
 @dataclass(frozen=True)
@@ -121,11 +146,14 @@ class TilePlan:
         stride = layer_strides(num_layers)[deepest]
         margin = -(-layer_margins(num_layers)[deepest] // stride) * stride
         th, tw = (tile, tile) if isinstance(tile, int) else tile
-        th, tw = (max(stride, t // stride * stride) for t in (th, tw))
+        th, tw = (
+            _even(size, max(stride, t // stride * stride), stride)
+            for size, t in ((height, th), (width, tw))
+        )
         tiles = tuple(
             Tile((iy0, iy1, ix0, ix1), (ey0, ey1, ex0, ex1))
-            for iy0, iy1, ey0, ey1 in _spans(height, th, margin)
-            for ix0, ix1, ex0, ex1 in _spans(width, tw, margin)
+            for iy0, iy1, ey0, ey1 in _spans(height, th, margin, stride)
+            for ix0, ix1, ex0, ex1 in _spans(width, tw, margin, stride)
         )
         return cls(height, width, (th, tw), margin, stride, tiles)
 
@@ -134,18 +162,134 @@ class TilePlan:
         return {t.shape for t in self.tiles}
 
 
-def _empty(box: Box) -> bool:
-    return box[1] <= box[0] or box[3] <= box[2]
+def deepest_layer(net: Network) -> str:
+    """The deepest layer the network's losses read: it sets the tiles' margin."""
+    plan = layer_plan(net.num_layers)
+    return max(net.features, key=lambda n: plan.index(("conv", n)))
 
 
-def _crop(array: mx.nd.NDArray, box: Box) -> mx.nd.NDArray:
-    y0, y1, x0, x1 = box
-    return array[:, :, y0:y1, x0:x1]
+def _masks(net: Network, tile: Tile, strides: dict[str, int], shapes: dict[str, tuple]):
+    """Per used layer, a (1, 1, h, w) array: 1 on the tile's interior, 0 on its margin."""
+    masks = {}
+    for name in net.features:
+        mask = np.zeros(shapes[name], np.float32)
+        y0, y1, x0, x1 = tile.interior_at(strides[name])
+        mask[:, :, y0:y1, x0:x1] = 1
+        masks[name] = mask
+    return masks
+
+
+class _TileGraphs:
+    """One executor per tile extent shape for a symbol over ``data`` and ``mask_<layer>``
+    (plus any other inputs it names), bound once and reused; masks set per tile.
+
+    Always bound with a data gradient, even for forward passes only: bound without any,
+    a reused float32 executor's Gram matrices came out wrong (oneDNN's inference
+    FullyConnected, whose weight operand is here the features themselves).
+    """
+
+    def __init__(self, net: Network, symbol: mx.sym.Symbol, plan: TilePlan):
+        self.net, self.symbol = net, symbol
+        self.strides = {n: layer_strides(net.num_layers)[n] for n in net.features}
+        self.executors: dict[tuple[int, int], mx.executor.Executor] = {}
+        self.layer_shapes: dict[tuple[int, int], dict[str, tuple]] = {}
+        # The largest extent first: the others share its memory (MXNet's shared_exec), so
+        # one executor's results must be read before another runs (the engine does not
+        # know they alias).
+        self.largest = max(plan.shapes(), key=lambda s: (s[0] * s[1], s))
+        self.executor(self.largest)
+
+    def executor(self, shape: tuple[int, int]) -> mx.executor.Executor:
+        if shape not in self.executors:
+            net, full = self.net, (1, 3, *shape)
+            positions = mx.sym.Group(list(net.features.values())).infer_shape(data=full)[1]
+            layers = {n: s for n, s in zip(net.features, positions)}
+            self.layer_shapes[shape] = {n: (1, 1, *s[2:]) for n, s in layers.items()}
+            args = dict(net.params)
+            for name in self.symbol.list_arguments():
+                if name == "data":
+                    args[name] = mx.nd.zeros(full, ctx=net.ctx, dtype=net.dtype)
+                elif name.startswith("mask_"):
+                    mask = self.layer_shapes[shape][name[len("mask_") :]]
+                    args[name] = mx.nd.zeros(mask, ctx=net.ctx, dtype=net.dtype)
+                elif name.startswith("target_content_"):
+                    args[name] = mx.nd.zeros(
+                        layers[name[len("target_content_") :]], ctx=net.ctx, dtype=net.dtype
+                    )
+            grads = {"data": mx.nd.zeros(full, ctx=net.ctx, dtype=net.dtype)}
+            self.executors[shape] = model.bind(
+                self.symbol,
+                net.ctx,
+                args,
+                grads,
+                self.executors.get(self.largest),
+            )
+        return self.executors[shape]
+
+    def load(self, image: mx.nd.NDArray, tile: Tile) -> mx.executor.Executor:
+        """The tile's executor with its pixels and interior masks in place."""
+        executor = self.executor(tile.shape)
+        executor.arg_dict["data"][:] = _crop(image, tile.extent)
+        for name, mask in _masks(
+            self.net, tile, self.strides, self.layer_shapes[tile.shape]
+        ).items():
+            if f"mask_{name}" in executor.arg_dict:
+                executor.arg_dict[f"mask_{name}"][:] = mask
+        return executor
+
+
+def _masked(feature: mx.sym.Symbol, mask: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
+    """``feature`` (1, C, h, w) times ``mask`` (1, 1, h, w) as (C, h*w): multiplied after
+    the reshape to a plain layout (a broadcast on oneDNN's blocked layout gave wrong
+    results in float32)."""
+    rows = mx.sym.Reshape(feature, shape=(channels, -1))
+    return mx.sym.broadcast_mul(rows, mx.sym.Reshape(mask, shape=(1, -1)))
+
+
+def _mask_vars(net: Network) -> dict[str, mx.sym.Symbol]:
+    """One mask variable per used layer (a layer read by two losses shares it)."""
+    return {n: mx.sym.var(f"mask_{n}") for n in net.features}
+
+
+def tiled_targets(net: Network, image: np.ndarray, tile: int) -> dict[str, mx.nd.NDArray]:
+    """``Network.targets`` for an image too large for one executor: each style layer's Gram
+    matrix summed over the tiles' interiors, each content layer's features assembled from
+    them (forward passes only)."""
+    shape = tuple(image.shape)
+    masks = _mask_vars(net)
+    outputs = [
+        gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n])
+        for n in net.style_layers
+    ]
+    outputs += [net.features[n] for n in net.content_layers]
+    plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
+    graphs = _TileGraphs(net, mx.sym.Group(outputs), plan)
+    data = mx.nd.array(image, ctx=net.ctx, dtype=net.dtype)
+    found: dict[str, mx.nd.NDArray] = {}
+    positions = mx.sym.Group(list(net.features.values())).infer_shape(data=shape)[1]
+    full = dict(zip(net.features, positions))
+    for n in net.content_layers:
+        found[f"target_content_{n}"] = mx.nd.zeros(full[n], ctx=net.ctx, dtype=net.dtype)
+    for t in plan.tiles:
+        executor = graphs.load(data, t)
+        executor.forward(is_train=True)  # see ``_TileGraphs``
+        outs = iter(executor.outputs)
+        for n in net.style_layers:
+            key, value = f"target_gram_{n}", next(outs)
+            found[key] = value.copy() if key not in found else found[key] + value
+        for n in net.content_layers:
+            stride, feature = graphs.strides[n], next(outs)
+            gy0, gy1, gx0, gx1 = t.global_interior_at(stride)
+            found[f"target_content_{n}"][:, :, gy0:gy1, gx0:gx1] = _crop(
+                feature, t.interior_at(stride)
+            )
+    return found
 
 
 class TiledLoss:
     """``LossExecutor``'s objective and data gradient for a whole image, computed tile by
-    tile so that memory is bounded by the largest tile's executor.
+    tile so that memory is bounded by the largest tile's executor; the same interface
+    (``step``, ``grad``, ``snapshot``, ...), so the optimisers take either.
 
     The weights are ``LossExecutor``'s (``losses.head_weights``): style layer l weighs
     ``style_weight * layer_weight_l / (C_l^2 H_l W_l)`` with the whole image's H_l W_l, each
@@ -156,98 +300,116 @@ class TiledLoss:
         self,
         net: Network,
         targets: dict[str, mx.nd.NDArray],
-        shape: tuple[int, int, int, int],
+        image: mx.nd.NDArray,
         tile: int | tuple[int, int],
         style_weight: float,
         content_weight: float,
         style_layer_weights: dict[str, float] | None = None,
     ):
-        self.net, self.targets, self.shape = net, targets, tuple(shape)
-        self.layers = list(net.features)  # every used layer, in the symbol's output order
-        strides = layer_strides(net.num_layers)
-        self.strides = {n: strides[n] for n in self.layers}
-        deepest = max(self.layers, key=lambda n: layer_plan(net.num_layers).index(("conv", n)))
-        self.plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest)
-        weights = head_weights(net, self.shape, style_weight, content_weight, style_layer_weights)
-        self.style_heads = {n: weights[f"style_{n}"] for n in net.style_layers}
-        self.content_heads = {n: weights[f"content_{n}"] for n in net.content_layers}
-        self._symbol = mx.sym.Group([net.features[n] for n in self.layers])
-        self._executors: dict[tuple[int, int], mx.executor.Executor] = {}
-
-    def _executor(self, shape: tuple[int, int]) -> mx.executor.Executor:
-        """The feature executor for tiles of this extent shape, bound once and reused."""
-        if shape not in self._executors:
-            full = (1, self.shape[1], *shape)
-            ctx, dtype = self.net.ctx, self.net.dtype
-            data = mx.nd.zeros(full, ctx=ctx, dtype=dtype)
-            grad = mx.nd.zeros(full, ctx=ctx, dtype=dtype)
-            self._executors[shape] = model.bind(
-                self._symbol, ctx, dict(self.net.params, data=data), grad_arrays={"data": grad}
+        self.net, self.targets, self.image = net, targets, image
+        shape = tuple(image.shape)
+        self.plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
+        weights = head_weights(net, shape, style_weight, content_weight, style_layer_weights)
+        self.names = [f"style_{n}" for n in net.style_layers]
+        self.names += [f"content_{n}" for n in net.content_layers]
+        self.head_weights = np.array([weights[n] for n in self.names], np.float64)
+        masks = _mask_vars(net)
+        outputs = [
+            gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n])
+            for n in net.style_layers
+        ]
+        for n in net.content_layers:
+            diff = _masked(
+                mx.sym.var(f"target_content_{n}") - net.features[n], masks[n], net.channels[n]
             )
-        return self._executors[shape]
+            outputs.append(mx.sym.reshape(gram(diff, 1), shape=(1,)))
+        self.graphs = _TileGraphs(net, mx.sym.Group(outputs), self.plan)
+        ctx, dtype = net.ctx, net.dtype
+        self.grad = mx.nd.zeros(shape, ctx=ctx, dtype=dtype)
+        self._values = mx.nd.zeros((len(self.names),), ctx=ctx, dtype=dtype)
+        self._content_heads = [
+            mx.nd.array([weights[f"content_{n}"] * GRAM_GRAD_FACTOR], ctx=ctx, dtype=dtype)
+            for n in net.content_layers
+        ]
 
-    def _forward(self, image: mx.nd.NDArray, tile: Tile, is_train: bool) -> mx.executor.Executor:
-        executor = self._executor(tile.shape)
-        executor.arg_dict["data"][:] = _crop(image, tile.extent)
-        executor.forward(is_train=is_train)
+    def _load(self, tile: Tile) -> mx.executor.Executor:
+        executor = self.graphs.load(self.image, tile)
+        for n in self.net.content_layers:
+            target = executor.arg_dict[f"target_content_{n}"]
+            stride = self.graphs.strides[n]
+            y0, y1, x0, x1 = tile.interior_at(stride)
+            gy0, gy1, gx0, gx1 = tile.global_interior_at(stride)
+            target[:, :, y0:y1, x0:x1] = self.targets[f"target_content_{n}"][:, :, gy0:gy1, gx0:gx1]
         return executor
 
-    def value_and_gradient(self, image) -> tuple[float, mx.nd.NDArray]:
-        """The whole image's objective and its gradient for ``image`` (1, 3, H, W), a numpy
-        array or an NDArray: two passes over the tiles (Gram matrices, then backward)."""
-        if tuple(image.shape) != self.shape:
-            raise ValueError(f"image shape {tuple(image.shape)} is not the plan's {self.shape}")
+    def step(self, terms: tuple[str, ...] = ("style_", "content_")) -> None:
+        """Forward and backward over all tiles: afterwards ``grad`` holds the gradient of
+        the terms whose names start with one of ``terms`` (all by default)."""
         net, ctx, dtype = self.net, self.net.ctx, self.net.dtype
-        image = mx.nd.array(image, ctx=ctx, dtype=dtype)
-        value = mx.nd.zeros((1,), ctx=ctx, dtype=dtype)
-        grams = {
-            n: mx.nd.zeros((net.channels[n],) * 2, ctx=ctx, dtype=dtype) for n in self.style_heads
-        }
-        # Pass 1: the Gram matrices from the interiors, and the content terms.
+        style, content = net.style_layers, net.content_layers
+        grams = [mx.nd.zeros((net.channels[n],) * 2, ctx=ctx, dtype=dtype) for n in style]
+        sums = [mx.nd.zeros((1,), ctx=ctx, dtype=dtype) for _ in content]
+        # Pass 1: each style layer's Gram matrix and each content layer's sum of squares
+        # over the interiors.
+        last = self.plan.tiles[-1]
         for tile in self.plan.tiles:
-            executor = self._forward(image, tile, is_train=False)
-            for name, out in zip(self.layers, executor.outputs):
-                box = tile.interior_at(self.strides[name])
-                if _empty(box):
-                    continue
-                feature = _crop(out, box)
-                if name in grams:
-                    x = feature.reshape((net.channels[name], -1))
-                    grams[name] += mx.nd.dot(x, x, transpose_b=True)
-                if name in self.content_heads:
-                    diff = feature - self._photo(name, tile)
-                    value += self.content_heads[name] * mx.nd.sum(mx.nd.square(diff))
-        # dL/dF = coefficient . F for a Gram loss h ||G - T||^2: (D + D^T) F, D = 2h (G - T).
-        coefficients = {}
-        for name, g in grams.items():
-            residual = g - self.targets[f"target_gram_{name}"]
-            value += self.style_heads[name] * mx.nd.sum(mx.nd.square(residual))
-            coefficients[name] = (2 * GRAM_GRAD_FACTOR * self.style_heads[name]) * residual
+            mx.nd.waitall()  # the executors share memory (``_TileGraphs``): one at a time
+            executor = self._load(tile)
+            executor.forward(is_train=True)  # see ``tiled_targets``; the last tile's is kept
+            # for pass 2's first backward
+            outs = executor.outputs
+            for i in range(len(style)):
+                grams[i] += outs[i]
+            for j in range(len(content)):
+                sums[j] += outs[len(style) + j]
+        # dL/dG = 2h (G - T), symmetric: the head gradient of the Gram output is twice that
+        # (``losses.gram``'s one-operand backward).
+        heads, values = [], []
+        for i, n in enumerate(style):
+            residual = grams[i] - self.targets[f"target_gram_{n}"]
+            values.append(mx.nd.sum(mx.nd.square(residual)).reshape((1,)))
+            h = self.head_weights[i] if "style_" in terms else 0.0
+            heads.append(residual * (2 * GRAM_GRAD_FACTOR * h))
+        for j in range(len(content)):
+            values.append(sums[j])
+            heads.append(self._content_heads[j] * (1.0 if "content_" in terms else 0.0))
+        self._values = mx.nd.concat(*values, dim=0)
         # Pass 2: each tile's interior driven by the whole image's dL/dF.
-        gradient = mx.nd.zeros(self.shape, ctx=ctx, dtype=dtype)
-        for tile in self.plan.tiles:
-            executor = self._forward(image, tile, is_train=True)
-            heads = []
-            for name, out in zip(self.layers, executor.outputs):
-                head = mx.nd.zeros(out.shape, ctx=ctx, dtype=dtype)
-                box = tile.interior_at(self.strides[name])
-                if not _empty(box):
-                    feature = _crop(out, box)
-                    d = mx.nd.zeros(feature.shape, ctx=ctx, dtype=dtype)
-                    if name in coefficients:
-                        x = feature.reshape((net.channels[name], -1))
-                        d += mx.nd.dot(coefficients[name], x).reshape(feature.shape)
-                    if name in self.content_heads:
-                        d += 2 * self.content_heads[name] * (feature - self._photo(name, tile))
-                    y0, y1, x0, x1 = box
-                    head[:, :, y0:y1, x0:x1] = d
-                heads.append(head)
+        self.grad[:] = 0
+        for tile in reversed(self.plan.tiles):
+            mx.nd.waitall()
+            if tile is last:
+                executor = self.graphs.executor(tile.shape)  # pass 1 left it ready
+            else:
+                executor = self._load(tile)
+                executor.forward(is_train=True)
             executor.backward(out_grads=heads)
             y0, y1, x0, x1 = tile.extent
-            gradient[:, :, y0:y1, x0:x1] += executor.grad_dict["data"]
-        return float(value.asscalar()), gradient
+            self.grad[:, :, y0:y1, x0:x1] += executor.grad_dict["data"]
 
-    def _photo(self, name: str, tile: Tile) -> mx.nd.NDArray:
-        """The photo's features at ``name`` over the tile's interior."""
-        box = tile.global_interior_at(self.strides[name])
-        return _crop(self.targets[f"target_content_{name}"], box)
+    def snapshot(self) -> Callable[[], dict[str, float]]:
+        """This step's losses (see ``LossExecutor.snapshot``)."""
+        values = self._values
+        return lambda: dict(
+            zip(self.names, values.asnumpy().astype(np.float64) * self.head_weights)
+        )
+
+    def weighted_losses(self) -> dict[str, float]:
+        return self.snapshot()()
+
+    def term_gradient_norms(self) -> dict[str, float]:
+        """As ``LossExecutor.term_gradient_norms``: one tiled step per weight flag."""
+        found = {}
+        for option, prefix in (("style_weight", "style_"), ("content_weight", "content_")):
+            self.step((prefix,))
+            values = [v for n, v in self.weighted_losses().items() if n.startswith(prefix)]
+            norm = float(mx.nd.norm(self.grad).asscalar())
+            found[option] = norm if np.all(np.isfinite(values)) else float("inf")
+        return found
+
+
+def _crop(array: mx.nd.NDArray, box: Box) -> mx.nd.NDArray:
+    """A copy of ``array[:, :, y0:y1, x0:x1]`` (an operator, not a view: an executor's
+    output may be in oneDNN's blocked layout, which views refuse)."""
+    y0, y1, x0, x1 = box
+    return mx.nd.slice(array, begin=(None, None, y0, x0), end=(None, None, y1, x1))

@@ -7,15 +7,11 @@ import struct
 from pathlib import Path
 
 import mxnet as mx
-import numpy as np
 import pytest
 
-import model_vgg19
-from nstyle import api, cuda, devices
-from nstyle.config import Options
+from nstyle import cuda, devices
 from nstyle.errors import NStyleError
-from nstyle.losses import Network
-from tests.conftest import TINY_CHANNELS, cpu_build_only, no_driver_only, random_vgg
+from tests.conftest import cpu_build_only, no_driver_only
 
 MXNET_ARCHS = [50, 60, 70, 80, 86]  # what mxnet-cu117 1.9.1's libmxnet.so carries, no PTX
 
@@ -187,57 +183,3 @@ def test_preload_loads_wheel_libraries_globally(tmp_path):
     shutil.copy(source, target)
     assert cuda.preload_cuda_libraries([str(tmp_path)]) == [target]
     assert cuda.preload_cuda_libraries([str(tmp_path / "elsewhere")]) == []
-
-
-def tiny_net():
-    return Network.build(
-        random_vgg(16),
-        16,
-        model_vgg19.STYLE_LAYERS,
-        model_vgg19.CONTENT_LAYERS,
-        "avg",
-        mx.cpu(),
-        TINY_CHANNELS,
-    )
-
-
-def test_memory_estimate_grows_with_pixels():
-    net = tiny_net()
-    small, large = net.loss_bytes((1, 3, 64, 64)), net.loss_bytes((1, 3, 128, 128))
-    assert 3.5 < large / small < 4.1
-
-
-def test_too_little_memory_fails_before_binding_and_names_a_size_that_fits():
-    net = tiny_net()
-    shape = (1, 3, 384, 512)
-    need = net.loss_bytes(shape)
-    options = Options(max_long_edge=512, optimizer="sgd")
-    with pytest.raises(NStyleError, match=r"needs about .* --max-long-edge (\d+) would fit") as e:
-        api.check_memory(net, shape, [], need // 3, mx.gpu(0), options)
-    edge = int(str(e.value).split("--max-long-edge ")[1].split()[0])
-    assert 200 < edge < 512 / np.sqrt(3)
-    assert (
-        net.loss_bytes((1, 3, round(384 * edge / 0.9 / 512), round(edge / 0.9))) > 0.9 * need // 3
-    )
-    fit = (1, 3, round(384 * edge / 512), edge)
-    assert net.loss_bytes(fit) <= 0.9 * need // 3
-    api.check_memory(net, shape, [], need * 2, mx.cpu(), options)  # enough: no error
-    with pytest.raises(NStyleError):  # L-BFGS's float64 history counts too
-        api.check_memory(net, shape, [], need * 2, mx.cpu(), options.replace(optimizer="lbfgs"))
-
-
-def test_style_images_count_in_the_memory_estimate():
-    """A style image much larger than the output fails on its own, naming a --style-scale."""
-    net = tiny_net()
-    shape, style = (1, 3, 96, 128), (1, 3, 768, 1024)
-    options = Options(max_long_edge=128, style_scale=8.0, optimizer="sgd")
-    available = 3 * net.loss_bytes(shape)
-    with pytest.raises(
-        NStyleError,
-        match=r"style image at --style-scale 8 is 1024x768 .*"
-        r"--style-scale (\S+) would fit",
-    ) as e:
-        api.check_memory(net, shape, [style], available, mx.cpu(), options)
-    scale = float(str(e.value).rsplit("--style-scale ", 1)[1].split()[0])
-    assert 1 < scale < 8
-    api.check_memory(net, shape, [shape], available, mx.cpu(), options)

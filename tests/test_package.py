@@ -19,6 +19,7 @@ LAYERS = [
     {"model"},
     {"losses"},
     {"tiles"},  # the loss tile by tile (issue 13), on the losses
+    {"memory"},  # the memory model and each scale's plan: whole or tiles, which optimiser
     {"optimize"},
     {"api"},
     {"report"},

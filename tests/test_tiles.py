@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 
 from nstyle.losses import LossExecutor, Network
 from nstyle.spec import layer_plan, relu_names
-from nstyle.tiles import TiledLoss, TilePlan, layer_margins, layer_strides
+from nstyle.tiles import TiledLoss, TilePlan, layer_margins, layer_strides, tiled_targets
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 CONFIGS = {
@@ -43,9 +43,10 @@ def untiled_and_tiled(config, layout, pooling="avg"):
     loss = LossExecutor(net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, weights)
     loss.step()
     expected = (sum(loss.weighted_losses().values()), loss.grad.asnumpy())
-    tiled = TiledLoss(net, targets, shape, tile, 3.0, 0.5, weights)
-    value, grad = tiled.value_and_gradient(x)
-    return expected, (value, grad.asnumpy()), tiled.plan
+    tiled = TiledLoss(net, targets, mx.nd.array(x, dtype="float64"), tile, 3.0, 0.5, weights)
+    tiled.step()
+    value = sum(tiled.weighted_losses().values())
+    return expected, (value, tiled.grad.asnumpy()), tiled.plan
 
 
 @pytest.mark.parametrize(
@@ -69,18 +70,20 @@ def test_tiled_max_pooling_equals_the_untiled():
     assert_allclose(tiled_grad, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
 
 
-def test_one_executor_per_tile_shape():
+@pytest.mark.parametrize("height, shapes", [(32, 1), (34, 2)])
+def test_one_executor_per_tile_shape(height, shapes):
+    """Extents are shifted inward at the borders: one shape when the image's sides are on
+    the pooling grid, otherwise at most two per axis."""
     style, content = CONFIGS["both"]
     net = Network.build(
         random_vgg(16, TINY_CHANNELS), 16, style, content, "avg", mx.cpu(), TINY_CHANNELS
     )
-    targets = net.targets(np.zeros((1, 3, 32, 32), np.float32))
-    tiled = TiledLoss(net, targets, (1, 3, 32, 32), 8, 1.0, 1.0)
-    tiled.value_and_gradient(np.zeros((1, 3, 32, 32), np.float32))
-    assert len(tiled.plan.tiles) == 16
-    assert (
-        set(tiled._executors) == tiled.plan.shapes() and len(tiled.plan.shapes()) == 4
-    )  # widths 20, 28
+    targets = net.targets(np.zeros((1, 3, height, 32), np.float32))
+    tiled = TiledLoss(net, targets, mx.nd.zeros((1, 3, height, 32)), 8, 1.0, 1.0)
+    tiled.step()
+    assert len(tiled.plan.tiles) == 4 * (height // 8 + (height % 8 > 0))
+    assert set(tiled.graphs.executors) == tiled.plan.shapes()
+    assert len(tiled.plan.shapes()) == shapes
 
 
 def exact_positions(num_layers, deepest, size, start, end):
@@ -123,7 +126,7 @@ def test_plan_partitions_aligns_and_covers_the_receptive_field(num_layers, size,
             covered[iy0:iy1, ix0:ix1] += 1
             assert 0 <= ey0 <= iy0 < iy1 <= ey1 <= size and 0 <= ex0 <= ix0 < ix1 <= ex1 <= size + 7
             assert ey0 % s == ex0 % s == iy0 % s == ix0 % s == 0
-            assert iy0 - ey0 in (iy0, plan.margin) and ey1 - iy1 in (size - iy1, plan.margin)
+            assert iy0 - ey0 >= min(iy0, plan.margin) and ey1 - iy1 >= min(size - iy1, plan.margin)
             # Every used layer's interior is computed exactly by the tile (each axis).
             for lo, hi, elo, ehi, n in ((iy0, iy1, ey0, ey1, size), (ix0, ix1, ex0, ex1, size + 7)):
                 exact = exact_positions(num_layers, deepest, n, elo, ehi)
@@ -140,3 +143,74 @@ def test_margins_of_vgg16():
     assert layer_strides(16)["relu5_1"] == 16
     plan = TilePlan.build(100, 50, 30, 16, "relu3_1")  # tiles rounded down to the stride
     assert plan.tile == (28, 28) and plan.stride == 4 and plan.margin == 12
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 2e-4)])
+def test_tiled_targets_equal_the_untiled(dtype, rtol):
+    """Gram matrices summed over interiors and content features assembled from them are
+    the whole image's (float32 runs oneDNN's layouts, which slices of outputs must handle)."""
+    style, content = CONFIGS["both"]
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, style, content, "avg", mx.cpu(), TINY_CHANNELS, dtype
+    )
+    x = np.random.default_rng(5).uniform(-100, 100, (1, 3, 22, 30))
+    expected, tiled = net.targets(x), tiled_targets(net, x, 8)
+    assert set(tiled) == set(expected)
+    for key, value in expected.items():
+        got = tiled[key].asnumpy()
+        assert_allclose(got, value.asnumpy(), rtol=rtol, atol=rtol * np.abs(got).max())
+
+
+def test_tiled_loss_in_float32_matches_the_untiled():
+    """The run's own precision: float32 through oneDNN, tiled against untiled."""
+    style, content = CONFIGS["both"]
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, style, content, "avg", mx.cpu(), TINY_CHANNELS
+    )
+    rng = np.random.default_rng(6)
+    shape = (1, 3, 40, 36)
+    targets = net.targets(rng.uniform(-100, 100, shape))
+    x = rng.uniform(-100, 100, shape).astype(np.float32)
+    loss = LossExecutor(net, targets, mx.nd.array(x), 2.0, 0.5)
+    loss.step()
+    tiled = TiledLoss(net, targets, mx.nd.array(x), 16, 2.0, 0.5)
+    tiled.step()
+    assert len(tiled.plan.tiles) == 9
+    expected, got = loss.weighted_losses(), tiled.weighted_losses()
+    for name in expected:
+        assert_allclose(got[name], expected[name], rtol=1e-4)
+    grad = loss.grad.asnumpy()
+    assert_allclose(tiled.grad.asnumpy(), grad, rtol=1e-3, atol=1e-4 * np.abs(grad).max())
+
+
+def test_tiled_and_untiled_runs_paint_the_same_picture(vgg16):
+    """The real VGG-16 in float32, a few epochs of the original SGD loop: the picture
+    computed tile by tile (4 tiles, 64-px margins) is the whole image's."""
+    from nstyle import images
+    from nstyle.config import Options
+    from nstyle.optimize import Budget, optimize
+    from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
+
+    net = Network.build(
+        vgg16.network_params, 16, STYLE_LAYERS, CONTENT_LAYERS, "avg", mx.cpu(), vgg16.channels
+    )
+    mean = vgg16.convention.mean_pixel
+    rng = np.random.default_rng(7)
+    photo = images.preprocess(rng.integers(0, 256, (96, 128, 3), np.uint8), mean)
+    painting = images.preprocess(rng.integers(0, 256, (96, 128, 3), np.uint8), mean)
+    targets = {k: v for k, v in net.targets(painting).items() if "gram" in k}
+    targets.update({k: v for k, v in net.targets(photo).items() if "content" in k})
+    options = Options(optimizer="sgd", lr=1e-3, stop_window=1, check_every=1)
+    pictures = []
+    for tiled in (False, True):
+        image = mx.nd.array(photo)
+        if tiled:
+            loss = TiledLoss(net, targets, image, 64, 1.0, 20.0)
+            assert len(loss.plan.tiles) == 4
+        else:
+            loss = LossExecutor(net, targets, image, 1.0, 20.0)
+        optimize(loss, None, image, options, budget=Budget(5, 5), probe=False)
+        pictures.append(images.postprocess(image.asnumpy(), mean).astype(int))
+    whole, tiled = pictures
+    assert np.abs(whole - images.postprocess(photo, mean)).mean() > 0.5  # it did paint
+    assert np.abs(tiled - whole).max() <= 1 and np.mean(tiled != whole) < 0.01

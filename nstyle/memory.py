@@ -1,0 +1,200 @@
+"""How a run fits in memory: a model of its peak and, per scale, the plan that keeps it
+under the cap (``--max-memory``, default 90% of what is free).
+
+The model (calibrated in docs/BENCHMARKS.md, "Big pictures"): a constant for MXNet, oneDNN
+and the weights; the largest executor, estimated from the graph's shapes
+(``Network.loss_bytes``, an upper bound on this CPU); the whole image's arrays (the image,
+its gradient, the stop rule's copies, the photo's features, the optimiser's state), per
+pixel; and L-BFGS's float64 history. When the whole image does not fit, the loss is
+computed tile by tile (``nstyle.tiles``): the largest tile that fits is chosen, L-BFGS
+keeps fewer correction pairs, and where even a few pairs do not fit, that scale runs Adam.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from nstyle.config import flag
+from nstyle.errors import NStyleError
+from nstyle.losses import Network
+from nstyle.tiles import TilePlan, deepest_layer
+
+GIB = 2.0**30
+BASE_BYTES = int(0.45 * GIB)  # MXNet, oneDNN, the weights: measured at the smallest sizes
+# The whole image's arrays per pixel besides the executor: about 16 float32 copies of the
+# image (the image, gradient, TV term, stop-rule copies, start and photo, temporaries)
+# plus the photo's content features (docs/BENCHMARKS.md, "Big pictures").
+IMAGE_BYTES_PER_PIXEL = 16 * 12
+FIRST_ORDER_STATE = {"sgd": 1, "adam": 2}  # float32 copies of the image they keep
+LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps when they fit
+LBFGS_FEWEST = 5  # fewer than this and L-BFGS is no better than Adam: switch
+MIN_TILE = 128  # below this the margins cost more than the tiles (5x the pixels at 128)
+MAX_ELEMENTS = 2**31  # MXNet 1.9.1's 32-bit tensor sizes
+
+
+def lbfgs_bytes(history: int, elements: int) -> int:
+    """scipy's L-BFGS-B on ``elements`` float64 numbers: ``history`` pairs of vectors and
+    about ten work vectors (its own and the objective's copies)."""
+    return (2 * history + 10) * elements * 8
+
+
+def optimizer_bytes(optimizer: str, history: int, elements: int) -> int:
+    if optimizer == "lbfgs":
+        return lbfgs_bytes(history, elements)
+    return FIRST_ORDER_STATE[optimizer] * elements * 4
+
+
+@dataclass(frozen=True)
+class ScalePlan:
+    """How one scale runs: whole or in tiles, which optimiser, and its predicted peak."""
+
+    height: int
+    width: int
+    tile: int | None  # the tiles' interior edge; None: the whole image at once
+    tiles: int
+    margin: int
+    extent: tuple[int, int]  # the largest executor's input (height, width)
+    optimizer: str
+    history: int  # L-BFGS's correction pairs (0 for the others)
+    peak: int  # predicted bytes
+
+    def describe(self) -> str:
+        """One line for the run's plan."""
+        size = f"{self.width}x{self.height}"
+        if self.tile is None:
+            how = "whole"
+        else:
+            how = f"{self.tiles} tiles of {self.tile} px + {self.margin} px margin"
+        opt = f"lbfgs ({self.history} pairs)" if self.optimizer == "lbfgs" else self.optimizer
+        return f"{size} {how}, {opt}, about {self.peak / GIB:.1f} GiB"
+
+
+def _tile_plan(net: Network, height: int, width: int, tile: int) -> TilePlan:
+    return TilePlan.build(height, width, tile, net.num_layers, deepest_layer(net))
+
+
+def _executor_bytes(net: Network, extent: tuple[int, int]) -> int | None:
+    """The executor's estimate, or None when one of its tensors is beyond MXNet's sizes."""
+    widest = max(net.channels[n] for n in net.features)  # at the first layer's full size
+    if widest * extent[0] * extent[1] >= MAX_ELEMENTS:
+        return None
+    return net.loss_bytes((1, 3, *extent))
+
+
+def predict(
+    net: Network, height: int, width: int, tile: int | None, optimizer: str, history: int
+) -> ScalePlan | None:
+    """The plan and its predicted peak for this choice (None: a tensor too large)."""
+    if tile is None:
+        tiles, margin, extent = 1, 0, (height, width)
+    else:
+        plan = _tile_plan(net, height, width, tile)
+        tiles, margin = len(plan.tiles), plan.margin
+        extent = max(plan.shapes(), key=lambda s: s[0] * s[1])
+        tile = plan.tile[0]
+    executor = _executor_bytes(net, extent)
+    if executor is None:
+        return None
+    pixels = height * width
+    peak = (
+        BASE_BYTES
+        + executor
+        + IMAGE_BYTES_PER_PIXEL * pixels
+        + optimizer_bytes(optimizer, history, 3 * pixels)
+    )
+    return ScalePlan(height, width, tile, tiles, margin, extent, optimizer, history, peak)
+
+
+def _largest_tile(net, height, width, optimizer, history, cap, smallest) -> ScalePlan | None:
+    """The plan with the largest tile (a multiple of the pooling stride, at least
+    ``smallest``) that fits ``cap``."""
+    stride = _tile_plan(net, height, width, smallest).stride
+    tile = max(height, width) // stride * stride
+    while tile >= smallest:
+        found = predict(net, height, width, tile, optimizer, history)
+        if found is not None and found.peak <= cap:
+            return found
+        tile = tile * 7 // 8 // stride * stride  # about 12% smaller each try
+    return None
+
+
+TILED_PASSES = 1.45  # a tiled step's cost over an untiled one on the same pixels: pass 1's
+# extra forward (measured: a forward is about 45% of a forward and backward)
+ADAM_PENALTY = 1.5  # L-BFGS's pictures are as good in about this many fewer evaluations
+
+
+def cost(plan: ScalePlan) -> float:
+    """A step's time relative to an untiled L-BFGS step on the same image: the pixels the
+    tiles read (interiors plus margins) and the first pass, and Adam's slower progress."""
+    if plan.tile is None:
+        work = 1.0
+    else:
+        read = plan.tiles * plan.extent[0] * plan.extent[1]
+        work = TILED_PASSES * read / (plan.height * plan.width)
+    return work * (ADAM_PENALTY if plan.optimizer != "lbfgs" else 1.0)
+
+
+def plan_scale(net: Network, height: int, width: int, optimizer: str, cap: int) -> ScalePlan:
+    """The cheapest plan (``cost``) that fits ``cap`` bytes, among: the whole image or the
+    largest tiles that fit, with L-BFGS keeping 20, 10 or 5 pairs, or with Adam in place of
+    L-BFGS (or the first-order optimiser asked for).
+
+    Raises ``NoFit`` (naming the smallest cap that would work) when even the smallest
+    tiles do not fit.
+    """
+    first_order = optimizer if optimizer != "lbfgs" else "adam"
+    choices = [(first_order, 0)]
+    if optimizer == "lbfgs":
+        choices = [("lbfgs", h) for h in (LBFGS_HISTORY, 10, LBFGS_FEWEST)] + choices
+    found = []
+    for opt, history in choices:
+        whole = predict(net, height, width, None, opt, history)
+        if whole is not None and whole.peak <= cap:
+            found.append(whole)
+        else:
+            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE)
+            if tiled is not None:
+                found.append(tiled)
+    if found:
+        return min(found, key=lambda plan: (cost(plan), -plan.history))
+    least = predict(net, height, width, MIN_TILE, first_order, 0)
+    assert least is not None
+    raise NoFit(least)
+
+
+def target_tile(net: Network, height: int, width: int, cap: int) -> int | None:
+    """The tile for computing an image's targets (forward passes only) within ``cap``:
+    None for the whole image at once."""
+    found = predict(net, height, width, None, "sgd", 0)
+    if found is not None and found.peak <= cap:
+        return None
+    found = _largest_tile(net, height, width, "sgd", 0, cap, MIN_TILE)
+    return found.tile if found is not None else MIN_TILE
+
+
+class NoFit(NStyleError):
+    """Even the smallest tiles do not fit: ``least`` is that plan (its peak the smallest
+    cap that works)."""
+
+    def __init__(self, least: ScalePlan):
+        super().__init__(f"needs at least {least.peak / GIB:.1f} GiB")
+        self.least = least
+
+
+def cap_message(error: NoFit, cap_flag: float | None, available: int, where: str) -> str:
+    """The one line for a run that cannot fit: the smallest ``--max-memory`` that works
+    when the user set one, else what is free."""
+    least = error.least
+    size = f"{least.width}x{least.height}"
+    need = math.ceil(least.peak / GIB * 10) / 10
+    if cap_flag is not None:
+        return (
+            f"{flag('max_memory')} {cap_flag:g} is too small for a {size} picture: even "
+            f"{MIN_TILE}-px tiles need about {need:.1f} GiB; {flag('max_memory')} "
+            f"{need:.1f} would work"
+        )
+    return (
+        f"a {size} picture needs at least {need:.1f} GiB on {where} (in {MIN_TILE}-px "
+        f"tiles) but {available / GIB:.1f} GiB is free"
+    )

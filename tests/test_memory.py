@@ -1,0 +1,125 @@
+"""The memory model and each scale's plan: tiles when the whole does not fit, the cap kept,
+one line naming what would work when even the smallest tiles do not."""
+
+import subprocess
+import sys
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import model_vgg19
+from nstyle import api, memory
+from nstyle.config import Options
+from nstyle.errors import NStyleError
+from nstyle.losses import Network
+from tests.conftest import TINY_CHANNELS, random_vgg
+
+GIB = memory.GIB
+
+
+def tiny_net():
+    return Network.build(
+        random_vgg(16),
+        16,
+        model_vgg19.STYLE_LAYERS,
+        model_vgg19.CONTENT_LAYERS,
+        "avg",
+        mx.cpu(),
+        TINY_CHANNELS,
+    )
+
+
+def test_memory_estimate_grows_with_pixels():
+    net = tiny_net()
+    small, large = net.loss_bytes((1, 3, 64, 64)), net.loss_bytes((1, 3, 128, 128))
+    assert 3.5 < large / small < 4.1
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "sgd", "adam"])
+def test_the_plan_respects_the_cap_and_takes_the_largest_tile_that_fits(optimizer):
+    net = tiny_net()
+    h, w = 600, 900
+    whole = memory.predict(net, h, w, None, optimizer, memory.LBFGS_HISTORY)
+    least = memory.predict(
+        net, h, w, memory.MIN_TILE, "adam" if optimizer == "lbfgs" else optimizer, 0
+    )
+    assert least.peak < whole.peak
+    kinds = set()
+    for cap in np.linspace(least.peak, whole.peak * 1.1, 25).astype(int):
+        plan = memory.plan_scale(net, h, w, optimizer, int(cap))
+        assert plan.peak <= cap
+        kinds.add((plan.tile is None, plan.optimizer, plan.history))
+        if plan.tile is not None and plan.tiles > 1:  # no larger tile of that kind fits
+            larger = memory.predict(net, h, w, plan.tile + 64, plan.optimizer, plan.history)
+            assert larger.peak > cap or memory.cost(larger) >= memory.cost(plan)
+    assert (True, optimizer, memory.LBFGS_HISTORY if optimizer == "lbfgs" else 0) in kinds
+    assert any(not whole for whole, _, _ in kinds)  # tiles below the whole image's need
+    if optimizer == "lbfgs":  # fewer pairs, then Adam, as the cap shrinks
+        assert {h for _, o, h in kinds if o == "lbfgs"} >= {
+            memory.LBFGS_HISTORY,
+            memory.LBFGS_FEWEST,
+        }
+        assert "adam" in {o for _, o, _ in kinds}
+
+
+def test_a_cap_too_small_for_one_tile_names_the_smallest_cap_that_works():
+    net = tiny_net()
+    options = Options(max_long_edge=900, max_memory=0.1)
+    with pytest.raises(
+        NStyleError,
+        match=r"--max-memory 0.1 is too small for a 900x600 picture: "
+        r"even 128-px tiles need about (\S+) GiB; --max-memory (\S+) would work",
+    ) as e:
+        api.plan_memory(net, [(600, 900)], [], options, int(0.1 * GIB), 20 * GIB, mx.cpu())
+    works = float(str(e.value).rsplit("--max-memory ", 1)[1].split()[0])
+    api.plan_memory(net, [(600, 900)], [], options, int(works * GIB), 20 * GIB, mx.cpu())
+    with pytest.raises(NStyleError):
+        api.plan_memory(
+            net, [(600, 900)], [], options, int((works - 0.1) * GIB), 20 * GIB, mx.cpu()
+        )
+
+
+def test_too_little_free_memory_names_a_long_edge_that_fits():
+    """Without --max-memory the cap is what is free: the line names a --max-long-edge."""
+    net = tiny_net()
+    options = Options(max_long_edge=8000, optimizer="sgd")
+    h, w = 6000, 8000
+    cap = memory.predict(net, h // 2, w // 2, memory.MIN_TILE, "sgd", 0).peak
+    with pytest.raises(
+        NStyleError,
+        match=r"a 8000x6000 picture needs at least .* GiB on cpu\(0\) "
+        r".* --max-long-edge (\d+) would fit",
+    ) as e:
+        api.plan_memory(net, [(h, w)], [], options, cap, cap, mx.cpu())
+    edge = int(str(e.value).rsplit("--max-long-edge ", 1)[1].split()[0])
+    assert 3000 < edge <= 4000
+    fit = (round(h * edge / w), edge)
+    api.plan_memory(net, [fit], [], options, cap, cap, mx.cpu())
+
+
+def test_style_images_count_and_name_a_style_scale():
+    net = tiny_net()
+    options = Options(max_long_edge=512, style_scale=16.0, optimizer="sgd")
+    cap = memory.predict(net, 2048, 2048, memory.MIN_TILE, "sgd", 0).peak
+    with pytest.raises(
+        NStyleError,
+        match=r"style image at --style-scale 16 is 8192x6144 .*"
+        r"--style-scale (\S+) would fit",
+    ) as e:
+        api.plan_memory(net, [(384, 512)], [(6144, 8192)], options, cap, cap, mx.cpu())
+    scale = float(str(e.value).rsplit("--style-scale ", 1)[1].split()[0])
+    assert 1 < scale < 16
+
+
+def test_the_command_line_refuses_a_cap_too_small_in_one_line_before_work(tmp_path):
+    out = tmp_path / "out.jpg"
+    done = subprocess.run(
+        [sys.executable, "run.py", "--model", "vgg16", "--max-long-edge", "2048",
+         "--max-memory", "0.2", "--output", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--max-memory 0.2 is too small for a 2048x2048 picture" in lines[0]
+    assert "would work" in lines[0] and not out.exists()
