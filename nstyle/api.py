@@ -193,12 +193,20 @@ def finer_start(content_x: np.ndarray, coarse_x: np.ndarray, coarse_content: np.
 
 
 def image_targets(
-    net: Network, image: np.ndarray, cap: int | None = None
+    net: Network,
+    image: np.ndarray,
+    kind: str,
+    cap: int | None = None,
+    tile: int | None = None,
 ) -> dict[str, mx.nd.NDArray]:
-    """``Network.targets`` of ``image``, tile by tile when the whole does not fit ``cap``
-    bytes (None: no cap)."""
-    tile = None if cap is None else memory.target_tile(net, image.shape[2], image.shape[3], cap)
-    return net.targets(image) if tile is None else tiled_targets(net, image, tile)
+    """The ``kind`` ("gram" or "content") entries of ``Network.targets`` of ``image``: tile
+    by tile (``tile`` px, or the largest that fits ``cap`` bytes) when the whole does not
+    fit ``cap`` (None: no cap)."""
+    if tile is None and cap is not None:
+        tile = memory.target_tile(net, image.shape[2], image.shape[3], cap)
+    if tile is not None:
+        return tiled_targets(net, image, tile, (kind,))
+    return {k: v for k, v in net.targets(image).items() if k.startswith(f"target_{kind}_")}
 
 
 def style_targets(
@@ -207,6 +215,7 @@ def style_targets(
     blend: Sequence[float],
     shape,
     cap: int | None = None,
+    tile: int | None = None,
 ) -> dict[str, mx.nd.NDArray]:
     """The blended Gram targets of the style images, at the output's size.
 
@@ -216,7 +225,7 @@ def style_targets(
     positions = net.positions(shape)
     blended: dict[str, mx.nd.NDArray] = {}
     for weight, style_x in zip(blend, styles_x):
-        grams = image_targets(net, style_x, cap)
+        grams = image_targets(net, style_x, "gram", cap, tile)
         style_positions = net.positions(style_x.shape)
         for name in net.style_layers:
             key = f"target_gram_{name}"
@@ -392,19 +401,15 @@ def _stylize_at(
     mean = weights.convention.mean_pixel
     content_x = images.preprocess(content, mean)  # (1, 3, H, W)
     styles_x = [images.preprocess(style, mean) for style in styles]
-    targets = style_targets(net, styles_x, blend, content_x.shape, cap)
-    targets.update(
-        {
-            k: v
-            for k, v in image_targets(net, content_x, cap).items()
-            if k.startswith("target_content_")
-        }
-    )
+    # Tiled scales compute targets with the plan's tiles: the same executor size, so the
+    # plan's peak bounds this phase too.
+    targets = style_targets(net, styles_x, blend, content_x.shape, cap, fit.tile)
+    del styles_x
+    targets.update(image_targets(net, content_x, "content", cap, fit.tile))
     if previous is None:
-        start = start_image(options, content_x, mean)
+        image = mx.nd.array(start_image(options, content_x, mean), ctx=net.ctx)
     else:
-        start = finer_start(content_x, *previous)
-    image = mx.nd.array(start, ctx=net.ctx)
+        image = mx.nd.array(finer_start(content_x, *previous), ctx=net.ctx)
     layer_weights = dict(
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
     )

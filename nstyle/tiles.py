@@ -251,38 +251,45 @@ def _mask_vars(net: Network) -> dict[str, mx.sym.Symbol]:
     return {n: mx.sym.var(f"mask_{n}") for n in net.features}
 
 
-def tiled_targets(net: Network, image: np.ndarray, tile: int) -> dict[str, mx.nd.NDArray]:
+def tiled_targets(
+    net: Network, image: np.ndarray, tile: int, kinds: tuple[str, ...] = ("gram", "content")
+) -> dict[str, mx.nd.NDArray]:
     """``Network.targets`` for an image too large for one executor: each style layer's Gram
-    matrix summed over the tiles' interiors, each content layer's features assembled from
-    them (forward passes only)."""
+    matrix summed over the tiles' interiors (``"gram"`` in ``kinds``), each content layer's
+    features assembled from them (``"content"``), by forward passes only. A style image
+    needs only the first, a photo only the second (at 4096 px one content layer's features
+    are 0.5 GiB)."""
     shape = tuple(image.shape)
     masks = _mask_vars(net)
+    style = net.style_layers if "gram" in kinds else []
+    content = net.content_layers if "content" in kinds else []
     outputs = [
-        gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n])
-        for n in net.style_layers
+        gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n]) for n in style
     ]
-    outputs += [net.features[n] for n in net.content_layers]
+    outputs += [net.features[n] for n in content]
     plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
     graphs = _TileGraphs(net, mx.sym.Group(outputs), plan)
     data = mx.nd.array(image, ctx=net.ctx, dtype=net.dtype)
     found: dict[str, mx.nd.NDArray] = {}
     positions = mx.sym.Group(list(net.features.values())).infer_shape(data=shape)[1]
     full = dict(zip(net.features, positions))
-    for n in net.content_layers:
+    for n in content:
         found[f"target_content_{n}"] = mx.nd.zeros(full[n], ctx=net.ctx, dtype=net.dtype)
     for t in plan.tiles:
+        mx.nd.waitall()  # the executors share memory (``_TileGraphs``): one at a time
         executor = graphs.load(data, t)
         executor.forward(is_train=True)  # see ``_TileGraphs``
         outs = iter(executor.outputs)
-        for n in net.style_layers:
+        for n in style:
             key, value = f"target_gram_{n}", next(outs)
             found[key] = value.copy() if key not in found else found[key] + value
-        for n in net.content_layers:
+        for n in content:
             stride, feature = graphs.strides[n], next(outs)
             gy0, gy1, gx0, gx1 = t.global_interior_at(stride)
             found[f"target_content_{n}"][:, :, gy0:gy1, gx0:gx1] = _crop(
                 feature, t.interior_at(stride)
             )
+    mx.nd.waitall()
     return found
 
 
