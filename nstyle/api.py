@@ -15,11 +15,20 @@ import mxnet as mx
 import numpy as np
 
 from nstyle import devices, images, memory
-from nstyle.config import Options, blend_weights, check_layers, check_options, flag, scale_plan
+from nstyle.config import (
+    Options,
+    Scale,
+    blend_weights,
+    check_layers,
+    check_options,
+    flag,
+    scale_plan,
+)
 from nstyle.errors import NStyleError
-from nstyle.losses import LossExecutor, Network, TVExecutor
+from nstyle.losses import LossExecutor, Network, TemporalTerm, TVExecutor, image_terms
 from nstyle.optimize import Budget, Diverged, Step, optimize
 from nstyle.spec import MIN_EDGE
+from nstyle.temporal import previous_frame_target
 from nstyle.tiles import TiledLoss, tiled_targets
 from nstyle.weights import Weights, resolve
 
@@ -286,82 +295,168 @@ def transfer(
     callback: Callable[[Iterate], None] | None = None,
 ) -> Result:
     """``stylize``, returning the picture with the number of epochs and why they ended."""
-    check_options(options)
-    content = images.as_rgb(content, "content")
-    if isinstance(styles, np.ndarray):
-        styles = [styles]
-    if not isinstance(styles, (list, tuple)):
-        raise NStyleError(
-            f"styles: expected an array or a list of arrays, got {type(styles).__name__}"
-        )
-    if not styles:
-        raise NStyleError("styles: at least one style image is needed")
-    styles = [images.as_rgb(style, f"styles[{i}]") for i, style in enumerate(styles)]
-    ctx = ctx or mx.cpu()
-    weights = weights or load_weights(options)
-    check_layers(options, weights.num_layers)
-    blend = blend_weights(options, len(styles))
-    net = Network.build(
-        weights.network_params,
-        weights.num_layers,
-        options.style_layers,
-        options.content_layers,
-        options.pooling,
-        ctx,
-        weights.channels,
-    )
-    plan = scale_plan(options)
-    edges = [scale.edge for scale in plan]
-    final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
-    cap, available = memory_cap(options, ctx)
-    shapes = [images.long_edge_shape(content.shape, edge) for edge in edges]
-    style_shapes = [images.long_edge_shape(s.shape, style_edge(options)) for s in styles]
-    plans = plan_memory(net, shapes, style_shapes, options, cap, available, ctx)
-    log.info(describe_plans(plans, cap))
-    log.info(
-        "network: %s; content %dx%d, %s%s",
-        weights.description,
-        final[1],
-        final[0],
-        ctx,
-        f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
-    )
-    previous, done, begin = None, 0, time.perf_counter()
-    for scale, (step, fit) in enumerate(zip(plan, plans), start=1):
-        at = options.replace(max_long_edge=step.edge, optimizer=fit.optimizer)
-        budget = Budget(step.epochs, step.first_check)
+    painter = Painter(styles, options, ctx=ctx, weights=weights)
+    return painter.paint(content, callback=callback)
 
-        def report(step: Step, render, done=done, scale=scale) -> None:
-            if callback is not None:  # epochs and seconds count on across scales
-                callback(
-                    Iterate(
-                        step.epoch + done,
-                        step.lr,
-                        time.perf_counter() - begin,
-                        step.image,
-                        (scale, len(edges)),
-                        step,
-                        render,
-                    )
-                )
 
-        began = time.perf_counter()
-        previous, picture, outcome = _stylize_at(
-            net, content, styles, blend, at, weights, previous, report, budget, fit, cap
-        )
-        done += outcome.epochs
-        if len(plan) > 1:
-            log.info(
-                "scale %d/%d, %d px: %d of %d epochs in %.1f s; %s",
-                scale,
-                len(plan),
-                step.edge,
-                outcome.epochs,
-                step.epochs,
-                time.perf_counter() - began,
-                outcome.reason,
+@dataclass(frozen=True)
+class Temporal:
+    """Ruder et al.'s short-term temporal term for one video frame."""
+
+    warped: np.ndarray  # the previous styled frame carried into this one: RGB (H, W, 3)
+    mask: np.ndarray  # (H, W) float32 in {0, 1}: where ``warped`` is trusted
+    weight: float
+
+
+class Painter:
+    """The weights loaded and the network built once, for many pictures with one set of
+    styles and options: a batch, the frames of a video, a Ray actor's items."""
+
+    def __init__(
+        self,
+        styles,
+        options: Options = Options(),
+        *,
+        ctx: mx.Context | None = None,
+        weights: Weights | None = None,
+    ):
+        check_options(options)
+        if isinstance(styles, np.ndarray):
+            styles = [styles]
+        if not isinstance(styles, (list, tuple)):
+            raise NStyleError(
+                f"styles: expected an array or a list of arrays, got {type(styles).__name__}"
             )
-    return Result(picture, done, time.perf_counter() - begin, outcome.reason)
+        if not styles:
+            raise NStyleError("styles: at least one style image is needed")
+        self.styles = [images.as_rgb(style, f"styles[{i}]") for i, style in enumerate(styles)]
+        self.options, self.ctx = options, ctx or mx.cpu()
+        self.weights = weights or load_weights(options)
+        check_layers(options, self.weights.num_layers)
+        self.blend = blend_weights(options, len(self.styles))
+        self.net = Network.build(
+            self.weights.network_params,
+            self.weights.num_layers,
+            options.style_layers,
+            options.content_layers,
+            options.pooling,
+            self.ctx,
+            self.weights.channels,
+        )
+
+    def paint(
+        self,
+        content: np.ndarray,
+        *,
+        callback: Callable[[Iterate], None] | None = None,
+        start: np.ndarray | None = None,
+        temporal: Temporal | None = None,
+    ) -> Result:
+        """Paint ``content`` (as ``stylize`` takes it). ``start``: a first image, RGB at the
+        output's size, optimised at that one scale (a warm start: the stop rule from its
+        first window on, the finest scale's budget); ``temporal``: a temporal term."""
+        options, net, weights, ctx = self.options, self.net, self.weights, self.ctx
+        content = images.as_rgb(content, "content")
+        plan = scale_plan(options)
+        final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
+        given_pictures = [(start, "start")]
+        if temporal is not None:
+            given_pictures.append((temporal.warped, "temporal.warped"))
+        for given, what in given_pictures:
+            if given is not None and tuple(given.shape[:2]) != final:
+                raise NStyleError(
+                    f"{what}: {given.shape[1]}x{given.shape[0]}, the output is "
+                    f"{final[1]}x{final[0]}"
+                )
+        if start is not None:
+            plan = [Scale(options.max_long_edge, plan[-1].epochs, options.stop_window)]
+        edges = [scale.edge for scale in plan]
+        cap, available = memory_cap(options, ctx)
+        shapes = [images.long_edge_shape(content.shape, edge) for edge in edges]
+        style_shapes = [images.long_edge_shape(s.shape, style_edge(options)) for s in self.styles]
+        plans = plan_memory(net, shapes, style_shapes, options, cap, available, ctx)
+        log.info(describe_plans(plans, cap))
+        log.info(
+            "network: %s; content %dx%d, %s%s",
+            weights.description,
+            final[1],
+            final[0],
+            ctx,
+            f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
+        )
+        previous, done, begin = None, 0, time.perf_counter()
+        for scale, (step, fit) in enumerate(zip(plan, plans), start=1):
+            at = options.replace(max_long_edge=step.edge, optimizer=fit.optimizer)
+            budget = Budget(step.epochs, step.first_check)
+
+            def report(step: Step, render, done=done, scale=scale) -> None:
+                if callback is not None:  # epochs and seconds count on across scales
+                    callback(
+                        Iterate(
+                            step.epoch + done,
+                            step.lr,
+                            time.perf_counter() - begin,
+                            step.image,
+                            (scale, len(edges)),
+                            step,
+                            render,
+                        )
+                    )
+
+            began = time.perf_counter()
+            previous, picture, outcome = _stylize_at(
+                net,
+                content,
+                self.styles,
+                self.blend,
+                at,
+                weights,
+                previous,
+                report,
+                budget,
+                fit,
+                cap,
+                start,
+                temporal,
+            )
+            done += outcome.epochs
+            if len(plan) > 1:
+                log.info(
+                    "scale %d/%d, %d px: %d of %d epochs in %.1f s; %s",
+                    scale,
+                    len(plan),
+                    step.edge,
+                    outcome.epochs,
+                    step.epochs,
+                    time.perf_counter() - began,
+                    outcome.reason,
+                )
+        return Result(picture, done, time.perf_counter() - begin, outcome.reason)
+
+    def paint_frame(
+        self,
+        frame: np.ndarray,
+        previous: np.ndarray | None = None,
+        previous_styled: np.ndarray | None = None,
+        *,
+        callback: Callable[[Iterate], None] | None = None,
+    ) -> Result:
+        """One frame of a video (RGB uint8). Given the previous input frame and its styled
+        result, and a temporal weight above 0: the styled frame carried along the optical
+        flow is the start and, outside occlusions, the temporal term's target (Ruder et
+        al. 2016; ``nstyle.temporal``). Otherwise ``paint(frame)``: styled on its own."""
+        weight = self.options.temporal_weight
+        if previous is None or previous_styled is None or weight == 0:
+            return self.paint(frame, callback=callback)
+        frame = images.as_rgb(frame, "frame")
+        shape = images.long_edge_shape(frame.shape, self.options.max_long_edge)
+        current = images.resize_to(frame, shape)
+        before = images.resize_to(images.as_rgb(previous, "previous"), shape)
+        styled = images.resize_to(images.as_rgb(previous_styled, "previous_styled"), shape)
+        warped, mask = previous_frame_target(before, current, styled)
+        return self.paint(
+            frame, callback=callback, start=warped, temporal=Temporal(warped, mask, weight)
+        )
 
 
 def _stylize_at(
@@ -376,6 +471,8 @@ def _stylize_at(
     budget: Budget,
     fit: memory.ScalePlan,
     cap: int,
+    start: np.ndarray | None = None,
+    temporal: Temporal | None = None,
 ):
     """One scale: returns ((image, content) as the optimiser saw them, the picture as the
     result, the loop's ``Outcome``).
@@ -406,7 +503,15 @@ def _stylize_at(
     targets = style_targets(net, styles_x, blend, content_x.shape, cap, fit.tile)
     del styles_x
     targets.update(image_targets(net, content_x, "content", cap, fit.tile))
-    if previous is None:
+
+    def as_x(picture: np.ndarray) -> np.ndarray:  # an RGB picture as the optimiser sees it
+        if options.preserve_colors:
+            picture = images.grey(images.luminance(picture))
+        return images.preprocess(picture, mean)
+
+    if start is not None:
+        image = mx.nd.array(as_x(start), ctx=net.ctx)
+    elif previous is None:
         image = mx.nd.array(start_image(options, content_x, mean), ctx=net.ctx)
     else:
         image = mx.nd.array(finer_start(content_x, *previous), ctx=net.ctx)
@@ -418,7 +523,14 @@ def _stylize_at(
         loss: LossExecutor | TiledLoss = LossExecutor(net, targets, image, *weighting)
     else:
         loss = TiledLoss(net, targets, image, fit.tile, *weighting)
-    tv = TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None
+    tv = image_terms(
+        [
+            TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None,
+            TemporalTerm(image, as_x(temporal.warped), temporal.mask, temporal.weight)
+            if temporal is not None and temporal.weight > 0
+            else None,
+        ]
+    )
 
     def render(x: np.ndarray) -> np.ndarray:
         picture = images.postprocess(x, mean)

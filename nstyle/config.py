@@ -22,6 +22,7 @@ INITS = ("content", "noise")
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
+TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight
 FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096
 
 
@@ -86,6 +87,12 @@ class Options:
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
+    temporal_weight: float = option(
+        TEMPORAL_WEIGHT,
+        "videos: weight of the temporal loss tying each frame to the previous styled frame "
+        "carried along the optical flow, outside occlusions (Ruder et al. 2016); 0: frames "
+        "styled independently",
+    )
     # optimisation
     init: str = option(
         "content",
@@ -235,7 +242,14 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
     for name, value in positive.items():
         if not value > 0:
             raise NStyleError(f"{flag(name)} must be > 0, got {value}")
-    for name in ("content_weight", "style_weight", "tv_weight", "stop_eps", "weight_decay"):
+    for name in (
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "temporal_weight",
+        "stop_eps",
+        "weight_decay",
+    ):
         if not getattr(options, name) >= 0:
             raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(options, name)}")
     if options.content_weight == options.style_weight == options.tv_weight == 0:

@@ -18,7 +18,7 @@ import numpy as np
 
 from nstyle.config import Options, flag
 from nstyle.errors import NStyleError
-from nstyle.losses import LossExecutor, TVExecutor
+from nstyle.losses import ImageTerm, LossExecutor
 from nstyle.memory import LBFGS_HISTORY
 from nstyle.tiles import TiledLoss
 
@@ -74,7 +74,7 @@ class Budget:
 
 def optimize(
     loss: Loss,
-    tv: TVExecutor | None,
+    tv: ImageTerm | None,
     image: mx.nd.NDArray,
     options: Options,
     on_step: Callable[[Step], None] | None = None,
@@ -117,15 +117,15 @@ class _Probe:
         self.image[:] = self.saved
 
 
-def _term_norms(loss: Loss, tv: TVExecutor | None, options: Options) -> dict:
+def _term_norms(loss: Loss, tv: ImageTerm | None, options: Options) -> dict:
     """Gradient norm of each weighted term at the current image (inf where it overflows)."""
     norms = {k: v for k, v in loss.term_gradient_norms().items() if getattr(options, k) > 0}
     if tv is not None:
-        norms["tv_weight"] = float(mx.nd.norm(tv.forward()).asscalar())
+        norms.update(tv.norms())
     return norms
 
 
-def check_start(loss: Loss, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options) -> None:
+def check_start(loss: Loss, tv: ImageTerm | None, image: mx.nd.NDArray, options: Options) -> None:
     """Fail, naming the weight, when the objective overflows float32 near the start image.
     Costs one forward and backward per scale (more only when it fails)."""
     with _Probe(image):
@@ -147,7 +147,7 @@ FLOAT32_DIGITS = 1e7  # a gradient this much smaller than another vanishes in th
 
 
 def check_balance(
-    loss: Loss, tv: TVExecutor | None, image: mx.nd.NDArray, options: Options, stopped: str
+    loss: Loss, tv: ImageTerm | None, image: mx.nd.NDArray, options: Options, stopped: str
 ) -> None:
     """After the picture failed to change: fail, naming the weights, when near it one term's
     gradient outweighs another's beyond float32 precision (the smaller has no effect)."""
@@ -339,7 +339,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: 
         if tv is not None:  # on the device: the host reads one gradient and a few numbers
             smooth = tv.forward()
             grad = grad + smooth
-            energy = 0.5 * mx.nd.sum(image * smooth)
+            energy = tv.energy(smooth)
         grad = grad.asnumpy().astype(np.float64).ravel() * unit
         value = sum(losses().values()) + (0.0 if tv is None else float(energy.asscalar()))
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):

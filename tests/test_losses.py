@@ -1,4 +1,5 @@
-"""The loss executors against numpy: Gram, finite-difference gradient, TV Laplacian."""
+"""The loss executors against numpy: Gram, finite-difference gradient, TV Laplacian, the
+temporal term."""
 
 import mxnet as mx
 import numpy as np
@@ -6,7 +7,16 @@ from numpy.testing import assert_allclose
 from scipy.signal import convolve2d
 
 import model_vgg19
-from nstyle.losses import LAPLACIAN, LossExecutor, Network, TVExecutor, gram
+from nstyle.losses import (
+    LAPLACIAN,
+    LossExecutor,
+    Network,
+    TemporalTerm,
+    TVExecutor,
+    gram,
+    image_terms,
+)
+from nstyle.temporal import temporal_loss
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")
@@ -93,6 +103,36 @@ def test_tv_executor_reads_the_image_array_in_place():
     assert np.all(tv.forward().asnumpy() == 0)
     image[0, 0, 2, 2] = 8.0
     assert tv.forward().asnumpy()[0, 0, 2, 2] == 4.0  # 8 * 4/8, no rebinding needed
+
+
+def test_temporal_term_equals_the_numpy_reference_and_follows_the_image():
+    rng = np.random.default_rng(5)
+    x, warped = rng.normal(0, 30, (1, 3, 6, 7)), rng.normal(0, 30, (1, 3, 6, 7))
+    mask = rng.integers(0, 2, (6, 7)).astype(np.float32)
+    image = mx.nd.array(x, dtype="float64")
+    term = TemporalTerm(image, warped, mask, 0.25)
+    value, grad = temporal_loss(x, warped, mask, 0.25)
+    out = term.forward()
+    assert_allclose(out.asnumpy(), grad, rtol=1e-12)
+    assert_allclose(term.energy(out).asscalar(), value, rtol=1e-12)
+    image[:] = warped  # bound to the image array: at the target, nothing pulls
+    assert np.all(term.forward().asnumpy() == 0)
+
+
+def test_image_terms_add_gradients_and_energies():
+    rng = np.random.default_rng(6)
+    x, warped = rng.normal(0, 30, (1, 3, 6, 7)), rng.normal(0, 30, (1, 3, 6, 7))
+    mask = np.ones((6, 7), np.float32)
+    image = mx.nd.array(x, dtype="float64")
+    tv, term = TVExecutor(image, 0.5), TemporalTerm(image, warped, mask, 0.25)
+    both = image_terms([tv, None, term])
+    total = both.forward()
+    expected = tv.forward().asnumpy() + term.forward().asnumpy()
+    assert_allclose(total.asnumpy(), expected, rtol=1e-12)
+    energy = 0.5 * np.sum(x * tv.forward().asnumpy()) + temporal_loss(x, warped, mask, 0.25)[0]
+    assert_allclose(both.energy(total).asscalar(), energy, rtol=1e-12)
+    assert set(both.norms()) == {"tv_weight", "temporal_weight"}
+    assert image_terms([None, tv]) is tv and image_terms([None]) is None
 
 
 def test_style_head_gradient_scale_and_layer_channels():

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Each module may import only modules of lower layers (lazy imports inside functions too).
 # A subpackage (nstyle.web) is one module here: its files together.
 LAYERS = [
-    {"errors", "runtime", "spec", "cuda"},  # leaves: no MXNet at import
+    {"errors", "runtime", "spec", "cuda", "temporal"},  # leaves: no MXNet at import
     {"config", "files"},  # the options and the files a run touches: no MXNet
-    {"images", "weights", "devices"},
+    {"images", "weights", "devices", "video"},  # video: PyAV, no MXNet
+    {"batch"},  # many inputs, their output names and the manifest (issue 14): no MXNet
     {"model"},
     {"losses"},
     {"tiles"},  # the loss tile by tile (issue 13), on the losses
