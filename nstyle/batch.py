@@ -44,8 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from nstyle.errors import NStyleError
-from nstyle.files import check_readable
-from nstyle.video import replaced_atomically
+from nstyle.files import check_readable, replaced_atomically
 
 IMAGE = "image"
 VIDEO = "video"

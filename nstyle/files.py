@@ -13,12 +13,14 @@ Nothing here imports MXNet.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,3 +227,31 @@ class FolderLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+@contextlib.contextmanager
+def replaced_atomically(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write to; renamed over ``path`` when the block
+    ends without an exception, removed when it raises. The caller writes it whole.
+
+    The rename is atomic, so ``path`` is the old file or the new one, never a part; the
+    data is on disk (``fsync``) before it.
+    An ``OSError`` (full disk, folder gone) becomes one line naming ``path``.
+    """
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
+        os.close(fd)
+        tmp = Path(name)
+        yield tmp
+        with open(tmp, "rb+") as written:
+            os.fsync(written.fileno())  # a full disk shows here, not after the rename
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise NStyleError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink()

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from nstyle.errors import NStyleError
-from nstyle.files import check_readable, image_format
+from nstyle.files import check_readable, image_format, replaced_atomically
 from nstyle.spec import MIN_EDGE
 
 # Pillow's own hard limit (twice its warning limit): larger files are refused as likely
@@ -187,23 +186,10 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """
     path = Path(path)
     fmt = image_format(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
+    with replaced_atomically(path) as tmp:
         encoded = encode(image, fmt)  # whole first: Pillow's encoders ignore short writes
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "wb") as out:
             out.write(encoded)  # raises on a full disk
-            out.flush()
-            os.fsync(out.fileno())  # a full disk shows here, not after the rename
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise NStyleError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -14,9 +14,7 @@ Nothing here imports MXNet.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from nstyle.errors import NStyleError
-from nstyle.files import check_readable
+from nstyle.files import check_readable, replaced_atomically
 
 # Output containers for H.264: the ISO media family. Other extensions are refused rather
 # than silently written as something else.
@@ -158,34 +156,6 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         container.close()
     if index == 0:
         raise NStyleError(f"{path}: the video has no frames")
-
-
-@contextlib.contextmanager
-def replaced_atomically(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path`` to write to; renamed over ``path`` when the block
-    ends without an exception, removed when it raises. The caller writes it whole.
-
-    As ``images.write_image`` does for pictures: the rename is atomic, so ``path`` is the
-    old file or the new one, never a part; the data is on disk (``fsync``) before it.
-    An ``OSError`` (full disk, folder gone) becomes one line naming ``path``.
-    """
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".part")
-        os.close(fd)
-        tmp = Path(name)
-        yield tmp
-        with open(tmp, "rb+") as written:
-            os.fsync(written.fileno())  # a full disk shows here, not after the rename
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise NStyleError(f"cannot write {path} ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
 
 
 def output_format(path: Path) -> str:
