@@ -149,7 +149,7 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
                 add(path, kind)
                 found += 1
         if named and found == 0:
-            raise NStyleError(f"{what} {folder} holds no image or video")
+            raise NStyleError(f"{what} {folder} is a folder that holds no image or video")
 
     given = [os.fspath(a) for a in arguments]
     if not given:

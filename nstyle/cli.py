@@ -119,8 +119,11 @@ def build_parser(prog: str = "nstyle") -> argparse.ArgumentParser:
     io = parser.add_argument_group("images and device")
     io.add_argument(
         "--content-image",
-        default="input/content.jpg",
-        help="the photo (the default is the bundled sample)",
+        nargs="+",
+        default=["input/content.jpg"],
+        help="the photo (the default is the bundled sample); or several files, folders and "
+        "patterns (quoted: 'photos/*.jpg'), or videos: then --output is a folder, one result "
+        "per input, and running the same command again paints only what is missing or changed",
     )
     io.add_argument(
         "--style-image",
@@ -132,7 +135,8 @@ def build_parser(prog: str = "nstyle") -> argparse.ArgumentParser:
         "--output",
         default="output/out.jpg",
         help="result (.jpg or .png); tmp_<epoch>.jpg snapshots go to the same "
-        "folder, where one run at a time may write",
+        "folder, where one run at a time may write; with several inputs a folder (default: "
+        "output/), with one video the video file (.mp4, .m4v, .mov) or a folder",
     )
     io.add_argument(
         "--gpu",
@@ -150,6 +154,22 @@ def build_parser(prog: str = "nstyle") -> argparse.ArgumentParser:
     )
     add_fields(parser.add_argument_group("style transfer"), Options)
     add_fields(parser.add_argument_group("progress and snapshots"), Outputs)
+    many = parser.add_argument_group("many pictures")
+    many.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="paint on a Ray cluster of N workers started on this machine for the run, each "
+        "with cores/N threads; default: in this process, one picture after another",
+    )
+    many.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="paint on the running Ray cluster whose head is at HOST:PORT (as `ray start "
+        "--head` prints it): one worker per machine; each needs nstyle installed",
+    )
     return parser
 
 
@@ -193,6 +213,14 @@ class StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
+def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) -> None:
+    """The flags' values on their own, before any file is read."""
+    config.check_options(options, None if options.weights else MODELS[options.model])
+    config.check_outputs(outputs)
+    if args.max_image_pixels < 1:
+        raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+
+
 class Run:
     """One command-line run: its checks, the painting, and what it writes."""
 
@@ -206,11 +234,8 @@ class Run:
     def check(self) -> None:
         """Everything knowable before any work: options, images, files, the folder lock."""
         options, outputs, args = self.options, self.outputs, self.args
-        config.check_options(options, None if options.weights else MODELS[options.model])
-        config.check_outputs(outputs)
-        if args.max_image_pixels < 1:
-            raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
-        self.content_path = bundled(args.content_image, "input/content.jpg")
+        check_flags(options, outputs, args)
+        self.content_path = bundled(args.content_image[0], "input/content.jpg")
         self.style_paths = [bundled(p, "input/style.jpg") for p in args.style_image]
         self.content = images.read_image(self.content_path, args.max_image_pixels)
         self.styles = [images.read_image(p, args.max_image_pixels) for p in self.style_paths]
@@ -303,6 +328,173 @@ class Run:
         return exit_code(interrupt)
 
 
+def is_many(args: argparse.Namespace) -> bool:
+    """Whether the run is a batch: several inputs, a folder, a pattern, a video, or Ray.
+    One image file (or one name that is no file at all) is today's single run."""
+    from nstyle.batch import GLOB_CHARACTERS, VIDEO_SUFFIXES
+
+    given = args.content_image
+    if len(given) != 1 or args.workers is not None or args.ray_address is not None:
+        return True
+    path = Path(given[0])
+    if path.is_dir() or (not path.exists() and GLOB_CHARACTERS & set(given[0])):
+        return True
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+class Many:
+    """A batch run (``nstyle.many``): its checks, then the jobs on a runner."""
+
+    def __init__(self, run: Run):
+        self.run, self.args, self.options, self.outputs = run, run.args, run.options, run.outputs
+        self.infos: dict[Path, Any] = {}  # each video's VideoInfo
+
+    def check(self) -> None:
+        """Everything knowable before any work, each failure one line."""
+        from nstyle import batch, many, video
+
+        options, outputs, args = self.options, self.outputs, self.args
+        check_flags(options, outputs, args)
+        if args.workers is not None and args.ray_address is not None:
+            raise NStyleError("give --workers or --ray-address, not both")
+        if args.workers is not None and args.workers < 1:
+            raise NStyleError(f"--workers must be >= 1, got {args.workers}")
+        if outputs.log:
+            raise NStyleError("--log writes one picture's losses: not with several inputs")
+        self.style_paths = [bundled(p, "input/style.jpg") for p in args.style_image]
+        self.styles = [images.read_image(p, args.max_image_pixels) for p in self.style_paths]
+        config.check_styles(options, len(self.styles))
+        protected = list(self.style_paths)
+        if options.init not in config.INITS:
+            images.read_image(options.init, args.max_image_pixels)
+            protected.append(Path(options.init))
+        if options.weights:
+            protected.append(Path(options.weights))
+        given = [str(bundled(p, "input/content.jpg")) for p in args.content_image]
+        found = batch.expand(given)
+        if found.warning():
+            log.warning("nstyle: warning: %s", found.warning())
+        items = found.items
+        self.folder, outputs_ = self.destination(items)
+        for item in items:
+            if item.kind == batch.VIDEO:
+                self.infos[item.path] = video.probe(item.path)  # unreadable, no frames: now
+        if args.ray_address is not None:
+            many.check_reachable(args.ray_address)
+        files.check_folder(self.folder, "--output")
+        for output in outputs_:
+            files.check_writable_file(output, "--output")
+            for path in [*protected, *(item.path for item in items)]:
+                if files.same_file(output, path):
+                    raise NStyleError(
+                        f"--output {output} is the input {path}; writing it would destroy "
+                        "it: choose another --output"
+                    )
+        self.jobs = [many.Job(item, output, info=self.infos.get(item.path))
+                     for item, output in zip(items, outputs_)]  # fmt: skip
+
+    def destination(self, items) -> tuple[Path, list[Path]]:
+        """The output folder and each item's output: one video or one picture may be named
+        (a file of its kind); else --output is a folder (output/ by default)."""
+        from nstyle import batch, video
+
+        given = self.args.output
+        output = Path(given)
+        default = given == "output/out.jpg"
+        named_folder = output.is_dir() or given.endswith(os.sep)  # "out.d/" is a folder
+        if len(items) == 1 and not named_folder and not default:
+            item = items[0]
+            if item.kind == batch.VIDEO and output.suffix.lower() in video.OUTPUT_FORMATS:
+                return output.parent, [output]
+            if item.kind == batch.IMAGE and output.suffix:
+                files.image_format(output)
+                return output.parent, [output]
+            if output.suffix and item.kind == batch.VIDEO:
+                video.output_format(output)  # one line naming the video types
+        if not default and output.suffix and not named_folder:
+            raise NStyleError(
+                f"--output {output}: with {len(items)} inputs, --output is a folder "
+                f"(each input gets its own file in it)"
+            )
+        folder = Path("output") if default else output
+        return folder, batch.output_paths(items, folder)
+
+    def paint(self) -> int:
+        from nstyle import batch, many
+
+        options, args, outputs = self.options, self.args, self.outputs
+        style_hashes = [batch.file_hash(p) for p in self.style_paths]
+        keyed: dict[str, str] = {}
+        for job in self.jobs:
+            values = many.settings(options, style_hashes, outputs.remove_noise, job.item.kind)
+            kind_key = keyed.setdefault(job.item.kind, batch.settings_hash(values))
+            job.key = batch.item_key(batch.file_hash(job.item.path), kind_key)
+        explicit = any(a == "--model" or a.startswith("--model=") for a in self.run.argv)
+        fallback = None if explicit or options.weights else "vgg16"
+        hook = Signals.check
+        runner: Any
+        if args.workers is None and args.ray_address is None:
+            runner = many.InProcess(
+                self.styles, options, gpu=args.gpu, fallback=fallback, epoch_hook=hook
+            )
+        else:
+            runner = many.RayRunner(
+                self.styles,
+                options,
+                address=args.ray_address,
+                workers=args.workers,
+                fallback=fallback,
+                gpu=args.gpu,
+                quiet=self.outputs.quiet,
+                epoch_hook=hook,
+            )
+        # A line per item: no memory plan, no optimiser summary per picture.
+        chatty = [logging.getLogger(f"nstyle.{name}") for name in ("api", "optimize")]
+        levels = [logger.level for logger in chatty]
+        for logger in chatty:
+            logger.setLevel(logging.WARNING)
+        Signals.defer = True  # MXNet may run here: interrupts act between epochs
+        try:
+            with files.FolderLock(self.folder):
+                driver = many.Batch(
+                    self.jobs,
+                    runner,
+                    options,
+                    self.folder,
+                    remove_noise=outputs.remove_noise,
+                    max_pixels=args.max_image_pixels,
+                    quiet=outputs.quiet,
+                    epoch_hook=hook,
+                )
+                summary = driver.run()
+        except KeyboardInterrupt as interrupt:
+            print(
+                f"nstyle: interrupted; what is finished is kept in {self.folder} "
+                "(the same command continues)",
+                file=sys.stderr,
+            )
+            return exit_code(interrupt)
+        finally:
+            Signals.defer = False
+            for logger, level in zip(chatty, levels):
+                logger.setLevel(level)
+        if summary.failed:
+            code = 1 if all(f.split(": ", 1)[-1].startswith("MXNet") for f in summary.failed) else 2
+            error(
+                f"{len(summary.failed)} of {len(self.jobs)} inputs failed (see above); "
+                f"the rest are in {self.folder}"
+            )
+            return code
+        log.info(
+            "done: %d painted, %d already done, in %s (%.1f s)",
+            summary.painted,
+            summary.skipped,
+            self.folder,
+            summary.seconds,
+        )
+        return 0
+
+
 class MXNetFailure(NStyleError):
     """MXNet itself failed (out of memory, a broken build): exit 1."""
 
@@ -337,6 +529,14 @@ def _main(argv: list[str], prog: str) -> int:
         log.addHandler(handler)
         log.propagate = False
     log.setLevel(logging.WARNING if run.outputs.quiet else logging.INFO)
+    if is_many(run.args):
+        batch_run = Many(run)
+        try:
+            batch_run.check()
+            return batch_run.paint()
+        except NStyleError as exc:
+            error(str(exc))
+            return 2
     try:
         run.check()
         with files.FolderLock(run.output.parent):

@@ -83,7 +83,7 @@ def test_bad_arguments_are_one_line_errors(photos, tmp_path):
     empty.mkdir()
     (empty / "notes.txt").write_text("no pictures here\n")
     cases = [
-        ([empty], f"--content-image {empty} holds no image or video"),
+        ([empty], f"--content-image {empty} is a folder that holds no image or video"),
         ([photos / "notes.txt"], "is neither an image nor a video"),
         ([tmp_path / "missing.jpg"], "does not exist"),
         ([str(tmp_path / "*.gif")], "no file matches the pattern"),

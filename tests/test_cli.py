@@ -342,7 +342,7 @@ def run_cli(*argv, cwd=ROOT):
         (["--num-scales", "3", "--max-long-edge", "128"], "the coarsest scale needs 64 px"),
         (["--num-scales", "0"], "num-scales must be >= 1"),
         (["--check-every", "0"], "check-every must be > 0"),
-        (["--max-long-edge", "60000"], "more than MXNet 1.9.1 can index; --max-long-edge"),
+        (["--max-long-edge", "60000"], "GiB is free; --max-long-edge"),
         (["--log", "/proc/nope/losses.csv"], "--log: cannot write into /proc/nope"),
     ],
 )

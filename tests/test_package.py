@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Each module may import only modules of lower layers (lazy imports inside functions too).
 # A subpackage (nstyle.web) is one module here: its files together.
 LAYERS = [
-    {"errors", "runtime", "spec", "cuda", "temporal"},  # leaves: no MXNet at import
+    {"errors", "runtime", "spec", "cuda", "temporal", "hosts"},  # leaves: no MXNet at import
     {"config", "files"},  # the options and the files a run touches: no MXNet
     {"images", "weights", "devices", "video"},  # video: PyAV, no MXNet
     {"batch"},  # many inputs, their output names and the manifest (issue 14): no MXNet
@@ -23,6 +23,7 @@ LAYERS = [
     {"memory"},  # the memory model and each scale's plan: whole or tiles, which optimiser
     {"optimize"},
     {"api"},
+    {"many"},  # many pictures and videos, in this process or on Ray (issue 14), on the api
     {"report"},
     {"cli", "web"},  # the two front ends: the command line and the web app
 ]

@@ -9,7 +9,6 @@ http://127.0.0.1:8000`` (with ``--port 0`` the system picks a free port).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import socket
 import sys
@@ -17,18 +16,10 @@ import sys
 from nstyle import images
 from nstyle.config import Options
 from nstyle.errors import NStyleError
+from nstyle.hosts import is_loopback
 from nstyle.spec import MODELS
 
 PROG = "python -m nstyle.web"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class Parser(argparse.ArgumentParser):
