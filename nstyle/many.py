@@ -731,7 +731,9 @@ class Batch:
         except NStyleError as exc:
             self._fail(index, str(exc))
             return None
-        return Task(index, None, content)
+        # At the output's size, as the painter would resize it: what crosses to a worker
+        # is the picture it paints, not a 12-megapixel original.
+        return Task(index, None, frame_size(content, self.options))
 
     def _picture_done(self, task: Task, outcome) -> None:
         job = self.jobs[task.job]
