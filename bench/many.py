@@ -63,7 +63,8 @@ def main() -> None:
             seconds = run(photos, Path(scratch) / f"out_{len(rows)}", args.edge, extra)
             rows.append((name, seconds))
             print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)
-    print(f"| {args.count} pictures at {args.edge} px | wall | pictures per minute | vs in-process |")
+    head = f"| {args.count} pictures at {args.edge} px | wall | pictures per minute "
+    print(head + "| vs in-process |")
     print("|---|---|---|---|")
     for name, seconds in rows:
         rate = 60 * args.count / seconds
