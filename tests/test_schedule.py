@@ -45,7 +45,8 @@ def test_default_number_of_scales_keeps_the_coarsest_at_128_px(edge, edges):
 
 def test_budgets_shrink_with_the_pixels_but_not_below_the_floor():
     plan = scale_plan(Options(max_long_edge=4096, max_num_epochs=200))
-    assert [s.epochs for s in plan] == [200, 50, 13, 10, 10, 10]
+    # the floor: 10 epochs up to 1024 px, then falling with the edge (an epoch costs minutes)
+    assert [s.epochs for s in plan] == [200, 50, 13, 10, 5, 3]
     assert all(s.first_check == 10 for s in plan[1:])
     # never more than the first scale's budget, even when it is below the floor
     assert [s.epochs for s in scale_plan(Options(max_num_epochs=3))] == [3, 3, 3]
