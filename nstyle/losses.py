@@ -190,6 +190,16 @@ def head_weights(
     return weights
 
 
+def losses_reader(
+    names: list[str], values: mx.nd.NDArray, weights: np.ndarray
+) -> Callable[[], dict[str, float]]:
+    """A function that reads ``values`` (one host synchronisation) as each named loss times
+    its weight. It holds only these arrays, not the executor that made them: a caller that
+    keeps the last epoch's losses must not keep a scale's executors alive into the next."""
+    names, weights = list(names), weights.copy()
+    return lambda: dict(zip(names, values.asnumpy().astype(np.float64) * weights))
+
+
 class LossExecutor:
     """The loss graph bound to an image array, with its fixed head gradients.
 
@@ -241,9 +251,7 @@ class LossExecutor:
         """This step's losses, copied on the device without a host synchronisation; the
         function returned reads them (one synchronisation), each times its head gradient."""
         values = mx.nd.concat(*self.outputs, dim=0)
-        return lambda: dict(
-            zip(self.names, values.asnumpy().astype(np.float64) * self.head_weights)
-        )
+        return losses_reader(self.names, values, self.head_weights)
 
     def term_gradient_norms(self) -> dict[str, float]:
         """For each weight flag (``style_weight``, ``content_weight``): the norm of its terms'

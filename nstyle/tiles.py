@@ -25,7 +25,7 @@ import mxnet as mx
 import numpy as np
 
 from nstyle import model
-from nstyle.losses import GRAM_GRAD_FACTOR, Network, gram, head_weights
+from nstyle.losses import GRAM_GRAD_FACTOR, Network, gram, head_weights, losses_reader
 from nstyle.spec import layer_plan
 
 Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
@@ -396,10 +396,7 @@ class TiledLoss:
 
     def snapshot(self) -> Callable[[], dict[str, float]]:
         """This step's losses (see ``LossExecutor.snapshot``)."""
-        values = self._values
-        return lambda: dict(
-            zip(self.names, values.asnumpy().astype(np.float64) * self.head_weights)
-        )
+        return losses_reader(self.names, self._values, self.head_weights)
 
     def weighted_losses(self) -> dict[str, float]:
         return self.snapshot()()

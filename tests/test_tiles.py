@@ -1,5 +1,8 @@
 """Tiled loss and gradient against the untiled executor; the tile plan on pure numbers."""
 
+import gc
+import weakref
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -62,6 +65,30 @@ def test_tiled_value_and_gradient_equal_the_untiled(config, layout):
         assert len(plan.tiles) == 1
     assert_allclose(tiled_value, value, rtol=1e-10)
     assert_allclose(tiled_grad, grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())
+
+
+@pytest.mark.parametrize("kind", ["whole", "tiled"])
+def test_kept_losses_do_not_keep_the_executors(kind):
+    """A caller keeps the last epoch's losses (the CLI's progress, for an interrupted run):
+    they must not keep that scale's executors alive into the next scale (at 2048 px in
+    tiles they are 2 GiB)."""
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, ("relu1_1",), ("relu2_2",), "avg", mx.cpu(),
+        TINY_CHANNELS, "float64",
+    )  # fmt: skip
+    x = mx.nd.array(np.random.default_rng(0).uniform(-100, 100, (1, 3, 16, 20)), dtype="float64")
+    targets = net.targets(x.asnumpy() + 1)
+    if kind == "whole":
+        loss = LossExecutor(net, targets, x, 3.0, 0.5)
+    else:
+        loss = TiledLoss(net, targets, x, 8, 3.0, 0.5)
+    loss.step()
+    expected = loss.weighted_losses()
+    kept, gone = loss.snapshot(), weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert gone() is None
+    assert kept() == expected
 
 
 def test_tiled_max_pooling_equals_the_untiled():
