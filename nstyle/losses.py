@@ -196,7 +196,6 @@ def losses_reader(
     """A function that reads ``values`` (one host synchronisation) as each named loss times
     its weight. It holds only these arrays, not the executor that made them: a caller that
     keeps the last epoch's losses must not keep a scale's executors alive into the next."""
-    names, weights = list(names), weights.copy()
     return lambda: dict(zip(names, values.asnumpy().astype(np.float64) * weights))
 
 
