@@ -16,6 +16,7 @@ import numpy as np
 
 from nstyle import devices, images, memory
 from nstyle.config import (
+    INITS,
     Options,
     Scale,
     blend_weights,
@@ -183,14 +184,18 @@ def style_edge(options: Options) -> int:
     return max(1, round(options.max_long_edge * options.style_scale))
 
 
-def start_image(options: Options, content_x: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """The first image of the optimisation, (1, 3, H, W), as ``options.init`` says."""
+def start_image(
+    options: Options, content_x: np.ndarray, mean: np.ndarray, init: np.ndarray | None
+) -> np.ndarray:
+    """The first image of the optimisation, (1, 3, H, W), as ``options.init`` says
+    (``init``: the picture of ``options.init``'s file, already read)."""
     if options.init == "content":
         return content_x
     if options.init == "noise":  # the original: uniform noise around the mean pixel
         rng = np.random.default_rng(options.seed)
         return rng.uniform(-0.1, 0.1, content_x.shape).astype(np.float32)
-    picture = images.resize_to(images.read_image(options.init), content_x.shape[2:])
+    assert init is not None
+    picture = images.resize_to(init, content_x.shape[2:])
     if options.preserve_colors:
         picture = images.grey(images.luminance(picture))
     return images.preprocess(picture, mean)
@@ -293,9 +298,11 @@ def transfer(
     ctx: mx.Context | None = None,
     weights: Weights | None = None,
     callback: Callable[[Iterate], None] | None = None,
+    init: np.ndarray | None = None,
 ) -> Result:
-    """``stylize``, returning the picture with the number of epochs and why they ended."""
-    painter = Painter(styles, options, ctx=ctx, weights=weights)
+    """``stylize``, returning the picture with the number of epochs and why they ended;
+    ``init``, as ``Painter`` takes it."""
+    painter = Painter(styles, options, ctx=ctx, weights=weights, init=init)
     return painter.paint(content, callback=callback)
 
 
@@ -310,7 +317,10 @@ class Temporal:
 
 class Painter:
     """The weights loaded and the network built once, for many pictures with one set of
-    styles and options: a batch, the frames of a video, a Ray actor's items."""
+    styles and options: a batch, the frames of a video, a Ray actor's items. ``init``: the
+    start picture when ``options.init`` names a file, already read (the command line reads
+    it under its own --max-image-pixels; a Ray worker has no such file); default: read from
+    that file here."""
 
     def __init__(
         self,
@@ -319,6 +329,7 @@ class Painter:
         *,
         ctx: mx.Context | None = None,
         weights: Weights | None = None,
+        init: np.ndarray | None = None,
     ):
         check_options(options)
         if isinstance(styles, np.ndarray):
@@ -330,6 +341,10 @@ class Painter:
         if not styles:
             raise NStyleError("styles: at least one style image is needed")
         self.styles = [images.as_rgb(style, f"styles[{i}]") for i, style in enumerate(styles)]
+        self.init = None
+        if options.init not in INITS:  # a file: read once, for every picture
+            picture = images.read_image(options.init) if init is None else init
+            self.init = images.as_rgb(picture, "init")
         self.options, self.ctx = options, ctx or mx.cpu()
         self.weights = weights or load_weights(options)
         check_layers(options, self.weights.num_layers)
@@ -418,6 +433,7 @@ class Painter:
                 cap,
                 start,
                 temporal,
+                self.init,
             )
             done += outcome.epochs
             if len(plan) > 1:
@@ -473,6 +489,7 @@ def _stylize_at(
     cap: int,
     start: np.ndarray | None = None,
     temporal: Temporal | None = None,
+    init: np.ndarray | None = None,
 ):
     """One scale: returns ((image, content) as the optimiser saw them, the picture as the
     result, the loop's ``Outcome``).
@@ -512,7 +529,7 @@ def _stylize_at(
     if start is not None:
         image = mx.nd.array(as_x(start), ctx=net.ctx)
     elif previous is None:
-        image = mx.nd.array(start_image(options, content_x, mean), ctx=net.ctx)
+        image = mx.nd.array(start_image(options, content_x, mean, init), ctx=net.ctx)
     else:
         image = mx.nd.array(finer_start(content_x, *previous), ctx=net.ctx)
     layer_weights = dict(

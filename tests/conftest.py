@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import resource
+
 import numpy as np
 import pytest
 
@@ -9,6 +12,20 @@ import model_vgg19  # imports nstyle first, which sets MXNet's threads (nstyle.r
 from nstyle import devices, weights
 
 TINY_CHANNELS = [4, 6, 8, 8, 8]
+
+# Every process of the suite (pytest and all it starts: runs of run.py, the web server, Ray)
+# lives under this cap on its address space, so a regression that allocates without bound
+# fails with a MemoryError instead of taking the shared machine. The largest process here
+# maps about 2.5 GiB (a Ray worker: MXNet, the bound network, the object store).
+# NSTYLE_TEST_ADDRESS_SPACE_GIB sets another cap (0: none).
+ADDRESS_SPACE_GIB = float(os.environ.get("NSTYLE_TEST_ADDRESS_SPACE_GIB", "8"))
+
+
+def pytest_configure(config):
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = int(ADDRESS_SPACE_GIB * 2**30)
+    if cap > 0 and (soft == resource.RLIM_INFINITY or soft > cap):
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
 
 
 def random_vgg(num_layers: int = 16, channels=TINY_CHANNELS, seed: int = 0) -> dict:

@@ -61,15 +61,20 @@ def server(vgg16, tmp_path_factory):  # vgg16: the real weights are in the cache
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if not CHROMIUM.exists():
         need(f"Debian's Chromium is not installed ({CHROMIUM})")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         need("Playwright is not installed")
+    # The suite's address-space cap (conftest) is lifted for the browser alone: Chromium
+    # reserves terabytes of address space it never touches, and it is the test's tool.
+    chromium = tmp_path_factory.mktemp("browser") / "chromium"
+    chromium.write_text(f'#!/bin/sh\nulimit -S -v unlimited\nexec {CHROMIUM} "$@"\n')
+    chromium.chmod(0o755)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        browser = playwright.chromium.launch(executable_path=str(chromium))
         yield browser
         browser.close()
 
