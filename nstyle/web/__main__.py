@@ -3,17 +3,22 @@
 The device is chosen and checked as the command line does (``--gpu``), before the server
 listens; a mistake is one line, ``nstyle.web: error: ...``, and exit code 2. The first
 line on standard output is the address, e.g. ``nstyle.web: serving on
-http://127.0.0.1:8000`` (with ``--port 0`` the system picks a free port).
+http://127.0.0.1:8000`` (with ``--port 0`` the system picks a free port); it listens from
+then on. Ctrl-C or SIGTERM stops it as the command line stops: an upload being read gets
+503, the running job is cancelled, the working folder is removed, and the one line
+``nstyle.web: interrupted`` ends it with exit code 130 (143 for SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 import sys
 
 from nstyle import images
+from nstyle.cli import Terminated, exit_code
 from nstyle.config import Options
 from nstyle.errors import NStyleError
 from nstyle.hosts import is_loopback
@@ -78,7 +83,24 @@ def fail(message: str) -> int:
     return 2
 
 
+def interrupt(signum, frame) -> None:
+    """Ctrl-C and SIGTERM, once uvicorn has stopped (it handles them while it serves)."""
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return serve(argv)
+    except KeyboardInterrupt as stop:
+        print("nstyle.web: interrupted", file=sys.stderr)
+        return exit_code(stop)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def serve(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     loopback = is_loopback(args.host)
     if not loopback:
@@ -104,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
+        sock.listen(128)  # from the line that names the address on, connections wait
     except OSError as exc:
         return fail(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
     import uvicorn
@@ -120,15 +143,24 @@ def main(argv: list[str] | None = None) -> int:
         fallback=None if args.model else "vgg16",
         hosts=hosts,
     )
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    port = sock.getsockname()[1]
-    shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-    print(f"nstyle.web: serving on http://{shown}:{port} ({ctx}); Ctrl-C stops it", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    server = app.state.server
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            server.stopping.set()  # uploads and event streams end now, not at the timeout
+            super().handle_exit(sig, frame)
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn stopped gracefully, then raised Ctrl-C again
-        pass
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        port = sock.getsockname()[1]
+        shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+        print(f"nstyle.web: serving on http://{shown}:{port} ({ctx}); Ctrl-C stops it", flush=True)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        )
+        Server(config).run(sockets=[sock])  # then raises the signal that stopped it
+    finally:  # the lifespan removed it, unless a second Ctrl-C cut the stop short
+        server.remove_folder()
     print("nstyle.web: stopped", file=sys.stderr)
     return 0
 

@@ -10,13 +10,16 @@
 
 Uploads are capped while they are read (413), kept in memory (never spooled to a file
 outside the server's folder), decoded by ``nstyle.images.read_image`` from a file of a
-random name in the server's own working folder, which it removes on exit. Every error
-answers ``{"error": "<the command line's one-line message>"}``.
+random name in the server's own working folder, which it removes on exit (and makes again
+if it is removed while it runs). Every error answers ``{"error": "<the command line's
+one-line message>"}``, a foreign Host header and a failure of the server's own included;
+nothing reaches the log as a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -25,7 +28,7 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,8 +40,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -47,7 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from nstyle import api, config, images
 from nstyle.errors import NStyleError
 from nstyle.web import options as fields
-from nstyle.web.jobs import FINAL, Job, QueueFull, Worker
+from nstyle.web.jobs import FINAL, Job, QueueFull, Worker, bug, log
 
 STATIC = Path(__file__).resolve().parent / "static"
 SAMPLES = Path(__file__).resolve().parents[2] / "input"  # a checkout's bundled pictures
@@ -55,6 +57,9 @@ MAX_UPLOAD = 50 * 2**20  # bytes in one POST /api/jobs, all files together
 MAX_STYLES = 8
 MAX_FIELD = 64 * 2**10  # bytes of one option's text
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
+HOST = re.compile(r"(\[[0-9a-fA-F:.]*\]|[^:\[\]@/]*)(?::[0-9]{1,5})?")  # name[:port]
+POLL = 0.25  # seconds between looks at whether the server is stopping, while a body is read
+STOPPING = "the server is stopping"
 BOMB = "decompression bombs"  # in read_image's message for a picture over the pixel limit
 HEADERS = {  # the page loads nothing from elsewhere, and nothing else may frame it
     "content-security-policy": "default-src 'self'; img-src 'self' blob: data:; "
@@ -74,6 +79,13 @@ class Refused(Exception):
 
 class TooLarge(Exception):
     pass
+
+
+ENDED = {
+    "done": "the job has already finished",
+    "failed": "the job has already failed",
+    "cancelled": "the job has already been cancelled",
+}
 
 
 def sanitized(name: str | None, limit: int = 100) -> str:
@@ -101,11 +113,15 @@ class Server:
         max_upload: int,
         max_pixels: int,
         samples: dict[str, Path],
+        own: bool = True,
     ):
-        self.worker, self.workdir = worker, workdir
+        self.worker, self.workdir, self.own = worker, workdir, own
         self.max_upload, self.max_pixels = max_upload, max_pixels
         self.samples = samples
-        self.decoding = threading.Lock()
+        self.decoding = threading.Lock()  # one picture decoded at a time: bounded memory
+        self.folder = threading.Lock()  # guards ``workdir`` and the upload's file in it
+        self.stopping = threading.Event()  # set when a signal stops the server
+        self.closed = False
 
     def job(self, request: Request) -> Job:
         job = self.worker.get(request.path_params["id"])
@@ -130,8 +146,18 @@ class Server:
             raise too_large
 
         async def capped() -> AsyncIterator[bytes]:
-            total = 0
-            async for chunk in request.stream():
+            """The body as it comes, a look at the server's stop between waits."""
+            total, more = 0, True
+            while more:
+                try:
+                    message = await asyncio.wait_for(request.receive(), POLL)
+                except TimeoutError:
+                    if self.stopping.is_set():
+                        raise Refused(503, STOPPING) from None
+                    continue
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect
+                chunk, more = message.get("body", b""), message.get("more_body", False)
                 total += len(chunk)
                 if total > self.max_upload:
                     raise TooLarge
@@ -157,25 +183,73 @@ class Server:
         larger than the job needs (a long edge of ``edge``: what the run would resize it to),
         so that waiting jobs hold no more memory than that. One at a time."""
         with self.decoding:
-            picture = self._read(data, label)
-        try:  # what the run would refuse at once: a side under the minimum
-            images.long_edge_shape(picture.shape, edge)
-        except NStyleError as exc:
-            raise Refused(400, str(exc)) from None
-        return images.resize_long_edge(picture, edge) if max(picture.shape[:2]) > edge else picture
+            with self.folder:
+                picture = self._read(data, label)
+            try:  # what the run would refuse at once: a side under the minimum
+                images.long_edge_shape(picture.shape, edge)
+            except NStyleError as exc:
+                raise Refused(400, str(exc)) from None
+            if max(picture.shape[:2]) > edge:
+                picture = images.resize_long_edge(picture, edge)
+            return picture
+
+    async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in a thread of its own, given up (503) when the server stops:
+        a stop waits neither for a decode nobody will use nor for a thread of a pool (the
+        thread is a daemon, and writes no file once the folder is removed)."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(function(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        threading.Thread(target=run, name="nstyle-decode", daemon=True).start()
+        while not done.done():
+            if self.stopping.is_set():
+                raise Refused(503, STOPPING)
+            await asyncio.sleep(0.02)
+        return done.result()
 
     def _read(self, data: bytes, label: str) -> np.ndarray:
+        if self.closed:
+            raise Refused(503, STOPPING)
         path = self.workdir / f"upload-{secrets.token_hex(16)}"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileNotFoundError:  # the folder was removed: a new one of our own
+                self.workdir, self.own = Path(tempfile.mkdtemp(prefix="nstyle-web-")), True
+                log.warning(
+                    "nstyle.web: warning: %s was removed; now %s", path.parent, self.workdir
+                )
+                path = self.workdir / path.name
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             return images.read_image(path, self.max_pixels)
         except NStyleError as exc:
             message = str(exc).replace(str(path), label)
             raise Refused(413 if BOMB in message else 415, message) from None
+        except OSError as exc:  # a full disk, a temporary folder removed
+            raise Refused(
+                503, f"the server cannot write its temporary file ({exc.strerror or exc})"
+            ) from None
         finally:
             path.unlink(missing_ok=True)
+
+    def remove_folder(self, timeout: float = 10.0) -> None:
+        """Remove the working folder (when it is ours) once no upload is in it; later
+        uploads are refused."""
+        got = self.folder.acquire(timeout=timeout)
+        try:
+            self.closed = True
+            if self.own:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        finally:
+            if got:
+                self.folder.release()
 
     async def new_job(self, request: Request) -> Job:
         form = await self.read_form(request)
@@ -211,10 +285,14 @@ class Server:
             )
             pictures = []
             for upload, label, edge in zip(uploads["content"] + uploads["style"], labels, edges):
+                if self.stopping.is_set():
+                    raise Refused(503, STOPPING)
                 data = await upload.read()
-                pictures.append(await run_in_threadpool(self.decode, data, label, edge))
+                pictures.append(await self.in_thread(self.decode, data, label, edge))
         finally:
             await form.close()
+        if self.stopping.is_set():
+            raise Refused(503, STOPPING)
         job = Job(settings, pictures[0], pictures[1:], {"content": names[0], "styles": names[1:]})
         return self.worker.submit(job)
 
@@ -255,7 +333,7 @@ def create_app(
         for p in sorted(SAMPLES.glob("*"))
         if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.is_file()
     }
-    server = Server(worker, folder, max_upload, max_pixels, samples)
+    server = Server(worker, folder, max_upload, max_pixels, samples, own)
 
     async def post_job(request: Request) -> Response:
         job = await server.new_job(request)
@@ -271,10 +349,8 @@ def create_app(
 
     async def delete_job(request: Request) -> Response:
         job = server.job(request)
-        if job.state in ("done", "failed"):
-            ended = "finished" if job.state == "done" else "failed"
-            raise Refused(409, f"the job has already {ended}")
-        server.worker.cancel(job)
+        if not server.worker.cancel(job):
+            raise Refused(409, ENDED[job.state])
         return JSONResponse(server.status(job), status_code=202)
 
     async def get_image(request: Request) -> Response:
@@ -298,7 +374,7 @@ def create_app(
             last: Any = None
             quiet = 0.0
             yield "retry: 1000\n\n"
-            while True:
+            while not server.stopping.is_set():  # the server's stop ends the stream
                 status = server.status(job)
                 key = (status["state"], status["epoch"], status["picture"], status["position"])
                 if key != last:
@@ -372,8 +448,7 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(worker.stop)
-            if own:
-                shutil.rmtree(folder, ignore_errors=True)
+            await run_in_threadpool(server.remove_folder)
 
     routes = [
         Route("/", index),
@@ -389,10 +464,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=hosts or LOOPBACK_NAMES),
-            Middleware(SameOrigin),
-        ],
+        middleware=[Middleware(Guard, hosts=hosts or LOOPBACK_NAMES)],
         exception_handlers={Refused: refused, QueueFull: queue_full, HTTPException: http_error},
         lifespan=lifespan,
     )
@@ -400,35 +472,73 @@ def create_app(
     return app
 
 
-class SameOrigin:
-    """Refuse a request that changes something (POST, DELETE) sent by a page of another
-    origin: a web page the user visits cannot start or cancel jobs here. Also adds the
-    security headers to every answer."""
+def host_name(header: str) -> str | None:
+    """The name in a Host header (``name[:port]``), lower case; None when malformed."""
+    match = HOST.fullmatch(header.strip())
+    return match.group(1).lower() if match else None
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+
+async def answer(send: Send, status: int, message: str) -> None:
+    """A JSON refusal sent outside the app's routes."""
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """Around every request. Answer only requests naming one of ``hosts`` (a page of
+    another site cannot reach the server by renaming its own host to this address); refuse
+    a request that changes something (POST, DELETE) sent by a page of another origin; add
+    the security headers. What still goes wrong is one log line and a JSON answer, never a
+    traceback: a client that left gets nothing, a request the server's stop cut short 503,
+    a bug 500."""
+
+    def __init__(self, app: ASGIApp, hosts: list[str]):
+        self.app, self.hosts = app, {h.lower() for h in hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        origin = headers.get(b"origin", b"").decode("latin-1")
-        host = headers.get(b"host", b"").decode("latin-1")
-        if (
-            scope["method"] not in ("GET", "HEAD", "OPTIONS")
-            and origin
-            and (origin == "null" or urlsplit(origin).netloc != host)
-        ):
-            response = JSONResponse({"error": "a request from another site is refused"}, 403)
-            await response(scope, receive, send)
-            return
+        started = False
 
         async def with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = list(message.get("headers", [])) + [
                     (k.encode(), v.encode()) for k, v in HEADERS.items()
                 ]
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        headers = dict(scope["headers"])
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        host = headers.get(b"host", b"").decode("latin-1")
+        if "*" not in self.hosts and host_name(host) not in self.hosts:
+            shown = host if len(host) <= 40 else host[:40] + "..."
+            names = ", ".join(sorted(self.hosts))
+            await answer(
+                with_headers, 400, f"this server answers requests for {names} only, not {shown!r}"
+            )
+            return
+        if (
+            scope["method"] not in ("GET", "HEAD", "OPTIONS")
+            and origin
+            and (origin == "null" or urlsplit(origin).netloc != host)
+        ):
+            await answer(with_headers, 403, "a request from another site is refused")
+            return
+        try:
+            await self.app(scope, receive, with_headers)
+        except ClientDisconnect:  # nobody to answer
+            pass
+        except asyncio.CancelledError:  # the server stopped before the request ended
+            if not started:
+                await answer(with_headers, 503, STOPPING)
+        except Exception as exc:  # a bug: one line in the log, the server goes on
+            log.error(
+                "nstyle.web: error: %s %s failed: %s", scope["method"], scope["path"], bug(exc)
+            )
+            if not started:
+                await answer(with_headers, 500, "internal error (the server's log says more)")

@@ -15,6 +15,7 @@ import logging
 import secrets
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,13 @@ def new_id() -> str:
 def one_line(message: str) -> str:
     """A message as the command line prints it: one line."""
     return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def bug(exc: BaseException) -> str:
+    """An unexpected exception in one line for the log: what, and where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return one_line(f"{exc!r}{where}")
 
 
 @dataclass(eq=False)
@@ -174,14 +182,18 @@ class Worker:
         with self._cond:
             return self.jobs.get(job_id)
 
-    def cancel(self, job: Job) -> None:
-        """A waiting job is cancelled at once; a running one at the end of its epoch."""
+    def cancel(self, job: Job) -> bool:
+        """A waiting job is cancelled at once; a running one at the end of its epoch.
+        False when the job has already ended (done, failed or cancelled)."""
         with self._cond:
             if job in self.waiting:
                 self.waiting.remove(job)
                 job.update(state="cancelled", content=None, styles=None)
-            elif job.state == "running":
+                return True
+            if job.state == "running":
                 job.cancel.set()
+                return True
+            return False
 
     def position(self, job: Job) -> int:
         """How many jobs run before this one (0: it runs now or has run)."""
@@ -270,7 +282,7 @@ class Worker:
         except MXNetError as exc:  # e.g. out of memory: what MXNet says, in a line
             job.update(state="failed", error=one_line(f"MXNet failed: {reason(exc)}"))
         except Exception as exc:  # a bug: the job fails, the server goes on
-            log.exception("nstyle.web: job %s failed", job.id)
+            log.error("nstyle.web: error: job %s failed: %s", job.id, bug(exc))
             job.update(state="failed", error=one_line(f"internal error: {exc!r}"))
         else:
             job.show(images.denoise(result.image, settings.remove_noise), quality=95)

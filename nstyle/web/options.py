@@ -94,7 +94,7 @@ class Field:
         if self.kind == "bool":
             if text.lower() in TRUE + FALSE:
                 return text.lower() in TRUE
-            raise NStyleError(f"argument {flag(self.name)}: invalid boolean value: {raw!r}")
+            raise NStyleError(f"argument {flag(self.name)}: invalid boolean value: {quoted(raw)}")
         if self.many:
             parts = text.replace(",", " ").split()
             if not parts:
@@ -111,14 +111,19 @@ class Field:
             value = {"int": int, "float": float, "str": str}[self.kind](text)
         except ValueError:
             raise NStyleError(
-                f"argument {flag(self.name)}: invalid {self.kind} value: {text!r}"
+                f"argument {flag(self.name)}: invalid {self.kind} value: {quoted(text)}"
             ) from None
         if self.choices and value not in self.choices:
             raise NStyleError(
-                f"argument {flag(self.name)}: invalid choice: {value!r} "
+                f"argument {flag(self.name)}: invalid choice: {quoted(text)} "
                 f"(choose from {', '.join(map(repr, self.choices))})"
             )
         return value
+
+
+def quoted(text: str, limit: int = 100) -> str:
+    """``repr(text)``, cut short past ``limit`` characters: a message stays a line."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def label(name: str) -> str:
@@ -161,9 +166,8 @@ def parse(
         if name in REFUSED:
             raise NStyleError(f"{name}: {REFUSED[name]}")
         if name not in FIELDS:
-            shown = name if len(name) <= 40 else name[:40] + "..."
             raise NStyleError(
-                f"unknown option {shown!r}; the options are nstyle.Options' fields "
+                f"unknown option {quoted(name, 40)}; the options are nstyle.Options' fields "
                 "(GET /api/options lists them)"
             )
         if name in values:
