@@ -33,7 +33,7 @@ their own (``part_key``), so that a run resumes at the first unfinished frame.
 
 from __future__ import annotations
 
-import glob
+import fnmatch
 import hashlib
 import json
 import os
@@ -58,6 +58,9 @@ MANIFEST = ".nstyle-manifest.json"
 MANIFEST_VERSION = 1
 WARNING_NAMES = 10  # the warning names this many skipped files, then counts the rest
 GLOB_CHARACTERS = frozenset("*?[")
+MAX_MATCHES = 100_000  # a pattern matching more paths is refused (symlink loops: ``**``
+# through two of them matches without end)
+MAX_MANIFEST_BYTES = 64 << 20  # a larger manifest is not one nstyle wrote: broken
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Item:
 
     path: Path
     kind: str  # IMAGE or VIDEO
+    found: bool = False  # found in a folder or by a pattern, not named on its own
 
 
 @dataclass(frozen=True)
@@ -124,11 +128,11 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
     skipped: list[Path] = []
     seen: set[tuple[int, int]] = set()
 
-    def add(path: Path, kind: str) -> None:
+    def add(path: Path, kind: str, found: bool) -> None:
         info = path.stat()
         if (info.st_dev, info.st_ino) not in seen:
             seen.add((info.st_dev, info.st_ino))
-            items.append(Item(path, kind))
+            items.append(Item(path, kind, found))
 
     def add_folder(folder: Path, named: bool) -> None:
         found = 0
@@ -146,7 +150,7 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
             if kind is None:
                 skipped.append(path)
             else:
-                add(path, kind)
+                add(path, kind, True)
                 found += 1
         if named and found == 0:
             raise NStyleError(f"{what} {folder} is a folder that holds no image or video")
@@ -157,7 +161,7 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
     for argument in given:
         path = Path(argument)
         if not path.exists() and GLOB_CHARACTERS & set(argument):
-            matches = [Path(m) for m in sorted(glob.glob(argument, recursive=True))]
+            matches = _matches(argument, what)
             if not matches:
                 raise NStyleError(f"{what} {argument}: no file matches the pattern")
             before = len(items)
@@ -169,7 +173,7 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
                 elif not os.access(match, os.R_OK) or (kind := kind_of(match)) is None:
                     skipped.append(match)
                 else:
-                    add(match, kind)
+                    add(match, kind, True)
             if len(items) == before and not any(_already(m, seen) for m in matches):
                 raise NStyleError(f"{what} {argument}: no image or video matches the pattern")
         elif path.is_dir():
@@ -179,8 +183,77 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
             kind = kind_of(path)
             if kind is None:
                 raise NStyleError(f"{what} {path} is neither an image nor a video")
-            add(path, kind)
+            add(path, kind, False)
     return Expansion(tuple(items), tuple(skipped))
+
+
+def _matches(pattern: str, what: str) -> list[Path]:
+    """The paths ``pattern`` matches, sorted, as ``glob`` would find them, but ``**``
+    enters each folder once however many links lead to it: a folder that links back to
+    itself or its parent (Python's ``glob`` would go round such loops without end) is
+    walked once. More than ``MAX_MATCHES`` paths is refused."""
+    parts = pattern.split(os.sep)
+    root = os.sep if pattern.startswith(os.sep) else ""
+    parts = [p for p in parts if p] if root else parts
+    matches: list[str] = []
+    entered: set[tuple[int, int, int]] = set()  # (device, inode, parts left) walked
+
+    def names(folder: str) -> list[str]:
+        try:
+            with os.scandir(folder or os.curdir) as scan:
+                return sorted(e.name for e in scan if not e.name.startswith("."))
+        except OSError:
+            return []
+
+    def walk(base: str, rest: list[str]) -> None:
+        if not rest:
+            if len(matches) == MAX_MATCHES:
+                raise NStyleError(
+                    f"{what} {pattern}: the pattern matches more than {MAX_MATCHES} "
+                    "paths; give a narrower one"
+                )
+            matches.append(base)
+            return
+        part, after = rest[0], rest[1:]
+        if part == "**":
+            try:
+                info = os.stat(base or os.curdir)
+            except OSError:
+                return
+            if not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino, len(rest)) in entered:
+                return
+            entered.add((info.st_dev, info.st_ino, len(rest)))
+            if after or base:
+                walk(base, after)  # ** as no folder at all
+            for name in names(base):
+                path = os.path.join(base, name)
+                if not after:
+                    walk(path, [])
+                if os.path.isdir(path):
+                    walk(path, rest)
+        elif GLOB_CHARACTERS & set(part):
+            found = [n for n in names(base) if fnmatch.fnmatchcase(n, part)]
+            if part.startswith("."):
+                found = [n for n in _all_names(base) if fnmatch.fnmatchcase(n, part)]
+            for name in found:
+                path = os.path.join(base, name)
+                if not after or os.path.isdir(path):
+                    walk(path, after)
+        else:
+            path = os.path.join(base, part)
+            if os.path.lexists(path) if not after else os.path.isdir(path):
+                walk(path, after)
+
+    walk(root, parts)
+    return sorted(Path(m) for m in dict.fromkeys(matches))
+
+
+def _all_names(folder: str) -> list[str]:
+    """Every name in ``folder``, hidden ones included (a pattern that starts with a dot)."""
+    try:
+        return sorted(os.listdir(folder or os.curdir))
+    except OSError:
+        return []
 
 
 def _is_regular_file(path: Path) -> bool:
@@ -255,24 +328,48 @@ class Manifest:
     """What is finished in an output folder: for each item key, its outputs and their
     hashes. Outputs are stored relative to the folder, so that it can be moved.
 
-    A manifest that is missing, unreadable as JSON or of another version counts as empty:
-    everything is redone, which loses time but never a picture.
+    A manifest that is unreadable as JSON (nested too deep included), larger than
+    ``MAX_MANIFEST_BYTES`` or of another version is *broken* (``broken`` says why) and
+    counts as empty: everything is redone, which loses time but never a picture (an
+    output it no longer vouches for is not replaced: see ``wrote``). One that is a folder,
+    a pipe or a device is refused: it is not a file nstyle wrote.
     """
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
         self.path = self.folder / MANIFEST
+        self.broken: str | None = None
         self.entries: dict[str, dict[str, str]] = self._load()
 
     def _load(self) -> dict[str, dict[str, str]]:
         try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
+            info = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise NStyleError(f"cannot read {self.path} ({exc.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise NStyleError(
+                f"{self.path} is {what}, not nstyle's manifest; it is kept: move it "
+                "away or choose another --output"
+            )
+        if info.st_size > MAX_MANIFEST_BYTES:
+            self.broken = f"larger than {MAX_MANIFEST_BYTES >> 20} MiB"
+            return {}
+        try:
+            data = json.loads(self.path.read_bytes())
+        except OSError as exc:
+            raise NStyleError(f"cannot read {self.path} ({exc.strerror})") from None
+        except (ValueError, RecursionError) as exc:
+            self.broken = "not JSON" if isinstance(exc, ValueError) else "nested too deep"
             return {}
         if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            self.broken = "not a manifest of this version"
             return {}
         entries = data.get("entries")
         if not isinstance(entries, dict):
+            self.broken = "no entries"
             return {}
         return {
             key: {str(name): str(digest) for name, digest in outputs.items()}
@@ -300,6 +397,25 @@ class Manifest:
             return file_hash(path) == digest
         except OSError:
             return False
+
+    def wrote(self, output: str | os.PathLike) -> bool:
+        """Whether ``output`` is a file this manifest records, unchanged since: one that
+        nstyle wrote and may replace. Any other file there is the user's."""
+        name = self._name(output)
+        digests = {outputs[name] for outputs in self.entries.values() if name in outputs}
+        path = self.folder / name
+        if not digests or path.is_symlink() or not path.is_file():
+            return False
+        try:
+            return file_hash(path) in digests
+        except OSError:
+            return False
+
+    def outputs(self) -> set[str]:
+        """The real paths (``os.path.realpath``) of every output recorded: pictures,
+        videos, frames."""
+        names = {name for outputs in self.entries.values() for name in outputs}
+        return {os.path.realpath(self.folder / name) for name in names}
 
     def record(self, key: str, output: str | os.PathLike) -> None:
         """Mark ``output`` (written whole) finished under ``key``, and save the manifest.

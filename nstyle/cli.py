@@ -23,7 +23,7 @@ from typing import Any
 
 from nstyle import config, files, images
 from nstyle.config import Options, Outputs, flag
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, one_line
 from nstyle.spec import MODELS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
@@ -206,11 +206,15 @@ def bundled(path: str, default: str) -> Path:
 
 
 class StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at the time (a caller may have replaced it)."""
+    """Writes to whatever ``sys.stderr`` is at the time (a caller may have replaced it),
+    each message on one line."""
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
         super().emit(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return one_line(super().format(record))  # a file name cannot split a line
 
 
 def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) -> None:
@@ -351,7 +355,7 @@ class Many:
 
     def check(self) -> None:
         """Everything knowable before any work, each failure one line."""
-        from nstyle import batch, many, video
+        from nstyle import batch, many
 
         options, outputs, args = self.options, self.outputs, self.args
         check_flags(options, outputs, args)
@@ -359,6 +363,12 @@ class Many:
             raise NStyleError("give --workers or --ray-address, not both")
         if args.workers is not None and args.workers < 1:
             raise NStyleError(f"--workers must be >= 1, got {args.workers}")
+        cores = len(os.sched_getaffinity(0))
+        if args.workers is not None and args.workers > cores:
+            raise NStyleError(
+                f"--workers {args.workers}: this machine has {cores} core(s), and more "
+                f"workers than cores only wait for each other; give at most {cores}"
+            )
         if outputs.log:
             raise NStyleError("--log writes one picture's losses: not with several inputs")
         self.style_paths = [bundled(p, "input/style.jpg") for p in args.style_image]
@@ -374,16 +384,14 @@ class Many:
         found = batch.expand(given)
         if found.warning():
             log.warning("nstyle: warning: %s", found.warning())
-        items = found.items
+        items = self.inputs(found.items)
         self.folder, outputs_ = self.destination(items)
-        for item in items:
-            if item.kind == batch.VIDEO:
-                self.infos[item.path] = video.probe(item.path)  # unreadable, no frames: now
         if args.ray_address is not None:
             many.check_reachable(args.ray_address)
         files.check_folder(self.folder, "--output")
-        for output in outputs_:
-            files.check_writable_file(output, "--output")
+        for output in outputs_:  # one there that nstyle did not write is kept and its
+            if not os.path.lexists(output) or self.manifest.wrote(output):  # input refused
+                files.check_writable_file(output, "--output")
             for path in [*protected, *(item.path for item in items)]:
                 if files.same_file(output, path):
                     raise NStyleError(
@@ -392,6 +400,47 @@ class Many:
                     )
         self.jobs = [many.Job(item, output, info=self.infos.get(item.path))
                      for item, output in zip(items, outputs_)]  # fmt: skip
+
+    def inputs(self, items) -> list:
+        """The inputs but the output folder's own outputs (its manifest lists them: a rerun
+        into the input folder does not paint them again) and the videos found in a folder
+        or by a pattern that cannot be read (skipped with a warning line each); a video
+        named on its own that cannot be read is an error. Each video is probed here."""
+        from nstyle import batch, video
+
+        self.manifest = batch.Manifest(self.destination(items)[0])
+        if self.manifest.broken:
+            log.warning(
+                "nstyle: warning: %s is broken (%s): it counts as empty, and files in %s "
+                "that it no longer vouches for are kept",
+                self.manifest.path, self.manifest.broken, self.manifest.folder,
+            )  # fmt: skip
+        own = self.manifest.outputs()
+        kept = [item for item in items if os.path.realpath(item.path) not in own]
+        if len(kept) < len(items):
+            log.info(
+                "left out %d file(s) that are nstyle's own outputs (listed in %s)",
+                len(items) - len(kept), self.manifest.path,
+            )  # fmt: skip
+            if not kept:
+                raise NStyleError(
+                    f"--content-image: every input is one of nstyle's own outputs (listed "
+                    f"in {self.manifest.path}); give the photos or videos to paint"
+                )
+        readable = []
+        for item in kept:
+            if item.kind == batch.VIDEO:
+                try:
+                    self.infos[item.path] = video.probe(item.path)  # unreadable, no frames
+                except NStyleError as exc:
+                    if not item.found:
+                        raise
+                    log.warning("nstyle: warning: skipped %s", exc)
+                    continue
+            readable.append(item)
+        if not readable:
+            raise NStyleError("--content-image: no readable image or video among the inputs")
+        return readable
 
     def destination(self, items) -> tuple[Path, list[Path]]:
         """The output folder and each item's output: one video or one picture may be named
@@ -453,7 +502,10 @@ class Many:
         levels = [logger.level for logger in chatty]
         for logger in chatty:
             logger.setLevel(logging.WARNING)
-        Signals.defer = True  # MXNet may run here: interrupts act between epochs
+        # MXNet may run here: interrupts act between epochs (and, with Ray, between the
+        # short waits for its workers: Ray's own start is left to finish, a few seconds,
+        # so that it can be shut down whole).
+        Signals.defer = True
         try:
             with files.FolderLock(self.folder):
                 driver = many.Batch(
@@ -501,8 +553,7 @@ class MXNetFailure(NStyleError):
 
 def error(message: str) -> None:
     """The one line of a failure (a newline in a file name cannot split it)."""
-    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
-    print(f"nstyle: error: {one_line}", file=sys.stderr)
+    print(f"nstyle: error: {one_line(message)}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

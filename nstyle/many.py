@@ -44,8 +44,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 import os
-import shutil
+import re
 import socket
 import sys
 import time
@@ -59,7 +60,7 @@ import numpy as np
 
 from nstyle import batch, images, video
 from nstyle.config import Options
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, one_line
 from nstyle.hosts import is_loopback
 
 log = logging.getLogger("nstyle")
@@ -69,6 +70,15 @@ HISTOGRAM_EDGE = 64  # frames are compared on a copy this small (long edge, px)
 MAX_RESTARTS = 3  # a Ray actor whose process dies is restarted this many times
 MAX_TASK_RETRIES = 3  # and the task it was running is retried
 RAY_CONNECT_SECONDS = 3.0  # the GCS port of --ray-address must answer within this
+# The run's own cluster's object store: the styles, the items in flight and their results
+# are pictures, not tensors (a 4096 px one is 50 MB), and Ray spills beyond it; its default,
+# 30% of the machine's memory, is mapped into every worker's address space.
+OBJECT_STORE_BYTES = 1 << 30
+RAY_JOIN_SECONDS = 20  # ray.init's wait for a head that answers but does not register us
+WORKERS_START_SECONDS = 600.0  # the Ray workers must have built their painters by then
+FRAMES_MARKER = ".nstyle-frames"  # in a frames folder: nstyle made it (see Job)
+FRAME_FILE = re.compile(r"[0-9]{6}\.png|\.[0-9]{6}\.png\..*\.part")  # a frame, or one
+# whose atomic write was cut short (files.replaced_atomically)
 NOT_SHAPING = frozenset({"max_memory"})  # options that do not change the picture (the
 # memory plan computes the same objective, whole or tile by tile)
 PICTURE_ONLY_IGNORES = frozenset({"temporal_weight"})  # a picture has no previous frame
@@ -147,11 +157,30 @@ class Job:
 
     @property
     def frames_folder(self) -> Path:
-        """A video's finished frames, hidden beside it until the video is written."""
+        """A video's finished frames, hidden beside it until the video is written. nstyle
+        makes it with a ``FRAMES_MARKER`` file inside: a folder of that name without one
+        is the user's, and nstyle neither writes into it nor removes it."""
         return self.output.parent / f".{self.output.name}.frames"
 
     def frame_path(self, index: int) -> Path:
         return self.frames_folder / f"{index + 1:06d}.png"
+
+    def frames_folder_is_ours(self) -> bool:
+        folder = self.frames_folder
+        return not folder.is_symlink() and (folder / FRAMES_MARKER).is_file()
+
+    def clash(self, manifest: batch.Manifest) -> str | None:
+        """Why this job would replace or remove what nstyle did not write (a file at its
+        output, a frames folder of the user's), or None."""
+        kept = "it is kept: move it away or choose another --output"
+        if os.path.lexists(self.output) and not manifest.wrote(self.output):
+            why = "exists and nstyle did not write it (or it was changed since)"
+            return f"{self.output} {why}; {kept}"
+        folder = self.frames_folder
+        if self.item.kind == batch.VIDEO and os.path.lexists(folder):
+            if not self.frames_folder_is_ours():
+                return f"{folder} exists and nstyle did not make it; {kept}"
+        return None
 
 
 def frame_size(frame: np.ndarray, options: Options) -> np.ndarray:
@@ -248,6 +277,7 @@ class InProcess:
         ctx = devices.select_context(self.gpu)
         weights = api.load_weights(self.options, self.fallback)
         self.painter = api.Painter(self.styles, self.options, ctx=ctx, weights=weights)
+        check_fits_at_all(self.painter)
         return f"in this process ({weights.description})"
 
     @property
@@ -272,6 +302,30 @@ class InProcess:
     def close(self) -> None:
         self.queue.clear()
         self.painter = None
+
+
+def check_fits_at_all(painter) -> None:
+    """Fail once, before any picture, when no picture at all fits in the memory cap (a
+    --max-memory too small for the network alone): not once per picture."""
+    from nstyle import api, memory
+    from nstyle.config import flag
+    from nstyle.spec import MIN_EDGE
+
+    cap, available = api.memory_cap(painter.options, painter.ctx)
+    least = memory.predict(painter.net, MIN_EDGE, MIN_EDGE, None, "sgd", 0)
+    if least is None or least.peak <= cap:
+        return
+    need = math.ceil(least.peak / memory.GIB * 10) / 10
+    if painter.options.max_memory is not None:
+        raise NStyleError(
+            f"{flag('max_memory')} {painter.options.max_memory:g} is too small for any "
+            f"picture: the network alone needs about {need:.1f} GiB; "
+            f"{flag('max_memory')} {need:.1f} would work"
+        )
+    raise NStyleError(
+        f"no picture fits in the {available / memory.GIB:.1f} GiB free on {painter.ctx}: "
+        f"the network alone needs about {need:.1f} GiB"
+    )
 
 
 def limit_threads(share: int) -> int:
@@ -316,7 +370,7 @@ class Worker:
 
     def ready(self, styles: list[Any]) -> tuple[str, int, int, str]:
         """Build the painter; (host, process id, threads, weights): where it runs."""
-        self._painter(styles)
+        check_fits_at_all(self._painter(styles))
         return socket.gethostname(), os.getpid(), self.threads, self.description
 
     def run(self, task: Task, styles: list[Any]) -> Painted:
@@ -336,19 +390,37 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+# HTTP/2's client preface and an empty SETTINGS frame: a gRPC server (a Ray head's GCS)
+# answers with a SETTINGS frame of its own (RFC 9113, 3.4).
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
 def check_reachable(address: str, seconds: float = RAY_CONNECT_SECONDS) -> None:
-    """Fail in one line within ``seconds`` when nothing listens at ``address``
-    (``ray.init`` itself may wait minutes for a head that is not there)."""
+    """Fail in one line within about ``seconds`` when nothing listens at ``address``, or
+    what listens is not a gRPC server as a Ray head's GCS is (an HTTP server, a socket
+    that never answers): ``ray.init`` itself may wait minutes for a head that is not
+    there."""
     host, port = parse_address(address)
     try:
-        with socket.create_connection((host, port), timeout=seconds):
-            pass
+        with socket.create_connection((host, port), timeout=seconds) as connection:
+            connection.sendall(HTTP2_PREFACE)
+            reply = connection.recv(9)
     except OSError as exc:
-        why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        if isinstance(exc, TimeoutError) and "connection" in locals():
+            reply = None
+        else:
+            why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+            raise NStyleError(
+                f"--ray-address {address}: no Ray cluster answers there ({why}); start "
+                "one with `ray start --head`, or check the address and the firewall"
+            ) from None
+    if reply is None or len(reply) < 9 or reply[3] != 4:  # frame type 4: SETTINGS
+        what = "says nothing" if not reply else f"answers {one_line(repr(reply[:9]))[:40]}"
         raise NStyleError(
-            f"--ray-address {address}: no Ray cluster answers there ({why}); start one "
-            "with `ray start --head`, or check the address and the firewall"
-        ) from None
+            f"--ray-address {address}: something listens there but it is not a Ray head "
+            f"(it {what} where a Ray head's GCS speaks gRPC); check the port: `ray start "
+            "--head` prints it"
+        )
 
 
 def outward_ip() -> str | None:
@@ -419,8 +491,8 @@ class RayRunner:
         local = self.workers is not None or loopback_only(self.address or "")
         if local:
             os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        else:  # a head that answers but never registers us: fail, don't wait for minutes
-            os.environ.setdefault("RAY_gcs_server_port_wait_time_s", "20")
+        if self.address is not None:  # a head that never registers us: fail, don't wait
+            os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(RAY_JOIN_SECONDS))
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         if self.workers is not None and "RAY_AUTH_MODE" not in os.environ:
             # The run's own cluster takes a token of its own (Ray would write one into
@@ -452,6 +524,7 @@ class RayRunner:
             if self.workers is not None:
                 ray.init(
                     num_cpus=self.workers,
+                    object_store_memory=OBJECT_STORE_BYTES,
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=level,
@@ -496,7 +569,7 @@ class RayRunner:
                 remote.options(**extra).remote(self.options, self.fallback, self.gpu, share)
             )
         try:
-            found = self._get([actor.ready.remote(self.styles_ref) for actor in self.actors])
+            found = self._wait_ready([actor.ready.remote(self.styles_ref) for actor in self.actors])
         except NStyleError as exc:
             self.close()
             raise NStyleError(f"a Ray worker could not start: {exc}") from None
@@ -508,6 +581,22 @@ class RayRunner:
             f"on {where}: {len(found)} worker(s) on {len(hosts)} machine(s), "
             f"MXNet threads {threads} ({found[0][3]})"
         )
+
+    def _wait_ready(self, refs: list[Any]) -> list[Any]:
+        """The workers' ``ready`` answers, waited for in short steps (a signal ends the
+        wait between them) and at most ``WORKERS_START_SECONDS``."""
+        end = time.monotonic() + WORKERS_START_SECONDS
+        pending = list(refs)
+        while pending:
+            if self.epoch_hook is not None:
+                self.epoch_hook()
+            if time.monotonic() > end:
+                raise NStyleError(
+                    f"{len(pending)} of {len(refs)} worker(s) not ready after "
+                    f"{WORKERS_START_SECONDS:.0f} s (is the cluster busy?)"
+                )
+            _, pending = self.ray.wait(pending, num_returns=len(pending), timeout=0.5)
+        return self._get(refs)
 
     def _get(self, refs):
         """``ray.get``, the task's own error as an ``NStyleError`` line."""
@@ -539,7 +628,7 @@ class RayRunner:
     def close(self) -> None:
         if self.ray is None:
             return
-        for actor in self.actors:
+        for actor in self.actors if self.workers is None else []:  # ours: shut down whole
             try:
                 self.ray.kill(actor, no_restart=True)
             except Exception:  # already gone
@@ -547,6 +636,22 @@ class RayRunner:
         self.actors, self.idle, self.running = [], [], {}
         if self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def remove_frames(folder: Path) -> None:
+    """Remove a frames folder nstyle made (``Job.frames_folder``): its frames, its
+    marker, then the folder if nothing else is left in it (a file put there is kept)."""
+    if folder.is_symlink() or not (folder / FRAMES_MARKER).is_file():
+        return
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and (
+            entry.name == FRAMES_MARKER or FRAME_FILE.fullmatch(entry.name)
+        ):
+            os.unlink(entry.path)
+    try:
+        folder.rmdir()
+    except OSError:
+        log.warning("nstyle: warning: kept %s: it holds files nstyle did not write", folder)
 
 
 # ------------------------------------------------------------ progress
@@ -568,7 +673,7 @@ class Progress:
         if self.quiet:
             return
         if self.bar is not None:
-            self.bar.write(message % args, file=sys.stderr)
+            self.bar.write(one_line(message % args), file=sys.stderr)
         else:
             log.info(message, *args)
 
@@ -665,6 +770,10 @@ class Batch:
                 total += job.info.frames if job.info else 1
                 done += job.info.frames if job.info else 1
                 continue
+            clash = job.clash(self.manifest)
+            if clash is not None:
+                self._fail(index, clash)
+                continue
             if job.item.kind == batch.VIDEO:
                 try:
                     count, finished = self._plan_video(index, job)
@@ -756,6 +865,7 @@ class Batch:
         self.failed.add(index)
         self.chains.pop(index, None)
         line = message if str(job.item.path) in message else f"{job.item.path}: {message}"
+        line = one_line(line)
         self.summary.failed.append(line)
         if self.progress is not None and self.progress.bar is not None:
             self.progress.bar.write(f"nstyle: error: {line}", file=sys.stderr)
@@ -798,8 +908,14 @@ class Batch:
         assert self.progress is not None
         path = job.frame_path(task.frame)
         try:
+            if not job.frames_folder_is_ours():
+                job.frames_folder.mkdir(parents=True, exist_ok=True)
+                (job.frames_folder / FRAMES_MARKER).write_bytes(b"")
             images.write_image(path, outcome.image)
             self.manifest.record(batch.part_key(job.key, task.frame), path)
+        except OSError as exc:
+            self._fail(index, f"cannot write {path} ({exc.strerror or exc})")
+            return None
         except NStyleError as exc:
             self._fail(index, str(exc))
             return None
@@ -840,7 +956,7 @@ class Batch:
             self._fail(index, str(exc))
             return
         self.manifest.forget(job.key)
-        shutil.rmtree(job.frames_folder, ignore_errors=True)
+        remove_frames(job.frames_folder)
         self.summary.painted += 1
         note = f", {count} frames at {float(job.info.rate):g} fps"
         if self.progress is not None:
