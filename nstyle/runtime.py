@@ -1,13 +1,26 @@
-"""Process settings MXNet reads once, when it loads; ``configure`` runs before that.
+"""What MXNet needs before it loads; ``configure`` runs before that (``import nstyle``).
 
-Each is a default: a value already in the environment wins.
+The process settings MXNet reads once, each a default (a value already in the environment
+wins), and what MXNet 1.9.1 needs from a newer Python and numpy than it was made for.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import warnings
+
+# numpy 1.24 removed these aliases of the builtins (1.20 to 1.23 warn on each use); MXNet
+# 1.9.1 still uses them, some when it is imported (mxnet/numpy/utils.py: `bool = onp.bool`).
+NUMPY_ALIASES = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "complex": complex,
+    "object": object,
+    "str": str,
+}
 
 
 def configure() -> None:
@@ -22,3 +35,19 @@ def configure() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
     # MXNet prints a line per executor when oneDNN's subgraph backend is active.
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
+    restore_for_mxnet()
+
+
+def restore_for_mxnet() -> None:
+    """Give MXNet 1.9.1 the numpy aliases it uses (as the builtins they always were, so
+    numpy never warns about them) and, on Python 3.12+, ``distutils`` from setuptools."""
+    import numpy
+
+    for name, value in NUMPY_ALIASES.items():
+        if name not in vars(numpy):  # set, not looked up: numpy's lookup warns or fails
+            setattr(numpy, name, value)
+    if sys.version_info >= (3, 12) and importlib.util.find_spec("distutils") is None:
+        try:
+            import setuptools  # noqa: F401  (puts its copy of distutils in place)
+        except ImportError:
+            pass  # `import mxnet` then names the missing module (requirements.txt has it)

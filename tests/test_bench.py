@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from bench import compare as bench
 
@@ -41,6 +42,7 @@ def test_project_side_reports_its_objective_and_time(tmp_path, vgg16):
         assert timed["evaluations"] == evaluations if evaluations else timed["evaluations"] >= 3
 
 
+@pytest.mark.platform
 def test_quality_measures_style_and_content_on_the_picture(vgg16):
     """The photo is at distance 0 from itself, the painting from its own style; a picture
     stylised from the photo lies in between on both."""

@@ -55,6 +55,7 @@ def test_stylize_matches_the_style_and_keeps_the_content(samples, vgg16):
     assert np.abs(result.astype(int) - images.resize_long_edge(content, 128)).mean() > 10
 
 
+@pytest.mark.platform
 def test_cli_vgg16_writes_result_and_snapshots(tmp_path, vgg16):
     argv = [
         "--model",

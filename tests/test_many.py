@@ -325,6 +325,7 @@ def test_a_real_ray_cluster_through_ray_address(tmp_path, ray_cluster):
     assert any(p.is_running() for p in cluster_processes(session))  # still up: ours to stop
 
 
+@pytest.mark.platform
 def test_workers_start_a_local_cluster_for_the_run(tmp_path):
     photo(tmp_path / "a.jpg")
     clip = video.write_video(tmp_path / "clip.mp4", pan(4, cut=2), Fraction(10))

@@ -71,6 +71,7 @@ def refused(response, status: int) -> str:
 
 
 # ------------------------------------------------------------------ jobs
+@pytest.mark.platform
 def test_a_tiny_job_runs_and_its_picture_forms_live(client, app):
     response = post(client, styles=(STYLE, MOSAIC), **{**TINY, "max_num_epochs": 10})
     assert response.status_code == 201, response.text
