@@ -195,7 +195,12 @@ def parse_options(
         if isinstance(value, list):
             values[name] = tuple(value)
     outputs = Outputs(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Outputs)})
-    return args, Options(**values), outputs
+    try:
+        options = Options(**values)  # each value's checks: one line, as argparse's own
+    except NStyleError as exc:
+        error(str(exc))
+        raise SystemExit(2) from None
+    return args, options, outputs
 
 
 def bundled(path: str, default: str) -> Path:

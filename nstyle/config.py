@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,16 @@ COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this 
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
 TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight
 FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096
+# MXNet 1.9.1's arrays hold fewer than 2**31 numbers, the picture's (1, 3, H, W) included:
+# beyond this long edge not even a picture MIN_EDGE px wide fits one (the memory plan,
+# which knows the picture's shape, refuses far smaller sizes; docs/BENCHMARKS.md).
+MAX_LONG_EDGE = 2**31 // (3 * MIN_EDGE)
+MAX_MEMORY_GIB = 2**33  # a byte count of 64 bits
+FLOAT32_MAX = 3.4028234663852886e38  # what MXNet's optimiser operators take
+
+
+class OptionTypeError(NStyleError, TypeError):
+    """An ``Options`` field of the wrong type: nstyle's error, and Python's ``TypeError``."""
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -146,6 +158,14 @@ class Options:
     )
     seed: int | None = option(None, f"random seed (the noise start image), 0 to {MAX_SEED}")
 
+    def __post_init__(self) -> None:
+        """Each field's type and range, at once: a value that cannot work fails here,
+        naming the field, not deep inside a run (``check_options`` adds what depends on
+        several fields or on files)."""
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, typed(f.name, str(f.type), getattr(self, f.name)))
+        check_values(self)
+
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
@@ -176,6 +196,47 @@ def flag(name: str) -> str:
 
 
 # ------------------------------------------------------------ checks, before any work
+KINDS = {"int": "an int", "float": "a number", "str": "a str", "bool": "a bool"}
+
+
+def typed(name: str, spelled: str, value: Any) -> Any:
+    """``value`` as the field's declared type (``spelled``, e.g. ``"tuple[float, ...] |
+    None"``): numbers of numpy's or Python's kinds become ``int``/``float``, a path a
+    ``str``, a list a tuple; anything else raises ``OptionTypeError`` naming the field."""
+    if spelled.endswith(" | None"):
+        if value is None:
+            return None
+        spelled = spelled.removesuffix(" | None")
+    if spelled.startswith("tuple["):
+        kind = spelled[len("tuple[") :].split(",")[0]
+        if not isinstance(value, (tuple, list)):
+            raise OptionTypeError(
+                f"{name}: expected a tuple of {kind}s, got {type(value).__name__} {value!r:.60}"
+            )
+        return tuple(typed(f"{name}[{i}]", kind, item) for i, item in enumerate(value))
+    if spelled == "bool" and isinstance(value, bool):
+        return value
+    if spelled == "int" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if spelled == "float" and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond any float
+            raise NStyleError(
+                f"{flag(name)} must be a finite number, got an int of {len(str(value))} digits"
+            ) from None
+    if spelled == "str" and isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise OptionTypeError(
+        f"{name}: expected {KINDS[spelled]}, got {type(value).__name__} {value!r:.60}"
+    )
+
+
+def shown(value: float) -> str:
+    """A number short enough for a one-line message (10**30 as 1e+30)."""
+    return f"{value:.4g}" if abs(value) >= 1e15 else str(value)
+
+
 def check_finite(values: Any) -> None:
     """Every number of an ``Options`` or ``Outputs`` is finite (inf and NaN name the flag)."""
     for f in dataclasses.fields(values):
@@ -186,37 +247,9 @@ def check_finite(values: Any) -> None:
                 raise NStyleError(f"{flag(f.name)} must be a finite number, got {item}")
 
 
-def check_styles(options: Options, count: int) -> None:
-    """At least one style; one blend weight per style image, none negative, not all zero."""
-    if count < 1:
-        raise NStyleError("at least one style image is needed")
-    weights = options.style_blend_weights
-    if weights is None:
-        return
-    if len(weights) != count:
-        raise NStyleError(
-            f"--style-blend-weights: {len(weights)} weight(s) for {count} style "
-            "image(s); give one per style image"
-        )
-    if min(weights) < 0 or sum(weights) <= 0:
-        raise NStyleError(f"--style-blend-weights must be >= 0 and not all 0, got {list(weights)}")
-
-
-def blend_weights(options: Options, count: int) -> list[float]:
-    """The styles' weights, normalised to sum 1."""
-    check_styles(options, count)
-    weights = options.style_blend_weights or (1.0,) * count
-    return [w / sum(weights) for w in weights]
-
-
-def check_options(options: Options, num_layers: int | None = None) -> None:
-    """Reject values that cannot work, before any work, with what is allowed.
-
-    ``num_layers`` is the network's depth when known (``--model``); layer names are checked
-    against it (with ``--weights`` the file decides the depth, checked once it is read).
-    """
-    if not isinstance(options, Options):
-        raise NStyleError(f"options must be an nstyle.Options, got {type(options).__name__}")
+def check_values(options: Options) -> None:
+    """Each field's value on its own (``Options.__post_init__``): choices, signs, and sizes
+    that no picture could meet or that overflow what takes them."""
     check_finite(options)
     if options.optimizer not in DEFAULT_LR:
         raise NStyleError(
@@ -241,7 +274,7 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         positive["max_memory"] = options.max_memory
     for name, value in positive.items():
         if not value > 0:
-            raise NStyleError(f"{flag(name)} must be > 0, got {value}")
+            raise NStyleError(f"{flag(name)} must be > 0, got {shown(value)}")
     for name in (
         "content_weight",
         "style_weight",
@@ -252,17 +285,73 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
     ):
         if not getattr(options, name) >= 0:
             raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(options, name)}")
-    if options.content_weight == options.style_weight == options.tv_weight == 0:
-        raise NStyleError(
-            "--content-weight, --style-weight and --tv-weight are all 0: "
-            "there is nothing to optimise"
-        )
+    limits = {  # the largest value that can work, and why
+        "max_long_edge": (MAX_LONG_EDGE, f"not even a {MIN_EDGE}-px-wide picture fits MXNet"),
+        "max_memory": (MAX_MEMORY_GIB, "GiB: a 64-bit byte count"),
+        "lr": (FLOAT32_MAX, "MXNet's float32"),
+        "weight_decay": (FLOAT32_MAX, "MXNet's float32"),
+    }
+    for name, (most, why) in limits.items():
+        value = options.learning_rate if name == "lr" else getattr(options, name)
+        if value is not None and value > most:
+            raise NStyleError(
+                f"{flag(name)} must be at most {shown(most)} ({why}), got {shown(value)}"
+            )
+    if options.num_scales is not None and options.num_scales < 1:
+        raise NStyleError(f"--num-scales must be >= 1, got {options.num_scales}")
     if not 0 < options.lr_sched_factor <= 1:
         raise NStyleError(f"--lr-sched-factor must be in (0, 1], got {options.lr_sched_factor}")
     if not 0 <= options.momentum < 1:
         raise NStyleError(f"--momentum must be in [0, 1), got {options.momentum}")
     if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
-        raise NStyleError(f"--seed must be in 0..{MAX_SEED}, got {options.seed}")
+        raise NStyleError(f"--seed must be in 0..{MAX_SEED}, got {shown(options.seed)}")
+
+
+def check_styles(options: Options, count: int) -> None:
+    """At least one style; one blend weight per style image, none negative, not all zero."""
+    if count < 1:
+        raise NStyleError("at least one style image is needed")
+    weights = options.style_blend_weights
+    if weights is None:
+        return
+    if len(weights) != count:
+        raise NStyleError(
+            f"--style-blend-weights: {len(weights)} weight(s) for {count} style "
+            "image(s); give one per style image"
+        )
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise NStyleError(f"--style-blend-weights must be >= 0 and not all 0, got {list(weights)}")
+
+
+def blend_weights(options: Options, count: int) -> list[float]:
+    """The styles' weights, normalised to sum 1."""
+    check_styles(options, count)
+    weights = options.style_blend_weights or (1.0,) * count
+    largest = max(weights)  # first: a sum of weights near float's limit would be inf
+    return [w / largest / sum(v / largest for v in weights) for w in weights]
+
+
+def check_options(options: Options, num_layers: int | None = None) -> None:
+    """Reject values that cannot work, before any work, with what is allowed.
+
+    ``num_layers`` is the network's depth when known (``--model``); layer names are checked
+    against it (with ``--weights`` the file decides the depth, checked once it is read).
+    """
+    if not isinstance(options, Options):
+        raise NStyleError(f"options must be an nstyle.Options, got {type(options).__name__}")
+    check_values(options)
+    if options.content_weight == options.style_weight == options.tv_weight == 0:
+        raise NStyleError(
+            "--content-weight, --style-weight and --tv-weight are all 0: "
+            "there is nothing to optimise"
+        )
+    edge = options.max_long_edge * options.style_scale
+    if not MIN_EDGE <= edge <= MAX_LONG_EDGE:
+        raise NStyleError(
+            f"--style-scale {shown(options.style_scale)} makes the style images' long edge "
+            f"{shown(edge)} px at --max-long-edge {options.max_long_edge}; it must be "
+            f"{MIN_EDGE} to {MAX_LONG_EDGE} px"
+        )
     scale_plan(options)
     if options.match_luminance and not options.preserve_colors:
         raise NStyleError("--match-luminance works with --preserve-colors only")
@@ -323,15 +412,17 @@ def scale_plan(options: Options) -> list[Scale]:
     times the ratio of their pixels, so that each scale costs about the same time, and at
     least ``MIN_SCALE_EPOCHS``; its stop rule applies from its first window on.
     """
-    count = scale_count(options)
+    count, edge = scale_count(options), options.max_long_edge
     if count < 1:
         raise NStyleError(f"--num-scales must be >= 1, got {count}")
-    edges = [round(options.max_long_edge / 2**k) for k in range(count)][::-1]
-    if len(edges) > 1 and edges[0] < 4 * MIN_EDGE:
-        raise NStyleError(
-            f"{count} scales from {options.max_long_edge} px start "
-            f"at {edges[0]} px; the coarsest scale needs {4 * MIN_EDGE} px"
-        )
+    if count > 1:  # before listing them: a count beyond the edge's bits has no pixel left
+        coarsest = round(edge / 2 ** (count - 1)) if count <= edge.bit_length() else 0
+        if coarsest < 4 * MIN_EDGE:
+            raise NStyleError(
+                f"{shown(count)} scales from {edge} px start at {coarsest} px; the "
+                f"coarsest scale needs {4 * MIN_EDGE} px"
+            )
+    edges = [round(edge / 2**k) for k in range(count)][::-1]
     plan = [Scale(edges[0], options.max_num_epochs, options.min_num_epochs)]
     for edge in edges[1:]:
         share = math.ceil(options.max_num_epochs * (edges[0] / edge) ** 2)

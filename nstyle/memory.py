@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from nstyle.config import flag
 from nstyle.errors import NStyleError
 from nstyle.losses import Network
-from nstyle.tiles import TilePlan, deepest_layer
+from nstyle.tiles import TileLayout, deepest_layer
 
 GIB = 2.0**30
 BASE_BYTES = int(0.45 * GIB)  # MXNet, oneDNN, the weights: measured at the smallest sizes
@@ -70,8 +70,9 @@ class ScalePlan:
         return f"{size} {how}, {opt}, about {self.peak / GIB:.1f} GiB"
 
 
-def _tile_plan(net: Network, height: int, width: int, tile: int) -> TilePlan:
-    return TilePlan.build(height, width, tile, net.num_layers, deepest_layer(net))
+def _tile_layout(net: Network, height: int, width: int, tile: int) -> TileLayout:
+    """The tiles' counts and largest extent, in constant time whatever the size."""
+    return TileLayout.of(height, width, tile, net.num_layers, deepest_layer(net))
 
 
 def _executor_bytes(net: Network, extent: tuple[int, int]) -> int | None:
@@ -89,10 +90,8 @@ def predict(
     if tile is None:
         tiles, margin, extent = 1, 0, (height, width)
     else:
-        plan = _tile_plan(net, height, width, tile)
-        tiles, margin = len(plan.tiles), plan.margin
-        extent = max(plan.shapes(), key=lambda s: s[0] * s[1])
-        tile = plan.tile[0]
+        layout = _tile_layout(net, height, width, tile)
+        tiles, margin, extent, tile = layout.tiles, layout.margin, layout.largest, layout.tile[0]
     executor = _executor_bytes(net, extent)
     if executor is None:
         return None
@@ -109,7 +108,7 @@ def predict(
 def _largest_tile(net, height, width, optimizer, history, cap, smallest) -> ScalePlan | None:
     """The plan with the largest tile (a multiple of the pooling stride, at least
     ``smallest``) that fits ``cap``."""
-    stride = _tile_plan(net, height, width, smallest).stride
+    stride = _tile_layout(net, height, width, smallest).stride
     tile = max(height, width) // stride * stride
     while tile >= smallest:
         found = predict(net, height, width, tile, optimizer, history)

@@ -111,13 +111,67 @@ def _spans(size: int, step: int, margin: int, stride: int) -> list[tuple[int, in
     the inner side, still exact), starting on the pooling grid: tiles of one shape share
     one executor and one set of oneDNN's per-shape buffers.
     """
+    return [_span(start, size, step, margin, stride) for start in range(0, size, step)]
+
+
+def _span(start: int, size: int, step: int, margin: int, stride: int) -> tuple[int, int, int, int]:
+    """The span of ``_spans`` whose interior begins at ``start``."""
     length = min(size, step + 2 * margin)
-    spans = []
-    for start in range(0, size, step):
-        end = min(start + step, size)
-        first = max(0, min(start - margin, size - length)) // stride * stride
-        spans.append((start, end, first, min(size, max(first + length, end + margin))))
-    return spans
+    end = min(start + step, size)
+    first = max(0, min(start - margin, size - length)) // stride * stride
+    return start, end, first, min(size, max(first + length, end + margin))
+
+
+def _axis(size: int, step: int, margin: int, stride: int) -> tuple[int, int]:
+    """(the number of spans, the longest extent) of ``_spans``, without listing them: a
+    span whose interior starts at least ``margin`` from both borders has an extent of
+    exactly ``step + 2 margin``, so only the few spans near a border are computed."""
+    count = -(-size // step)
+    near = margin // step + 3  # the spans from here to ``count - near`` are all alike
+    indices = (
+        range(count) if count <= 2 * near + 1 else [*range(near + 1), *range(count - near, count)]
+    )
+    longest = max(
+        e1 - e0 for _, _, e0, e1 in (_span(i * step, size, step, margin, stride) for i in indices)
+    )
+    return count, longest
+
+
+@dataclass(frozen=True)
+class TileLayout:
+    """What a ``TilePlan`` of the same arguments would be, counted without listing its
+    tiles (the memory plan weighs sizes of any magnitude, in constant time): the interior
+    ``tile``, the ``margin`` and ``stride``, the number of ``tiles``, and the ``largest``
+    extent (the shape of its largest executor)."""
+
+    tile: tuple[int, int]
+    margin: int
+    stride: int
+    tiles: int
+    largest: tuple[int, int]
+
+    @classmethod
+    def of(
+        cls, height: int, width: int, tile: int | tuple[int, int], num_layers: int, deepest: str
+    ) -> TileLayout:
+        (th, tw), margin, stride = _grid(height, width, tile, num_layers, deepest)
+        rows, tallest = _axis(height, th, margin, stride)
+        columns, widest = _axis(width, tw, margin, stride)
+        return cls((th, tw), margin, stride, rows * columns, (tallest, widest))
+
+
+def _grid(height: int, width: int, tile: int | tuple[int, int], num_layers: int, deepest: str):
+    """((interior height, width), margin, stride) of a plan: the asked ``tile`` rounded
+    down to a multiple of the deepest layer's stride (at least one), evened out over the
+    image; the margin that layer's receptive field needs, on the stride."""
+    stride = layer_strides(num_layers)[deepest]
+    margin = -(-layer_margins(num_layers)[deepest] // stride) * stride
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    th, tw = (
+        _even(size, max(stride, t // stride * stride), stride)
+        for size, t in ((height, th), (width, tw))
+    )
+    return (th, tw), margin, stride
 
 
 @dataclass(frozen=True)
@@ -143,13 +197,7 @@ class TilePlan:
     ) -> TilePlan:
         """Plan tiles of (at most) ``tile`` interior pixels, rounded down to a multiple of
         the stride (at least one stride)."""
-        stride = layer_strides(num_layers)[deepest]
-        margin = -(-layer_margins(num_layers)[deepest] // stride) * stride
-        th, tw = (tile, tile) if isinstance(tile, int) else tile
-        th, tw = (
-            _even(size, max(stride, t // stride * stride), stride)
-            for size, t in ((height, th), (width, tw))
-        )
+        (th, tw), margin, stride = _grid(height, width, tile, num_layers, deepest)
         tiles = tuple(
             Tile((iy0, iy1, ix0, ix1), (ey0, ey1, ex0, ex1))
             for iy0, iy1, ey0, ey1 in _spans(height, th, margin, stride)

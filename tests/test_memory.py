@@ -3,16 +3,20 @@ one line naming what would work when even the smallest tiles do not."""
 
 import subprocess
 import sys
+import time
 
 import mxnet as mx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import model_vgg19
 from nstyle import api, memory
 from nstyle.config import Options
 from nstyle.errors import NStyleError
 from nstyle.losses import Network
+from nstyle.tiles import TileLayout, TilePlan
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 GIB = memory.GIB
@@ -123,3 +127,33 @@ def test_the_command_line_refuses_a_cap_too_small_in_one_line_before_work(tmp_pa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--max-memory 0.2 is too small for a 2048x2048 picture" in lines[0]
     assert "would work" in lines[0] and not out.exists()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 3000),
+    st.integers(1, 3000),
+    st.integers(1, 1500) | st.tuples(st.integers(1, 1500), st.integers(1, 1500)),
+    st.sampled_from([16, 19]),
+    st.sampled_from(["relu1_1", "relu2_1", "relu3_2", "relu4_2", "relu5_1"]),
+)
+def test_the_layout_counts_exactly_what_the_plan_lists(height, width, tile, layers, deepest):
+    """The memory plan counts tiles (``TileLayout``) instead of listing them: the same
+    number, interior, margin and largest extent as the ``TilePlan`` that is run."""
+    plan = TilePlan.build(height, width, tile, layers, deepest)
+    layout = TileLayout.of(height, width, tile, layers, deepest)
+    assert layout.tiles == len(plan.tiles)
+    assert (layout.tile, layout.margin, layout.stride) == (plan.tile, plan.margin, plan.stride)
+    assert layout.largest == max(plan.shapes(), key=lambda s: s[0] * s[1])
+
+
+def test_a_plan_of_any_size_is_computed_at_once():
+    """Counting, not listing: a size far beyond memory is weighed in milliseconds."""
+    net = tiny_net()
+    began = time.perf_counter()
+    for edge in (20_000, 200_000, 44_739_242):
+        with pytest.raises(memory.NoFit):
+            memory.plan_scale(net, edge * 5 // 7, edge, "lbfgs", int(20 * GIB))
+    layout = TileLayout.of(10**30, 10**30, 128, 16, "relu5_1")
+    assert layout.tiles > 10**50
+    assert time.perf_counter() - began < 5
