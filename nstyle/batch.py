@@ -344,7 +344,7 @@ class Manifest:
     def _load(self) -> dict[str, dict[str, str]]:
         try:
             info = self.path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no folder yet: said elsewhere
             return {}
         except OSError as exc:
             raise NStyleError(f"cannot read {self.path} ({exc.strerror})") from None

@@ -48,6 +48,7 @@ import math
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 from collections import deque
@@ -75,6 +76,9 @@ RAY_CONNECT_SECONDS = 3.0  # the GCS port of --ray-address must answer within th
 # 30% of the machine's memory, is mapped into every worker's address space.
 OBJECT_STORE_BYTES = 1 << 30
 RAY_JOIN_SECONDS = 20  # ray.init's wait for a head that answers but does not register us
+RAY_PROBE_SECONDS = 15.0  # a Ray head gives its cluster id within this (Ray's own client,
+# in a child process that is killed then: ray.init would wait ten minutes and more)
+RAY_PROBE = "import sys; from ray._raylet import GcsClient; GcsClient(address=sys.argv[1])"
 WORKERS_START_SECONDS = 600.0  # the Ray workers must have built their painters by then
 FRAMES_MARKER = ".nstyle-frames"  # in a frames folder: nstyle made it (see Job)
 FRAME_FILE = re.compile(r"[0-9]{6}\.png|\.[0-9]{6}\.png\..*\.part")  # a frame, or one
@@ -421,6 +425,20 @@ def check_reachable(address: str, seconds: float = RAY_CONNECT_SECONDS) -> None:
             f"(it {what} where a Ray head's GCS speaks gRPC); check the port: `ray start "
             "--head` prints it"
         )
+    try:  # a gRPC server, but a Ray head? Ray's client must get the cluster's id
+        subprocess.run(
+            [sys.executable, "-c", RAY_PROBE, f"{host}:{port}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=RAY_PROBE_SECONDS,
+        )  # other failures (no Ray here, a token refused) are ray.init's to say
+    except subprocess.TimeoutExpired:
+        raise NStyleError(
+            f"--ray-address {address}: something listens there but it is not a Ray head "
+            f"(a gRPC server that gave no Ray cluster id within {RAY_PROBE_SECONDS:.0f} s); "
+            "check the port: `ray start --head` prints it"
+        ) from None
 
 
 def outward_ip() -> str | None:

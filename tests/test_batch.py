@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,53 @@ def test_manifest_paths_are_relative_to_the_working_folder_like_any_path(tmp_pat
     again = Manifest(tmp_path / "out")
     assert again.entries == {"key": {"x.jpg": batch.file_hash(tmp_path / "out" / "x.jpg")}}
     assert again.is_done("key", tmp_path / "out" / "x.jpg")
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["**", "**/*.png", "p/**", "p/**/*.png", "*.png", "p/*", "**/q", "*/q/*.png", ".h/*", "p/.*"],
+)
+def test_patterns_match_what_glob_matches(tmp_path, monkeypatch, pattern):
+    import glob
+
+    for name in ("p/a.png", "p/q/b.png", "p/q/r/c.jpg", "top.png", ".h/x.png", "p/.y.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    expected = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
+    assert batch._matches(pattern, "x") == expected
+
+
+def test_double_star_enters_each_folder_once_through_symlink_loops(tmp_path, monkeypatch):
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    (tmp_path / "a" / "up").symlink_to("..")
+    (deep / "up2").symlink_to("../..")
+    picture(deep / "x.png")
+    monkeypatch.chdir(tmp_path)
+    assert [item.path for item in batch.expand(["**/*.png"]).items] == [Path("a/b/x.png")]
+    with pytest.raises(NStyleError, match="no file matches"):
+        batch.expand(["**/*.jpg"])
+    monkeypatch.setattr(batch, "MAX_MATCHES", 3)
+    with pytest.raises(NStyleError, match="matches more than 3 paths"):
+        batch.expand(["**"])
+
+
+def test_the_manifest_vouches_only_for_unchanged_files_it_recorded(tmp_path):
+    manifest = Manifest(tmp_path)
+    picture(tmp_path / "a.jpg", 1)
+    picture(tmp_path / "mine.jpg", 2)
+    manifest.record("k", tmp_path / "a.jpg")
+    assert manifest.wrote(tmp_path / "a.jpg") and not manifest.wrote(tmp_path / "mine.jpg")
+    assert manifest.outputs() == {os.path.realpath(tmp_path / "a.jpg")}
+    picture(tmp_path / "a.jpg", 3)  # edited since
+    assert not Manifest(tmp_path).wrote(tmp_path / "a.jpg")
+    (tmp_path / batch.MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
+    broken = Manifest(tmp_path)
+    assert broken.entries == {} and broken.broken == "nested too deep"
+    os.truncate(tmp_path / batch.MANIFEST, batch.MAX_MANIFEST_BYTES + 1)
+    assert Manifest(tmp_path).broken == "larger than 64 MiB"
+    os.unlink(tmp_path / batch.MANIFEST)
+    os.mkfifo(tmp_path / batch.MANIFEST)
+    with pytest.raises(NStyleError, match="not a regular file, not nstyle's manifest"):
+        Manifest(tmp_path)

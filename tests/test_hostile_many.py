@@ -256,6 +256,25 @@ def test_a_finished_video_removes_only_its_own_frames(case, tmp_path):
     assert done.returncode == 0, done.stderr
     assert video.probe(case / "out" / "clip.mp4").frames == 3
     assert not (case / "out" / ".clip.mp4.frames").exists()
+    # an interrupted run's frames folder, where the user has since put a file of theirs
+    frames = case / "o2" / ".clip.mp4.frames"
+    frames.mkdir(parents=True)
+    (frames / ".nstyle-frames").write_bytes(b"")
+    (frames / "notes.txt").write_text("mine\n")
+    done = run(case, ["--content-image", str(source), "--output", "o2/"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"kept {frames.relative_to(case)}: it holds files nstyle did not write" in done.stderr
+    assert sorted(p.name for p in frames.iterdir()) == ["notes.txt"]
+
+
+def test_a_users_file_named_as_the_one_video_output_is_kept(case, tmp_path):
+    clip(case / "clip.mp4")
+    (case / "styled.mp4").write_bytes(b"the user's own video")
+    before = fingerprint(case)
+    done = run(case, ["--content-image", "clip.mp4", "--output", "styled.mp4"], tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "styled.mp4 exists and nstyle did not write it" in errors(done)[0]
+    check_unchanged(before, fingerprint(case), may_add=[".nstyle-manifest.json"])
 
 
 def test_an_unreadable_video_among_photos_is_skipped_with_a_warning(case, tmp_path):
@@ -287,11 +306,36 @@ class Quiet(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=["http", "silent"])
+def settings_then_silence(listener: socket.socket, stop: threading.Event) -> None:
+    """An HTTP/2 server as gRPC's begin (a SETTINGS frame), which then says nothing more."""
+    listener.settimeout(0.2)
+    connections = []
+    while not stop.is_set():
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        connections.append(connection)
+        connection.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    for connection in connections:
+        connection.close()
+
+
+@pytest.fixture(params=["http", "silent", "http2"])
 def not_a_head(request):
     """An address on 127.0.0.1 where something listens that is not a Ray head: an HTTP
-    server, or a socket that accepts and never answers."""
-    if request.param == "http":
+    server, a socket that accepts and never answers, an HTTP/2 server that is no Ray."""
+    if request.param == "http2":
+        stop = threading.Event()
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(8)
+            server = threading.Thread(target=settings_then_silence, args=(listener, stop))
+            server.start()
+            yield f"127.0.0.1:{listener.getsockname()[1]}"
+            stop.set()
+            server.join(10)
+    elif request.param == "http":
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
