@@ -10,6 +10,7 @@ each with a timeout.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import json
@@ -28,8 +29,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from starlette.testclient import TestClient
 
+from nstyle.web.app import create_app
 from tests.test_hostile import BASE, RUN, environment, error_line, make_folder
+from tests.test_web import asgi_post
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = (ROOT / "input" / "content.jpg").read_bytes()
@@ -231,17 +235,42 @@ def cli_line(tmp_path, tiny_weights_file, *argv) -> str:
 
 
 @pytest.mark.parametrize(
-    "name, value",
-    [("max_long_edge", str(10**30)), ("style_scale", "1e6"), ("max_memory", "1e300")],
+    "name, value, edge",
+    [
+        ("max_long_edge", str(10**30), "32"),
+        ("style_scale", "1e6", "512"),  # at 32 px the memory plan refuses it (below)
+        ("max_memory", "1e300", "32"),
+    ],
 )
 def test_what_the_cli_refuses_is_refused_before_201(
-    served, tmp_path, tiny_weights_file, name, value
+    served, tmp_path, tiny_weights_file, name, value, edge
 ):
+    """What the command line refuses before it reads a file is refused before the job is
+    queued, with the same line, at once; nothing holds the worker."""
     since = len(served.lines)
-    expected = cli_line(tmp_path, tiny_weights_file, "--" + name.replace("_", "-"), value)
+    argv = ["--max-long-edge", edge, "--" + name.replace("_", "-"), value]
+    expected = cli_line(tmp_path, tiny_weights_file, *argv)
     started = time.monotonic()
-    assert refused(post(served, {**TINY, name: value}), 400) == expected
+    fields = {**TINY, "max_long_edge": edge, name: value}
+    assert refused(post(served, fields), 400) == expected
     assert time.monotonic() - started < 10
+    check_clean(served, since)
+
+
+def test_what_the_memory_plan_refuses_fails_the_job_at_once(served, tmp_path, tiny_weights_file):
+    """What the command line refuses only once the network is known (the memory plan: a
+    style image of 32000000 px at --style-scale 1e6 from 32 px) fails the job as it starts,
+    with the command line's line (the cap it names is the memory free at that moment)."""
+    since = len(served.lines)
+    expected = cli_line(tmp_path, tiny_weights_file, "--style-scale", "1e6")
+    style = (tmp_path / "cli" / "style.png").read_bytes()  # the same picture, its shape named
+    code, _, answer = post(served, {**TINY, "style_scale": "1e6"}, styles=(style,))
+    assert code == 201, answer
+    status = wait(served, answer["id"], timeout=30)
+    assert status["state"] == "failed" and status["epoch"] == 0
+    same = "the style image at --style-scale 1e+06 is 32000000x22857143 and needs at least "
+    assert expected.startswith(same) and status["error"].startswith(same), status["error"]
+    assert " GiB but the cap is " in status["error"]  # its GiB: VGG-16's, not the tiny VGG's
     check_clean(served, since)
 
 
@@ -584,3 +613,58 @@ def test_json_numbers_are_not_special(served):
     code, _, answer = post(served, {**TINY, "style_weight": "1E0", "tv_weight": "+1e-2"})
     assert code == 201, answer
     assert wait(served, answer["id"], timeout=60)["state"] == "done"
+
+
+# ------------------------------------------------------------------ in this process
+def test_a_stalled_upload_is_408(tmp_path):
+    """A client that starts an upload and then sends nothing holds no connection forever."""
+    app = create_app(workdir=tmp_path, stalled=1.0)
+    pulled = 0
+
+    async def receive():
+        nonlocal pulled
+        pulled += 1
+        if pulled == 1:
+            return {"type": "http.request", "body": b"--" + BOUNDARY.encode(), "more_body": True}
+        await asyncio.sleep(3600)  # nothing more, ever
+
+    started = time.monotonic()
+    sent = asgi_post(app, receive, FORM.encode())
+    assert time.monotonic() - started < 10
+    assert sent[0]["status"] == 408
+    assert json.loads(sent[1]["body"]) == {"error": "the upload stalled: nothing came for 1 s"}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bug_is_json_500_and_one_log_line(tmp_path, caplog):
+    """What the app does not expect (here: the worker's registry broken under it) is a JSON
+    500 and one line in the log, not a traceback; the next request is served."""
+    app = create_app(workdir=tmp_path)
+    server = app.state.server
+    server.worker.get = None  # type: ignore[assignment]  # calling it raises TypeError
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        answer = client.get("/api/jobs/x")
+        assert answer.status_code == 500
+        assert answer.json() == {"error": "internal error (the server's log says more)"}
+        assert client.get("/api/options").status_code == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "nstyle.web"]
+    assert line.startswith("nstyle.web: error: GET /api/jobs/x failed: TypeError(")
+    assert "\n" not in line and not any(r.exc_info for r in caplog.records)
+
+
+def test_a_second_ctrl_c_stops_at_once(fresh):
+    job_id = post(fresh, ENDLESS)[2]["id"]
+    wait(fresh, job_id, until=("running",))
+    sock = raw_upload(fresh.port, 10_000_000)
+    started = time.monotonic()
+    fresh.process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    code = fresh.stop(signal.SIGINT)
+    assert time.monotonic() - started < 10
+    sock.close()
+    stopped_cleanly(fresh, code, 130)
+
+
+def test_too_many_fields_are_400(served):
+    fields = [(f"f{i}", "1") for i in range(200)]
+    assert refused(post(served, fields), 400)

@@ -20,7 +20,7 @@ import sys
 from nstyle import images
 from nstyle.cli import Terminated, exit_code
 from nstyle.config import Options
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, one_line
 from nstyle.hosts import is_loopback
 from nstyle.spec import MODELS
 
@@ -78,8 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str) -> int:
-    one_line = message.replace("\r", "\\r").replace("\n", "\\n")
-    print(f"nstyle.web: error: {one_line}", file=sys.stderr)
+    print(f"nstyle.web: error: {one_line(message)}", file=sys.stderr)
     return 2
 
 
@@ -150,17 +149,24 @@ def serve(argv: list[str] | None) -> int:
             server.stopping.set()  # uploads and event streams end now, not at the timeout
             super().handle_exit(sig, frame)
 
+    # The worker starts and stops here, not in the app's lifespan: a second Ctrl-C makes
+    # uvicorn skip the lifespan's end, and cancelling it would log a traceback.
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=2
+    )
     try:
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
         port = sock.getsockname()[1]
         shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
+        server.worker.start()
         print(f"nstyle.web: serving on http://{shown}:{port} ({ctx}); Ctrl-C stops it", flush=True)
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=2
-        )
         Server(config).run(sockets=[sock])  # then raises the signal that stopped it
-    finally:  # the lifespan removed it, unless a second Ctrl-C cut the stop short
-        server.remove_folder()
+    finally:
+        server.stopping.set()
+        try:
+            server.worker.stop()  # the running job's epoch ends; a second Ctrl-C: at once
+        finally:
+            server.remove_folder()
     print("nstyle.web: stopped", file=sys.stderr)
     return 0
 

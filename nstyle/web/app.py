@@ -59,6 +59,7 @@ MAX_FIELD = 64 * 2**10  # bytes of one option's text
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]"]
 HOST = re.compile(r"(\[[0-9a-fA-F:.]*\]|[^:\[\]@/]*)(?::[0-9]{1,5})?")  # name[:port]
 POLL = 0.25  # seconds between looks at whether the server is stopping, while a body is read
+STALLED = 60.0  # seconds an upload may send nothing before it is refused (408)
 STOPPING = "the server is stopping"
 BOMB = "decompression bombs"  # in read_image's message for a picture over the pixel limit
 HEADERS = {  # the page loads nothing from elsewhere, and nothing else may frame it
@@ -114,8 +115,9 @@ class Server:
         max_pixels: int,
         samples: dict[str, Path],
         own: bool = True,
+        stalled: float = STALLED,
     ):
-        self.worker, self.workdir, self.own = worker, workdir, own
+        self.worker, self.workdir, self.own, self.stalled = worker, workdir, own, stalled
         self.max_upload, self.max_pixels = max_upload, max_pixels
         self.samples = samples
         self.decoding = threading.Lock()  # one picture decoded at a time: bounded memory
@@ -147,14 +149,20 @@ class Server:
 
         async def capped() -> AsyncIterator[bytes]:
             """The body as it comes, a look at the server's stop between waits."""
-            total, more = 0, True
+            total, more, idle = 0, True, 0.0
             while more:
                 try:
                     message = await asyncio.wait_for(request.receive(), POLL)
                 except TimeoutError:
                     if self.stopping.is_set():
                         raise Refused(503, STOPPING) from None
+                    idle += POLL
+                    if idle >= self.stalled:
+                        raise Refused(
+                            408, f"the upload stalled: nothing came for {self.stalled:g} s"
+                        ) from None
                     continue
+                idle = 0.0
                 if message["type"] == "http.disconnect":
                     raise ClientDisconnect
                 chunk, more = message.get("body", b""), message.get("more_body", False)
@@ -294,7 +302,12 @@ class Server:
         if self.stopping.is_set():
             raise Refused(503, STOPPING)
         job = Job(settings, pictures[0], pictures[1:], {"content": names[0], "styles": names[1:]})
-        return self.worker.submit(job)
+        try:
+            return self.worker.submit(job)
+        except QueueFull:
+            raise
+        except NStyleError as exc:  # the server is stopping
+            raise Refused(503, str(exc)) from None
 
 
 def create_app(
@@ -302,6 +315,7 @@ def create_app(
     *,
     max_waiting: int = 4,
     max_upload: int = MAX_UPLOAD,
+    stalled: float = STALLED,
     max_pixels: int = images.MAX_IMAGE_PIXELS,
     preview_seconds: float = 0.5,
     preload: bool = False,
@@ -313,7 +327,8 @@ def create_app(
     """The app. ``ctx``: the device (default the CPU); ``defaults``: the options of a job
     that names none; ``fallback``: the model used when the default one cannot be had;
     ``preload``: load the default weights when the server starts; ``hosts``: the names
-    the Host header may carry (default: loopback names only; ``["*"]``: any)."""
+    the Host header may carry (default: loopback names only; ``["*"]``: any); ``stalled``:
+    the seconds an upload may send nothing before it is refused."""
     if ctx is None:
         import mxnet as mx
 
@@ -333,7 +348,7 @@ def create_app(
         for p in sorted(SAMPLES.glob("*"))
         if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.is_file()
     }
-    server = Server(worker, folder, max_upload, max_pixels, samples, own)
+    server = Server(worker, folder, max_upload, max_pixels, samples, own, stalled)
 
     async def post_job(request: Request) -> Response:
         job = await server.new_job(request)
@@ -535,7 +550,8 @@ class Guard:
             pass
         except asyncio.CancelledError:  # the server stopped before the request ended
             if not started:
-                await answer(with_headers, 503, STOPPING)
+                with contextlib.suppress(Exception):  # the connection may be gone too
+                    await answer(with_headers, 503, STOPPING)
         except Exception as exc:  # a bug: one line in the log, the server goes on
             log.error(
                 "nstyle.web: error: %s %s failed: %s", scope["method"], scope["path"], bug(exc)

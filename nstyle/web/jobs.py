@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nstyle import api, config, images
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, one_line
 from nstyle.web.options import Settings
 
 log = logging.getLogger("nstyle.web")
@@ -42,11 +42,6 @@ class QueueFull(NStyleError):
 def new_id() -> str:
     """An unguessable job id: 128 random bits."""
     return secrets.token_urlsafe(16)
-
-
-def one_line(message: str) -> str:
-    """A message as the command line prints it: one line."""
-    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def bug(exc: BaseException) -> str:
