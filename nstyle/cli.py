@@ -50,10 +50,14 @@ class Signals:
     signal is kept and raised at the end of the epoch (``check``), a point where Python is
     not inside MXNet's own code (an exception raised in an array's ``__del__`` would be
     swallowed, one raised in its ``__init__`` leaves a half-made array). A second signal
-    during the same epoch is raised at once."""
+    during the same epoch is raised as soon as Python is out of MXNet's code: at once, or
+    from a timer that looks again every few milliseconds (MXNet's Python calls are short:
+    its long work runs in C++, where Python handles no signal anyway)."""
 
     defer = False
     pending: KeyboardInterrupt | None = None
+    urgent: KeyboardInterrupt | None = None  # a second signal, raised at the next safe point
+    RETRY_SECONDS = 0.005
 
     @classmethod
     def handler(cls, signum, frame) -> None:
@@ -61,14 +65,41 @@ class Signals:
         if cls.defer and cls.pending is None:
             cls.pending = interrupt
             return
-        cls.defer, cls.pending = False, None
-        raise interrupt
+        cls.urgent = cls.urgent or interrupt
+        cls._raise_when_safe(frame)
+
+    @classmethod
+    def _raise_when_safe(cls, frame) -> None:
+        if inside_mxnet(frame):
+            signal.setitimer(signal.ITIMER_REAL, cls.RETRY_SECONDS)  # -> retry
+            return
+        interrupt = cls.urgent
+        cls.defer, cls.pending, cls.urgent = False, None, None
+        if interrupt is not None:
+            raise interrupt
+
+    @classmethod
+    def retry(cls, signum, frame) -> None:
+        """SIGALRM's handler: the timer set while a second signal waited for a safe point."""
+        cls._raise_when_safe(frame)
 
     @classmethod
     def check(cls) -> None:
         if cls.pending is not None:
             interrupt, cls.pending, cls.defer = cls.pending, None, False
             raise interrupt
+
+
+MXNET_CODE = os.sep + "mxnet" + os.sep
+
+
+def inside_mxnet(frame) -> bool:
+    """Whether Python is running MXNet's own code at ``frame`` or in a caller of it."""
+    while frame is not None:
+        if MXNET_CODE in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:
@@ -249,9 +280,9 @@ class Run:
         self.content = images.read_image(self.content_path, args.max_image_pixels)
         self.styles = [images.read_image(p, args.max_image_pixels) for p in self.style_paths]
         config.check_styles(options, len(self.styles))
-        init = None
-        if options.init not in config.INITS:
-            images.read_image(options.init, args.max_image_pixels)
+        init, self.init = None, None
+        if options.init not in config.INITS:  # read once, under this run's limit
+            self.init = images.read_image(options.init, args.max_image_pixels)
             init = Path(options.init)
         inputs = [self.content_path, *self.style_paths]
         if options.weights:
@@ -294,13 +325,17 @@ class Run:
                 try:
                     self.result = api.transfer(
                         self.content, self.styles, options, ctx=ctx, weights=weights,
-                        callback=on_epoch,
+                        callback=on_epoch, init=self.init,
                     )  # fmt: skip
                 finally:
                     Signals.defer = False
                 Signals.check()
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
             raise MXNetFailure(f"MXNet failed: {reason(exc)}") from None
+        except MemoryError:  # the host's arrays, beyond a --max-memory above what is free
+            raise MXNetFailure(
+                f"out of memory; lower {flag('max_memory')} or {flag('max_long_edge')}"
+            ) from None
         finally:
             Signals.defer = False
         self.weights = weights
@@ -564,6 +599,7 @@ def error(message: str) -> None:
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """The ``nstyle`` command; returns the exit code."""
     previous = {s: signal.signal(s, Signals.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, Signals.retry)
     try:
         return _main(
             sys.argv[1:] if argv is None else argv, prog or Path(sys.argv[0]).name or "nstyle"
