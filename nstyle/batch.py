@@ -170,7 +170,11 @@ def expand(arguments: Iterable[str | os.PathLike], what: str = "--content-image"
                     add_folder(match, named=False)
                 elif match.name.startswith("."):
                     continue
-                elif not os.access(match, os.R_OK) or (kind := kind_of(match)) is None:
+                elif (
+                    not _is_regular_file(match)  # a pipe or a device: never opened
+                    or not os.access(match, os.R_OK)
+                    or (kind := kind_of(match)) is None
+                ):
                     skipped.append(match)
                 else:
                     add(match, kind, True)

@@ -36,7 +36,9 @@ is missing, changed, or painted with other settings. A video's finished frames a
 files in a hidden folder beside it (``.<name>.frames/000001.png``), each recorded as a part
 of the video: a rerun resumes each shot at its first unfinished frame, the previous styled
 frame read back from its file. When every frame is done the video is written (H.264 at the
-input's frame rate, its sound copied), recorded, and the frames folder removed.
+input's frame rate, its sound copied), recorded, and the frames removed. Nothing that
+nstyle did not write is replaced or removed: a file at an output that the manifest does
+not vouch for, or a frames folder without nstyle's marker, fails that item (``Job.clash``).
 """
 
 from __future__ import annotations
@@ -106,13 +108,14 @@ def frame_histogram(frame: np.ndarray) -> np.ndarray:
 def scene_cuts(histograms: Sequence[np.ndarray]) -> list[int]:
     """The frames (indices > 0) where a new shot starts: those whose histogram correlates
     with the previous frame's below ``CUT_CORRELATION``."""
+    return [i for i in range(1, len(histograms)) if is_cut(histograms[i - 1], histograms[i])]
+
+
+def is_cut(previous: np.ndarray, histogram: np.ndarray) -> bool:
+    """Whether a frame with ``histogram`` starts a new shot after one with ``previous``."""
     import cv2
 
-    return [
-        i
-        for i in range(1, len(histograms))
-        if cv2.compareHist(histograms[i - 1], histograms[i], cv2.HISTCMP_CORREL) < CUT_CORRELATION
-    ]
+    return cv2.compareHist(previous, histogram, cv2.HISTCMP_CORREL) < CUT_CORRELATION
 
 
 def shots(count: int, cuts: Sequence[int]) -> list[range]:
@@ -748,10 +751,15 @@ class Batch:
     # ---- planning
     def _plan_video(self, index: int, job: Job) -> tuple[int, int]:
         """Split a video into shots and find where each resumes: (frames, frames done)."""
-        histograms = [frame_histogram(f) for f in video.read_frames(job.item.path)]
-        count = len(histograms)
+        cuts: list[int] = []
+        count, previous = 0, None
+        for frame in video.read_frames(job.item.path):  # one histogram kept at a time: an
+            self.epoch_hook()  # hour of video costs no memory; a signal acts between frames
+            histogram = frame_histogram(frame)
+            if previous is not None and is_cut(previous, histogram):
+                cuts.append(count)
+            count, previous = count + 1, histogram
         job.info = dataclasses.replace(job.info, frames=count) if job.info else None
-        cuts = scene_cuts(histograms)
         chains, done = [], 0
         for shot in shots(count, cuts):
             parts = [(batch.part_key(job.key, i), job.frame_path(i)) for i in shot]
