@@ -7,6 +7,7 @@ This is the one layer that turns the optimiser's steps into the public progress 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 from nstyle import devices, images, memory
 from nstyle.config import (
     INITS,
+    NStyleTypeError,
     Options,
     Scale,
     blend_weights,
@@ -89,6 +91,78 @@ class Result:
 def load_weights(options: Options, fallback: str | None = None) -> Weights:
     """The weights ``options`` ask for (see ``nstyle.weights.resolve``)."""
     return resolve(options.model, options.weights, fallback)
+
+
+# ------------------------------------------------------------ the arguments, at the entry
+def checked_context(ctx) -> mx.Context:
+    """``ctx`` (None: the CPU), or one line naming it: not a context, or a GPU this MXNet
+    build or machine cannot use (``devices.select_context``'s checks)."""
+    if ctx is None:
+        return mx.cpu()
+    if not isinstance(ctx, mx.Context):
+        raise NStyleTypeError(
+            f"ctx: expected an mxnet.Context such as mx.cpu() or mx.gpu(0), got "
+            f"{type(ctx).__name__} {ctx!r:.60}"
+        )
+    if ctx.device_type == "gpu":
+        try:
+            devices.select_context(ctx.device_id)
+        except NStyleError as exc:
+            said = str(exc).replace("--gpu -1", "mx.cpu()").replace(f"--gpu {ctx.device_id}: ", "")
+            raise NStyleError(f"ctx={ctx}: {said}") from None
+    elif ctx.device_type != "cpu":
+        raise NStyleError(f"ctx={ctx}: nstyle runs on mx.cpu() or mx.gpu(N)")
+    return ctx
+
+
+def checked_weights(weights, options: Options) -> Weights:
+    """``weights`` as loaded weights: given (a ``Weights``), read from a path (as
+    ``Options.weights`` would be), or by default ``load_weights(options)``."""
+    if weights is None:
+        return load_weights(options)
+    if isinstance(weights, Weights):
+        return weights
+    if isinstance(weights, (str, os.PathLike)):
+        return resolve(options.model, os.fspath(weights))
+    raise NStyleTypeError(
+        f"weights: expected nstyle's Weights (load_weights) or a weights file's path, got "
+        f"{type(weights).__name__} {weights!r:.60}"
+    )
+
+
+def check_callback(callback) -> None:
+    if callback is not None and not callable(callback):
+        raise NStyleTypeError(
+            f"callback: expected a function taking an Iterate, got "
+            f"{type(callback).__name__} {callback!r:.60}"
+        )
+
+
+def checked_temporal(temporal) -> Temporal:
+    """``temporal`` with its picture as RGB uint8, its mask (H, W) of 0..1 float32 beside
+    it, and a finite weight >= 0; else one line naming the part."""
+    if not isinstance(temporal, Temporal):
+        raise NStyleTypeError(
+            f"temporal: expected nstyle.api.Temporal, got {type(temporal).__name__}"
+        )
+    warped = images.as_rgb(temporal.warped, "temporal.warped")
+    mask = temporal.mask
+    if not isinstance(mask, np.ndarray) or mask.shape != warped.shape[:2]:
+        raise NStyleError(
+            f"temporal.mask: expected an array of shape {warped.shape[:2]}, got "
+            f"{getattr(mask, 'shape', type(mask).__name__)}"
+        )
+    if not np.issubdtype(mask.dtype, np.number) and mask.dtype != bool:
+        raise NStyleError(f"temporal.mask: expected numbers, got dtype {mask.dtype}")
+    mask = mask.astype(np.float32)
+    if not (np.all(np.isfinite(mask)) and mask.min() >= 0 and mask.max() <= 1):
+        raise NStyleError("temporal.mask: values must be in 0..1")
+    weight = temporal.weight
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)):
+        raise NStyleTypeError(f"temporal.weight: expected a number, got {type(weight).__name__}")
+    if not 0 <= float(weight) < float("inf"):
+        raise NStyleError(f"temporal.weight must be a finite number >= 0, got {weight}")
+    return Temporal(warped, mask, float(weight))
 
 
 def memory_cap(options: Options, ctx) -> tuple[int, int]:
@@ -254,7 +328,7 @@ def stylize(
     options: Options = Options(),
     *,
     ctx: mx.Context | None = None,
-    weights: Weights | None = None,
+    weights: Weights | str | os.PathLike | None = None,
     callback: Callable[[Iterate], None] | None = None,
 ) -> np.ndarray:
     """Paint ``content`` in the style of ``styles``.
@@ -270,9 +344,10 @@ def stylize(
     options : Options
         Every setting; see ``nstyle.config.Options``.
     ctx : mxnet.Context, optional
-        Where to run; default the CPU.
-    weights : Weights, optional
-        Loaded weights; default ``load_weights(options)``.
+        Where to run; default the CPU (a GPU is checked as ``--gpu N`` is).
+    weights : Weights, str or path, optional
+        Loaded weights (``load_weights``) or a weights file to read; default
+        ``load_weights(options)``.
     callback : callable, optional
         Called after every epoch with an ``Iterate``.
 
@@ -296,12 +371,13 @@ def transfer(
     options: Options = Options(),
     *,
     ctx: mx.Context | None = None,
-    weights: Weights | None = None,
+    weights: Weights | str | os.PathLike | None = None,
     callback: Callable[[Iterate], None] | None = None,
     init: np.ndarray | None = None,
 ) -> Result:
     """``stylize``, returning the picture with the number of epochs and why they ended;
     ``init``, as ``Painter`` takes it."""
+    check_callback(callback)
     painter = Painter(styles, options, ctx=ctx, weights=weights, init=init)
     return painter.paint(content, callback=callback)
 
@@ -328,10 +404,11 @@ class Painter:
         options: Options = Options(),
         *,
         ctx: mx.Context | None = None,
-        weights: Weights | None = None,
+        weights: Weights | str | os.PathLike | None = None,
         init: np.ndarray | None = None,
     ):
         check_options(options)
+        ctx = checked_context(ctx)
         if isinstance(styles, np.ndarray):
             styles = [styles]
         if not isinstance(styles, (list, tuple)):
@@ -345,8 +422,8 @@ class Painter:
         if options.init not in INITS:  # a file: read once, for every picture
             picture = images.read_image(options.init) if init is None else init
             self.init = images.as_rgb(picture, "init")
-        self.options, self.ctx = options, ctx or mx.cpu()
-        self.weights = weights or load_weights(options)
+        self.options, self.ctx = options, ctx
+        self.weights = checked_weights(weights, options)
         check_layers(options, self.weights.num_layers)
         self.blend = blend_weights(options, len(self.styles))
         self.net = Network.build(
@@ -372,6 +449,9 @@ class Painter:
         first window on, the finest scale's budget); ``temporal``: a temporal term."""
         options, net, weights, ctx = self.options, self.net, self.weights, self.ctx
         content = images.as_rgb(content, "content")
+        check_callback(callback)
+        start = None if start is None else images.as_rgb(start, "start")
+        temporal = None if temporal is None else checked_temporal(temporal)
         plan = scale_plan(options)
         final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
         given_pictures = [(start, "start")]
@@ -386,10 +466,7 @@ class Painter:
         if start is not None:
             plan = [Scale(options.max_long_edge, plan[-1].epochs, options.stop_window)]
         edges = [scale.edge for scale in plan]
-        cap, available = memory_cap(options, ctx)
-        shapes = [images.long_edge_shape(content.shape, edge) for edge in edges]
-        style_shapes = [images.long_edge_shape(s.shape, style_edge(options)) for s in self.styles]
-        plans = plan_memory(net, shapes, style_shapes, options, cap, available, ctx)
+        plans, cap = self.plan(content.shape, edges)
         log.info(describe_plans(plans, cap))
         log.info(
             "network: %s; content %dx%d, %s%s",
@@ -449,6 +526,15 @@ class Painter:
                 )
         return Result(picture, done, time.perf_counter() - begin, outcome.reason)
 
+    def plan(self, shape, edges: Sequence[int]) -> tuple[list[memory.ScalePlan], int]:
+        """(each scale's memory plan for a picture of ``shape`` at these long ``edges``, the
+        cap): one line, before anything of that size is made, when it cannot fit."""
+        options, cap_and_free = self.options, memory_cap(self.options, self.ctx)
+        shapes = [images.long_edge_shape(shape, edge) for edge in edges]
+        styles = [images.long_edge_shape(s.shape, style_edge(options)) for s in self.styles]
+        plans = plan_memory(self.net, shapes, styles, options, *cap_and_free, self.ctx)
+        return plans, cap_and_free[0]
+
     def paint_frame(
         self,
         frame: np.ndarray,
@@ -465,6 +551,7 @@ class Painter:
         if previous is None or previous_styled is None or weight == 0:
             return self.paint(frame, callback=callback)
         frame = images.as_rgb(frame, "frame")
+        self.plan(frame.shape, [self.options.max_long_edge])  # before the frames are resized
         shape = images.long_edge_shape(frame.shape, self.options.max_long_edge)
         current = images.resize_to(frame, shape)
         before = images.resize_to(images.as_rgb(previous, "previous"), shape)

@@ -29,13 +29,15 @@ FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 
 # MXNet 1.9.1's arrays hold fewer than 2**31 numbers, the picture's (1, 3, H, W) included:
 # beyond this long edge not even a picture MIN_EDGE px wide fits one (the memory plan,
 # which knows the picture's shape, refuses far smaller sizes; docs/BENCHMARKS.md).
-MAX_LONG_EDGE = 2**31 // (3 * MIN_EDGE)
+MAX_ELEMENTS = 2**31  # MXNet 1.9.1's 32-bit tensor sizes
+MAX_LONG_EDGE = MAX_ELEMENTS // (3 * MIN_EDGE)
 MAX_MEMORY_GIB = 2**33  # a byte count of 64 bits
 FLOAT32_MAX = 3.4028234663852886e38  # what MXNet's optimiser operators take
 
 
-class OptionTypeError(NStyleError, TypeError):
-    """An ``Options`` field of the wrong type: nstyle's error, and Python's ``TypeError``."""
+class NStyleTypeError(NStyleError, TypeError):
+    """An argument (an ``Options`` field, a library function's argument) of the wrong type:
+    nstyle's error, and Python's ``TypeError``."""
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -202,7 +204,7 @@ KINDS = {"int": "an int", "float": "a number", "str": "a str", "bool": "a bool"}
 def typed(name: str, spelled: str, value: Any) -> Any:
     """``value`` as the field's declared type (``spelled``, e.g. ``"tuple[float, ...] |
     None"``): numbers of numpy's or Python's kinds become ``int``/``float``, a path a
-    ``str``, a list a tuple; anything else raises ``OptionTypeError`` naming the field."""
+    ``str``, a list a tuple; anything else raises ``NStyleTypeError`` naming the field."""
     if spelled.endswith(" | None"):
         if value is None:
             return None
@@ -210,7 +212,7 @@ def typed(name: str, spelled: str, value: Any) -> Any:
     if spelled.startswith("tuple["):
         kind = spelled[len("tuple[") :].split(",")[0]
         if not isinstance(value, (tuple, list)):
-            raise OptionTypeError(
+            raise NStyleTypeError(
                 f"{name}: expected a tuple of {kind}s, got {type(value).__name__} {value!r:.60}"
             )
         return tuple(typed(f"{name}[{i}]", kind, item) for i, item in enumerate(value))
@@ -227,7 +229,7 @@ def typed(name: str, spelled: str, value: Any) -> Any:
             ) from None
     if spelled == "str" and isinstance(value, (str, os.PathLike)):
         return os.fspath(value)
-    raise OptionTypeError(
+    raise NStyleTypeError(
         f"{name}: expected {KINDS[spelled]}, got {type(value).__name__} {value!r:.60}"
     )
 
@@ -297,6 +299,12 @@ def check_values(options: Options) -> None:
             raise NStyleError(
                 f"{flag(name)} must be at most {shown(most)} ({why}), got {shown(value)}"
             )
+    layer_weights = options.style_layer_weights
+    if layer_weights is not None and (not layer_weights or min(layer_weights) < 0):
+        raise NStyleError(
+            f"--style-layer-weights: give one weight >= 0 per style layer, got "
+            f"{list(layer_weights)}"
+        )
     if options.num_scales is not None and options.num_scales < 1:
         raise NStyleError(f"--num-scales must be >= 1, got {options.num_scales}")
     if not 0 < options.lr_sched_factor <= 1:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nstyle.config import MAX_ELEMENTS
 from nstyle.errors import NStyleError
 from nstyle.files import check_readable, image_format, replaced_atomically
 from nstyle.spec import MIN_EDGE
@@ -121,12 +122,23 @@ def resize_long_edge(image: np.ndarray, long_edge: int) -> np.ndarray:
     return resize_to(image, long_edge_shape(image.shape, long_edge))
 
 
+def check_size(shape) -> None:
+    """A last guard before a resize allocates: no picture MXNet could not hold (the
+    memory plan refuses far smaller sizes first, where it is asked)."""
+    if 3 * shape[0] * shape[1] >= MAX_ELEMENTS:
+        raise NStyleError(
+            f"a {shape[1]}x{shape[0]} picture is beyond MXNet's arrays (3 x {shape[1]} x "
+            f"{shape[0]} numbers, at most 2^31): choose a smaller --max-long-edge"
+        )
+
+
 def resize_to(image: np.ndarray, shape) -> np.ndarray:
     """Resize (H, W, 3) uint8 to exactly ``shape`` = (H', W')."""
     from skimage.transform import resize
 
     if tuple(image.shape[:2]) == tuple(shape):
         return image
+    check_size(shape)
     smaller = shape[0] * shape[1] < image.shape[0] * image.shape[1]
     out = resize(image, tuple(shape), order=1, anti_aliasing=smaller, preserve_range=True)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
@@ -138,6 +150,7 @@ def resize_array(x: np.ndarray, shape) -> np.ndarray:
 
     if tuple(x.shape[2:]) == tuple(shape):
         return x
+    check_size(shape)
     smaller = shape[0] * shape[1] < x.shape[2] * x.shape[3]
     out = resize(x[0].transpose(1, 2, 0), tuple(shape), order=1, anti_aliasing=smaller)
     return out.transpose(2, 0, 1)[None].astype(np.float32)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nstyle.config import flag
+from nstyle.config import MAX_ELEMENTS, flag
 from nstyle.errors import NStyleError
 from nstyle.losses import Network
 from nstyle.tiles import TileLayout, deepest_layer
@@ -30,7 +30,6 @@ FIRST_ORDER_STATE = {"sgd": 1, "adam": 2}  # float32 copies of the image they ke
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps when they fit
 LBFGS_FEWEST = 5  # fewer than this and L-BFGS is no better than Adam: switch
 MIN_TILE = 128  # below this the margins cost more than the tiles (5x the pixels at 128)
-MAX_ELEMENTS = 2**31  # MXNet 1.9.1's 32-bit tensor sizes
 
 
 def lbfgs_bytes(history: int, elements: int) -> int:
