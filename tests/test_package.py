@@ -209,10 +209,11 @@ def test_the_wheel_holds_the_web_app_and_installs_a_working_command(tmp_path, ti
         [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         text=True,
     ).strip())  # fmt: skip
-    (target / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     install = [sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install"]
     done = subprocess.run(install + ["--no-deps", "-q", wheel], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    # then the dependencies (after: pip would take this environment's nstyle for the wheel's)
+    (target / "dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     where = subprocess.run(
         [venv / "bin" / "python", "-c", "import nstyle.web; print(nstyle.web.__file__)"],
         capture_output=True, text=True, cwd=tmp_path,
