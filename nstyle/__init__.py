@@ -19,9 +19,11 @@ _PUBLIC = {
     "transfer": "nstyle.api",
     "Result": "nstyle.api",
     "Iterate": "nstyle.api",
+    "Painter": "nstyle.api",
     "load_weights": "nstyle.api",
     "Options": "nstyle.config",
     "NStyleError": "nstyle.errors",
+    "NStyleTypeError": "nstyle.config",
 }
 __all__ = sorted(_PUBLIC)
 

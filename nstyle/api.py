@@ -423,9 +423,9 @@ class Painter:
             picture = images.read_image(options.init) if init is None else init
             self.init = images.as_rgb(picture, "init")
         self.options, self.ctx = options, ctx
+        self.blend = blend_weights(options, len(self.styles))  # before the weights load
         self.weights = checked_weights(weights, options)
         check_layers(options, self.weights.num_layers)
-        self.blend = blend_weights(options, len(self.styles))
         self.net = Network.build(
             self.weights.network_params,
             self.weights.num_layers,
