@@ -561,8 +561,10 @@ class Many:
                 summary = driver.run()
         except KeyboardInterrupt as interrupt:
             print(
-                f"nstyle: interrupted; what is finished is kept in {self.folder} "
-                "(the same command continues)",
+                one_line(
+                    f"nstyle: interrupted; what is finished is kept in {self.folder} "
+                    "(the same command continues)"
+                ),
                 file=sys.stderr,
             )
             return exit_code(interrupt)

@@ -225,10 +225,11 @@ def test_a_name_with_a_newline_cannot_split_or_forge_a_line(case, tmp_path):
     forged = "x\nnstyle: error: forged.png"
     (case / "photos" / forged).write_bytes((case / "photos" / "a.png").read_bytes()[:200])
     (case / "photos" / "notes\nnstyle: warning: forged.txt").write_text("not a picture\n")
-    done = run(case, ["--content-image", "photos", "--output", "out/"], tmp_path)
+    output = "out\nnstyle: error: forged/"
+    done = run(case, ["--content-image", "photos", "--output", output], tmp_path)
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
-    assert not [line for line in lines if "forged" in line and not line.startswith("nstyle: ")]
+    assert all("\\nnstyle: " in line for line in lines if "forged" in line), lines
     assert not [line for line in lines if line.startswith("nstyle: error: forged")]
     assert not [line for line in lines if line.startswith("nstyle: warning: forged")]
     assert any("x\\nnstyle: error: forged.png" in line for line in errors(done)), lines
