@@ -80,6 +80,10 @@ OBJECT_STORE_BYTES = 1 << 30
 RAY_JOIN_SECONDS = 20  # ray.init's wait for a head that answers but does not register us
 RAY_PROBE_SECONDS = 15.0  # a Ray head gives its cluster id within this (Ray's own client,
 # in a child process that is killed then: ray.init would wait ten minutes and more)
+TOKEN_HINT = (
+    "; if the cluster checks tokens, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
+    "~/.ray/auth_token) here, as for any Ray client"
+)
 RAY_PROBE = "import sys; from ray._raylet import GcsClient; GcsClient(address=sys.argv[1])"
 WORKERS_START_SECONDS = 600.0  # the Ray workers must have built their painters by then
 FRAMES_MARKER = ".nstyle-frames"  # in a frames folder: nstyle made it (see Job)
@@ -437,10 +441,11 @@ def check_reachable(address: str, seconds: float = RAY_CONNECT_SECONDS) -> None:
             timeout=RAY_PROBE_SECONDS,
         )  # other failures (no Ray here, a token refused) are ray.init's to say
     except subprocess.TimeoutExpired:
+        hint = "" if "RAY_AUTH_MODE" in os.environ else TOKEN_HINT
         raise NStyleError(
             f"--ray-address {address}: something listens there but it is not a Ray head "
             f"(a gRPC server that gave no Ray cluster id within {RAY_PROBE_SECONDS:.0f} s); "
-            "check the port: `ray start --head` prints it"
+            f"check the port (`ray start --head` prints it){hint}"
         ) from None
 
 
@@ -568,10 +573,7 @@ class RayRunner:
             self.close()
             hint = ""
             if self.address is not None and "RAY_AUTH_MODE" not in os.environ:
-                hint = (
-                    "; if the cluster checks tokens, set RAY_AUTH_MODE=token and "
-                    "RAY_AUTH_TOKEN (or ~/.ray/auth_token) here, as for any Ray client"
-                )
+                hint = TOKEN_HINT
             raise NStyleError(f"Ray: {' '.join(str(exc).split())[:300]}{hint}") from None
         finally:
             for number, handler in handlers.items():  # Ray installs its own
