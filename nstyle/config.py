@@ -353,12 +353,16 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
             "--content-weight, --style-weight and --tv-weight are all 0: "
             "there is nothing to optimise"
         )
-    edge = options.max_long_edge * options.style_scale
-    if not MIN_EDGE <= edge <= MAX_LONG_EDGE:
+    edge = options.max_long_edge * options.style_scale  # (a content too small says so)
+    if edge > MAX_LONG_EDGE or edge < MIN_EDGE <= options.max_long_edge:
+        why = (
+            f"at most {MAX_LONG_EDGE} px, as --max-long-edge"
+            if edge > MAX_LONG_EDGE
+            else f"both sides must be at least {MIN_EDGE} px"
+        )
         raise NStyleError(
-            f"--style-scale {shown(options.style_scale)} makes the style images' long edge "
-            f"{shown(edge)} px at --max-long-edge {options.max_long_edge}; it must be "
-            f"{MIN_EDGE} to {MAX_LONG_EDGE} px"
+            f"--style-scale {options.style_scale:g} makes the style images' long edge "
+            f"{edge:g} px at --max-long-edge {options.max_long_edge}: {why}"
         )
     scale_plan(options)
     if options.match_luminance and not options.preserve_colors:
