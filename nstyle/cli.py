@@ -23,7 +23,7 @@ from typing import Any
 
 from nstyle import config, files, images
 from nstyle.config import Options, Outputs, flag
-from nstyle.errors import NStyleError, one_line
+from nstyle.errors import NStyleError, Terminated, exit_code, one_line
 from nstyle.spec import MODELS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
@@ -39,10 +39,6 @@ TYPES = {
 }
 SHOWN = {"gpu": "auto"}  # defaults whose meaning is not their value
 log = logging.getLogger("nstyle")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, ended the way Ctrl-C ends a run (the current image is written)."""
 
 
 class Signals:
@@ -100,10 +96,6 @@ def inside_mxnet(frame) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-def exit_code(interrupt: KeyboardInterrupt) -> int:
-    return 143 if isinstance(interrupt, Terminated) else 130
 
 
 def shown_default(action: argparse.Action) -> str:

@@ -18,9 +18,8 @@ import socket
 import sys
 
 from nstyle import images
-from nstyle.cli import Terminated, exit_code
 from nstyle.config import Options
-from nstyle.errors import NStyleError, one_line
+from nstyle.errors import NStyleError, Terminated, exit_code, one_line
 from nstyle.hosts import is_loopback
 from nstyle.spec import MODELS
 
