@@ -70,7 +70,7 @@ class Signals:
             signal.setitimer(signal.ITIMER_REAL, cls.RETRY_SECONDS)  # -> retry
             return
         interrupt = cls.urgent
-        cls.defer, cls.pending, cls.urgent = False, None, None
+        cls.reset()
         if interrupt is not None:
             raise interrupt
 
@@ -81,9 +81,17 @@ class Signals:
 
     @classmethod
     def check(cls) -> None:
-        if cls.pending is not None:
-            interrupt, cls.pending, cls.defer = cls.pending, None, False
+        interrupt = cls.pending
+        if interrupt is not None:
+            cls.reset()
             raise interrupt
+
+    @classmethod
+    def reset(cls) -> None:
+        """Nothing deferred, nothing pending, no timer (one firing later would find
+        SIGALRM's default handler, which kills the process)."""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        cls.defer, cls.pending, cls.urgent = False, None, None
 
 
 MXNET_CODE = os.sep + "mxnet" + os.sep
@@ -602,6 +610,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print("nstyle: interrupted", file=sys.stderr)
         return exit_code(interrupt)
     finally:
+        Signals.reset()
         for number, handler in previous.items():
             signal.signal(number, handler)
 

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import numbers
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,10 @@ def check_values(options: Options) -> None:
             raise NStyleError(
                 f"{flag(name)} must be at most {shown(most)} ({why}), got {shown(value)}"
             )
+    for name in ("style_layers", "content_layers"):  # each copy would be one more term
+        repeated = [n for n, count in Counter(getattr(options, name)).items() if count > 1]
+        if repeated:
+            raise NStyleError(f"{flag(name)}: named more than once: {', '.join(repeated)}")
     layer_weights = options.style_layer_weights
     if layer_weights is not None and (not layer_weights or min(layer_weights) < 0):
         raise NStyleError(

@@ -156,12 +156,19 @@ def check_balance(
     if len(live) < 2:
         return
     big, small = max(live, key=live.__getitem__), min(live, key=live.__getitem__)
+
+    def weight(name: str) -> str:  # the flags that set a term's weight
+        named = f"{flag(name)} {getattr(options, name):g}"
+        if name == "style_weight" and options.style_layer_weights:
+            named += f" (times {flag('style_layer_weights')} up to "
+            named += f"{max(options.style_layer_weights):g})"
+        return named
+
     if live[big] > FLOAT32_DIGITS * live[small]:
         raise NStyleError(
             f"the picture did not change ({stopped}): near it the gradient of "
-            f"{flag(big)} {getattr(options, big):g} is {live[big] / live[small]:.0e} times that "
-            f"of {flag(small)} {getattr(options, small):g}, beyond float32 precision; bring "
-            "the weights closer"
+            f"{weight(big)} is {live[big] / live[small]:.0e} times that of {weight(small)}, "
+            "beyond float32 precision; bring the weights closer"
         )
 
 

@@ -845,6 +845,16 @@ CASES = [
         late=True,
     ),
     Case(
+        "style-layer-repeated",  # 8000 copies fit a web form's field: minutes of work
+        ["--style-layers"] + ["relu1_1"] * 2000 + ["relu2_1"],
+        "--style-layers: named more than once: relu1_1",
+    ),
+    Case(
+        "content-layer-repeated",
+        ["--content-layers", "relu4_2", "relu4_2"],
+        "--content-layers: named more than once: relu4_2",
+    ),
+    Case(
         "content-layer-unknown",
         ["--content-layers", "relu9_9"],
         "unknown content layer(s)",
