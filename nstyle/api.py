@@ -407,7 +407,7 @@ class Painter:
         weights: Weights | str | os.PathLike | None = None,
         init: np.ndarray | None = None,
     ):
-        check_options(options)
+        check_options(options, init_read=init is not None)
         ctx = checked_context(ctx)
         if isinstance(styles, np.ndarray):
             styles = [styles]

@@ -415,8 +415,9 @@ class Many:
         self.styles = [images.read_image(p, args.max_image_pixels) for p in self.style_paths]
         config.check_styles(options, len(self.styles))
         protected = list(self.style_paths)
-        if options.init not in config.INITS:
-            images.read_image(options.init, args.max_image_pixels)
+        self.init = None
+        if options.init not in config.INITS:  # read once, under this run's limit
+            self.init = images.read_image(options.init, args.max_image_pixels)
             protected.append(Path(options.init))
         if options.weights:
             protected.append(Path(options.weights))
@@ -524,8 +525,9 @@ class Many:
         runner: Any
         if args.workers is None and args.ray_address is None:
             runner = many.InProcess(
-                self.styles, options, gpu=args.gpu, fallback=fallback, epoch_hook=hook
-            )
+                self.styles, options, gpu=args.gpu, fallback=fallback, epoch_hook=hook,
+                init=self.init,
+            )  # fmt: skip
         else:
             runner = many.RayRunner(
                 self.styles,
@@ -536,6 +538,7 @@ class Many:
                 gpu=args.gpu,
                 quiet=self.outputs.quiet,
                 epoch_hook=hook,
+                init=self.init,
             )
         # A line per item: no memory plan, no optimiser summary per picture.
         chatty = [logging.getLogger(f"nstyle.{name}") for name in ("api", "optimize")]

@@ -344,11 +344,15 @@ def blend_weights(options: Options, count: int) -> list[float]:
     return [w / largest / sum(v / largest for v in weights) for w in weights]
 
 
-def check_options(options: Options, num_layers: int | None = None) -> None:
+def check_options(
+    options: Options, num_layers: int | None = None, *, init_read: bool = False
+) -> None:
     """Reject values that cannot work, before any work, with what is allowed.
 
     ``num_layers`` is the network's depth when known (``--model``); layer names are checked
     against it (with ``--weights`` the file decides the depth, checked once it is read).
+    ``init_read``: the --init file's picture was read already (a Ray worker elsewhere has
+    no such file).
     """
     if not isinstance(options, Options):
         raise NStyleError(f"options must be an nstyle.Options, got {type(options).__name__}")
@@ -374,7 +378,7 @@ def check_options(options: Options, num_layers: int | None = None) -> None:
         raise NStyleError("--match-luminance works with --preserve-colors only")
     if options.weights is not None and not options.weights.strip():
         raise NStyleError("--weights needs a file name")
-    if options.init not in INITS and not Path(options.init).is_file():
+    if options.init not in INITS and not init_read and not Path(options.init).is_file():
         raise NStyleError(
             f"--init must be one of {', '.join(INITS)} or an image file, got {options.init!r}"
         )

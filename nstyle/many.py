@@ -275,8 +275,10 @@ class InProcess:
         gpu: int | None = None,
         fallback: str | None = None,
         epoch_hook: Callable[[], None] | None = None,
+        init: np.ndarray | None = None,
     ):
         self.styles, self.options, self.gpu, self.fallback = styles, options, gpu, fallback
+        self.init = init  # the --init file's picture, read by the caller
         self.epoch_hook = epoch_hook
         self.queue: deque[Task] = deque()
         self.painter: Any = None
@@ -287,7 +289,9 @@ class InProcess:
 
         ctx = devices.select_context(self.gpu)
         weights = api.load_weights(self.options, self.fallback)
-        self.painter = api.Painter(self.styles, self.options, ctx=ctx, weights=weights)
+        self.painter = api.Painter(
+            self.styles, self.options, ctx=ctx, weights=weights, init=self.init
+        )
         check_fits_at_all(self.painter)
         return f"in this process ({weights.description})"
 
@@ -354,11 +358,11 @@ class Worker:
     """What a Ray actor holds: a ``Painter``, built once (weights from this machine's cache,
     loaded by the actor itself).
 
-    The style images come with each call as a reference (``[ObjectRef]``, a few bytes;
-    the arrays cross once, into the object store, where the driver keeps them) and the
-    painter is built on the first call: a restarted actor builds it again from them. (A
-    reference among the constructor's arguments would not survive a restart, Ray issue
-    53727.)"""
+    The style images and the --init file's picture come with each call as a reference
+    (``[ObjectRef]``, a few bytes; the arrays cross once, into the object store, where the
+    driver keeps them) and the painter is built on the first call: a restarted actor builds
+    it again from them. (A reference among the constructor's arguments would not survive a
+    restart, Ray issue 53727.)"""
 
     def __init__(self, options: Options, fallback: str | None, gpu: int | None, share: int):
         self.threads = limit_threads(share)
@@ -366,7 +370,7 @@ class Worker:
         self.painter: Any = None
         self.description = ""
 
-    def _painter(self, styles: list[Any]):
+    def _painter(self, pictures: list[Any]):
         if self.painter is None:
             import ray
 
@@ -374,18 +378,18 @@ class Worker:
 
             weights = api.load_weights(self.options, self.fallback)
             ctx = devices.select_context(self.gpu)
-            arrays = ray.get(styles[0])
-            self.painter = api.Painter(arrays, self.options, ctx=ctx, weights=weights)
+            styles, init = ray.get(pictures[0])
+            self.painter = api.Painter(styles, self.options, ctx=ctx, weights=weights, init=init)
             self.description = weights.description
         return self.painter
 
-    def ready(self, styles: list[Any]) -> tuple[str, int, int, str]:
+    def ready(self, pictures: list[Any]) -> tuple[str, int, int, str]:
         """Build the painter; (host, process id, threads, weights): where it runs."""
-        check_fits_at_all(self._painter(styles))
+        check_fits_at_all(self._painter(pictures))
         return socket.gethostname(), os.getpid(), self.threads, self.description
 
-    def run(self, task: Task, styles: list[Any]) -> Painted:
-        result = paint_task(self._painter(styles), task)
+    def run(self, task: Task, pictures: list[Any]) -> Painted:
+        result = paint_task(self._painter(pictures), task)
         return Painted(result.image, result.epochs, result.seconds, result.reason)
 
 
@@ -490,11 +494,13 @@ class RayRunner:
         gpu: int | None = None,
         quiet: bool = False,
         epoch_hook: Callable[[], None] | None = None,
+        init: np.ndarray | None = None,
     ):
         if (address is None) == (workers is None):
             raise ValueError("give either address or workers")
         self.styles, self.options, self.fallback, self.gpu = styles, options, fallback, gpu
         self.address, self.workers, self.quiet = address, workers, quiet
+        self.init = init  # the --init file's picture: workers elsewhere have no such file
         self.epoch_hook = epoch_hook
         self.actors: list[Any] = []
         self.idle: list[Any] = []
@@ -581,7 +587,7 @@ class RayRunner:
         remote = ray.remote(
             num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES
         )(Worker)
-        self.styles_ref = [ray.put(self.styles)]  # see Worker
+        self.pictures_ref = [ray.put((self.styles, self.init))]  # see Worker
         for node, share in places:
             extra: dict[str, Any] = {}
             if node is not None:
@@ -592,7 +598,9 @@ class RayRunner:
                 remote.options(**extra).remote(self.options, self.fallback, self.gpu, share)
             )
         try:
-            found = self._wait_ready([actor.ready.remote(self.styles_ref) for actor in self.actors])
+            found = self._wait_ready(
+                [actor.ready.remote(self.pictures_ref) for actor in self.actors]
+            )
         except NStyleError as exc:
             self.close()
             raise NStyleError(f"a Ray worker could not start: {exc}") from None
@@ -631,7 +639,7 @@ class RayRunner:
 
     def submit(self, task: Task) -> None:
         actor = self.idle.pop()
-        self.running[actor.run.remote(task, self.styles_ref)] = (task, actor)
+        self.running[actor.run.remote(task, self.pictures_ref)] = (task, actor)
 
     def next_done(self) -> tuple[Task, Any]:
         while True:

@@ -1037,6 +1037,25 @@ def test_a_raised_guard_holds_for_the_start_image_too(case_folder, tmp_path):
     assert images.read_image(case_folder / "out" / "out.png").shape == SHAPE
 
 
+def test_a_raised_guard_holds_for_the_start_image_of_a_batch_too(case_folder, tmp_path):
+    """As above, for a folder of photos: the start image is read once, under the flag, and
+    handed to the painter (and to Ray's workers) as a picture."""
+    photos = case_folder / "photos"
+    photos.mkdir()
+    shutil.copyfile(case_folder / "content.png", photos / "a.png")
+    argv = BASE[:-2] + ["--content-image", "photos", "--output", "out/", "--init", "init.png"]
+    done = subprocess.run(
+        [sys.executable, "-c", SMALL_GUARD, *argv, "--max-image-pixels", "100000"],
+        cwd=case_folder,
+        env=environment(tmp_path / "tmpdir"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert images.read_image(case_folder / "out" / "a.jpg").shape == SHAPE
+
+
 # ------------------------------------------------------------------ one run per folder
 LONG = ["--max-num-epochs", "100000", "--stop-eps", "0", "--print-every", "1"]
 

@@ -312,6 +312,22 @@ def test_an_init_picture_of_another_kind_is_named(tiny, tmp_path):
         api.Painter(STYLE, options, weights=tiny, init=RGB.tolist())
 
 
+def test_an_init_picture_read_elsewhere_needs_no_file_here(tiny, tmp_path):
+    """A Ray worker on another machine gets the --init file's picture, not the file: the
+    painter starts from that picture, as it would from the file."""
+    from nstyle import images
+
+    start = np.ascontiguousarray(RGB[:, ::-1])
+    images.write_image(tmp_path / "init.png", start)
+    here = Options(**SMALL, init=str(tmp_path / "init.png"))
+    elsewhere = Options(**SMALL, init=str(tmp_path / "on-another-machine.png"))
+    from_file = api.Painter(STYLE, here, weights=tiny).paint(RGB).image
+    given = api.Painter(STYLE, elsewhere, weights=tiny, init=start).paint(RGB).image
+    np.testing.assert_array_equal(given, from_file)
+    content = api.Painter(STYLE, Options(**SMALL), weights=tiny).paint(RGB).image
+    assert np.abs(given.astype(int) - content).mean() > 5  # the start picture mattered
+
+
 # ------------------------------------------------------------------ sizes, under a cap
 CHILD = """
 import sys, time
