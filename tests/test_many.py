@@ -260,6 +260,7 @@ def ray_cluster():
     command = [Path(sys.executable).parent / "ray", "start", "--head"]
     command += ["--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2"]
     command += ["--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"]
+    command += ["--object-store-memory=500000000"]  # mapped by each worker: within the cap
     start = subprocess.Popen(
         command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
