@@ -195,7 +195,12 @@ class Job:
 
 
 def frame_size(frame: np.ndarray, options: Options) -> np.ndarray:
-    """A frame at the output's size (what the painter works at and returns)."""
+    """A picture shrunk to the output's size, as the painter would shrink it: what crosses
+    to a worker is what it paints, not a 12-megapixel original. One to be enlarged goes as
+    it is, smaller, and the painter enlarges it once its memory plan has said the output
+    fits (enlarged here, a size no plan allows would take the driver's memory first)."""
+    if max(frame.shape[:2]) <= options.max_long_edge:
+        return frame
     return images.resize_long_edge(frame, options.max_long_edge)
 
 
@@ -876,8 +881,6 @@ class Batch:
         except NStyleError as exc:
             self._fail(index, str(exc))
             return None
-        # At the output's size, as the painter would resize it: what crosses to a worker
-        # is the picture it paints, not a 12-megapixel original.
         return Task(index, None, frame_size(content, self.options))
 
     def _picture_done(self, task: Task, outcome) -> None:

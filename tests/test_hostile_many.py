@@ -323,6 +323,20 @@ def test_an_unreadable_video_among_photos_is_skipped_with_a_warning(case, tmp_pa
     assert "broken.mp4: not a readable video" in error_line(named)
 
 
+def test_pictures_and_frames_too_big_for_any_plan_are_refused_before_enlarged(case, tmp_path):
+    """The driver enlarges nothing: a 30000-px output of small photos and frames is refused
+    by each item's memory plan in a line, within the cap (enlarged first, a frame alone is
+    1.9 GB and its float64 resize 15 GB)."""
+    clip(case / "photos" / "clip.mp4")
+    argv = ["--content-image", "photos", "--output", "out/", "--max-long-edge", "30000"]
+    began = time.monotonic()
+    done = run(case, argv, tmp_path)
+    assert done.returncode == 2 and time.monotonic() - began < 60, done.stderr
+    lines = errors(done)
+    assert len(lines) == 4, done.stderr  # a.png, b.png, clip.mp4 and the summary
+    assert all("GiB on cpu(0)" in line and "would fit" in line for line in lines[:3]), lines
+
+
 # ------------------------------------------------------------------ Ray
 def test_more_workers_than_cores_is_one_line_before_any_work(case, tmp_path):
     before = fingerprint(case)
