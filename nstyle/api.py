@@ -27,9 +27,9 @@ from nstyle.config import (
     flag,
     scale_plan,
 )
-from nstyle.errors import NStyleError
+from nstyle.errors import Diverged, NStyleError, TooLarge
 from nstyle.losses import LossExecutor, Network, TemporalTerm, TVExecutor, image_terms
-from nstyle.optimize import Budget, Diverged, Step, optimize
+from nstyle.optimize import Budget, Step, optimize
 from nstyle.spec import MIN_EDGE
 from nstyle.temporal import previous_frame_target
 from nstyle.tiles import TiledLoss, tiled_targets
@@ -193,7 +193,7 @@ def plan_memory(
         try:
             plans.append(memory.plan_scale(net, height, width, options.optimizer, cap))
         except memory.NoFit as exc:
-            line = memory.cap_message(exc, options.max_memory, available, str(ctx))
+            error = memory.cap_error(exc, options.max_memory, available, str(ctx))
             if options.max_memory is None:
                 edge = options.max_long_edge
                 while edge > MIN_EDGE:
@@ -203,8 +203,11 @@ def plan_memory(
                     least = memory.predict(net, h, w, memory.MIN_TILE, "sgd", 0)
                     if least is not None and least.peak <= cap:
                         break
-                line += f"; {flag('max_long_edge')} {edge} would fit"
-            raise NStyleError(line) from None
+                error = TooLarge(
+                    f"{error}; {flag('max_long_edge')} {edge} would fit",
+                    suggested={"max_long_edge": edge},
+                )
+            raise error from None
     plans.reverse()
     for height, width in style_shapes:  # their targets, tile by tile if need be
         least = memory.predict(net, height, width, memory.MIN_TILE, "sgd", 0)
@@ -217,11 +220,12 @@ def plan_memory(
                 smaller = memory.predict(net, h, w, memory.MIN_TILE, "sgd", 0)
                 if smaller is not None and smaller.peak <= cap:
                     break
-            raise NStyleError(
+            raise TooLarge(
                 f"the style image at {flag('style_scale')} {options.style_scale:g} is "
                 f"{width}x{height} and needs at least "
                 f"{(least.peak if least else float('inf')) / GIB:.1f} GiB but the cap is "
-                f"{cap / GIB:.1f} GiB; {flag('style_scale')} {scale:.2g} would fit"
+                f"{cap / GIB:.1f} GiB; {flag('style_scale')} {scale:.2g} would fit",
+                suggested={"style_scale": float(f"{scale:.2g}")},
             )
     if options.max_memory is not None and cap > available:
         log.warning(
@@ -651,8 +655,7 @@ def _stylize_at(
             previous is None,
             fit.history or memory.LBFGS_HISTORY,
         )
-    except Diverged as exc:
-        exc.picture = render(image.asnumpy())  # rolled back: the last good image
-        raise
+    except Diverged as exc:  # rolled back: the last good image goes with the error
+        raise Diverged(exc.message, picture=render(image.asnumpy())) from None
     x = image.asnumpy()
     return (x, content_x), render(x), outcome

@@ -23,7 +23,16 @@ from typing import Any
 
 from nstyle import config, files, images
 from nstyle.config import Options, Outputs, flag
-from nstyle.errors import NStyleError, Terminated, exit_code, one_line
+from nstyle.errors import (
+    Diverged,
+    FrameworkFailure,
+    NStyleError,
+    Terminated,
+    error_line,
+    exit_code,
+    mxnet_failed,
+    one_line,
+)
 from nstyle.spec import MODELS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
@@ -302,7 +311,6 @@ class Run:
         from mxnet.base import MXNetError
 
         from nstyle import api, devices, report
-        from nstyle.weights import reason
 
         options = self.options
         explicit = any(a == "--model" or a.startswith("--model=") for a in self.argv)
@@ -331,9 +339,9 @@ class Run:
                     Signals.defer = False
                 Signals.check()
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
-            raise MXNetFailure(f"MXNet failed: {reason(exc)}") from None
+            raise mxnet_failed(exc) from None
         except MemoryError:  # the host's arrays, beyond a --max-memory above what is free
-            raise MXNetFailure(
+            raise FrameworkFailure(
                 f"out of memory; lower {flag('max_memory')} or {flag('max_long_edge')}"
             ) from None
         finally:
@@ -576,7 +584,7 @@ class Many:
             for logger, level in zip(chatty, levels):
                 logger.setLevel(level)
         if summary.failed:
-            code = 1 if all(f.split(": ", 1)[-1].startswith("MXNet") for f in summary.failed) else 2
+            code = max(exit_for(failure) for failure in summary.failed)  # 1: MXNet's fault only
             error(
                 f"{len(summary.failed)} of {len(self.jobs)} inputs failed (see above); "
                 f"the rest are in {self.folder}"
@@ -592,13 +600,17 @@ class Many:
         return 0
 
 
-class MXNetFailure(NStyleError):
-    """MXNet itself failed (out of memory, a broken build): exit 1."""
+EXIT_CODES = ((FrameworkFailure, 1), (NStyleError, 2))  # by kind, the first that matches
+
+
+def exit_for(failure: NStyleError) -> int:
+    """The exit code of a failure, by its kind (a user's mistake: 2)."""
+    return next(code for kind, code in EXIT_CODES if isinstance(failure, kind))
 
 
 def error(message: str) -> None:
     """The one line of a failure (a newline in a file name cannot split it)."""
-    print(f"nstyle: error: {one_line(message)}", file=sys.stderr)
+    print(error_line("nstyle", message), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
@@ -634,7 +646,7 @@ def _main(argv: list[str], prog: str) -> int:
             return batch_run.paint()
         except NStyleError as exc:
             error(str(exc))
-            return 2
+            return exit_for(exc)
     try:
         run.check()
         with files.FolderLock(run.output.parent):
@@ -643,20 +655,19 @@ def _main(argv: list[str], prog: str) -> int:
                 run.write(run.result.image)
             except KeyboardInterrupt as interrupt:
                 return run.interrupted(interrupt)
-    except MXNetFailure as exc:
-        error(str(exc))
-        return 1
-    except NStyleError as exc:
+    except Diverged as exc:
         kept = ""
-        picture = getattr(exc, "picture", None)
-        if picture is not None:  # diverged: the last good image
+        if exc.picture is not None:  # the last good image
             try:
-                run.write(picture)
+                run.write(exc.picture)
                 kept = f"; the last good image is in {run.output}"
             except NStyleError as failed:
                 kept = f"; the last good image could not be kept: {failed}"
         error(f"{exc}{kept}")
-        return 2
+        return exit_for(exc)
+    except NStyleError as exc:
+        error(str(exc))
+        return exit_for(exc)
     result = run.result
     log.info(
         "wrote %s after %d epochs in %.1f s: %s (%s)",

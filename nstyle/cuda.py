@@ -161,12 +161,16 @@ class DriverError(RuntimeError):
     """The NVIDIA driver is missing or refused."""
 
 
+class DriverMissing(DriverError):
+    """The driver's library (``libcuda.so.1``) cannot be loaded: no NVIDIA driver."""
+
+
 def compute_capability(index: int, library: str = "libcuda.so.1") -> tuple[int, int]:
     """GPU ``index``'s compute capability, asked of the driver (no MXNet, no context)."""
     try:
         cuda = ctypes.CDLL(library)
     except OSError as exc:
-        raise DriverError(str(exc)) from None
+        raise DriverMissing(str(exc)) from None
 
     def call(function: str, *args) -> None:
         code = getattr(cuda, function)(*args)

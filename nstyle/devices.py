@@ -68,12 +68,12 @@ def select_context(gpu: int | None) -> mx.Context:
         )
     try:
         capability = cuda.compute_capability(gpu)
+    except cuda.DriverMissing:
+        raise NStyleError(
+            f"--gpu {gpu}: no NVIDIA driver (libcuda.so.1 not found); "
+            f"install the driver, {CPU_WAY_OUT}"
+        ) from None
     except cuda.DriverError as exc:
-        if "libcuda.so.1" in str(exc):
-            raise NStyleError(
-                f"--gpu {gpu}: no NVIDIA driver (libcuda.so.1 not found); "
-                f"install the driver, {CPU_WAY_OUT}"
-            ) from None
         check_count(gpu)  # a GPU number the driver does not know fails here
         raise NStyleError(
             f"--gpu {gpu}: the NVIDIA driver refused ({exc}); {CPU_WAY_OUT}"

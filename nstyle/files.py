@@ -39,11 +39,11 @@ def check_readable(path: Path, what: str) -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise NStyleError(f"{what} {path} does not exist") from None
+        raise NStyleError(f"{what} {path} does not exist", subject=path) from None
     except OSError as exc:
-        raise NStyleError(f"{what} {path} cannot be read ({exc.strerror})") from None
+        raise NStyleError(f"{what} {path} cannot be read ({exc.strerror})", subject=path) from None
     if stat.S_ISDIR(mode):
-        raise NStyleError(f"{what} {path} is a folder, not a file")
+        raise NStyleError(f"{what} {path} is a folder, not a file", subject=path)
     if not stat.S_ISREG(mode):
         kind = (
             "a named pipe"
@@ -54,9 +54,9 @@ def check_readable(path: Path, what: str) -> None:
             if stat.S_ISSOCK(mode)
             else "not a regular file"
         )
-        raise NStyleError(f"{what} {path} is {kind}, not a file")
+        raise NStyleError(f"{what} {path} is {kind}, not a file", subject=path)
     if not os.access(path, os.R_OK):
-        raise NStyleError(f"{what} {path} cannot be read (permission denied)")
+        raise NStyleError(f"{what} {path} cannot be read (permission denied)", subject=path)
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nstyle.config import MAX_ELEMENTS
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia
 from nstyle.files import check_readable, image_format, replaced_atomically
 from nstyle.spec import MIN_EDGE
 
@@ -39,10 +39,11 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
             img: Image.Image = opened
             width, height = img.size
             if width * height > max_pixels:
-                raise NStyleError(
+                raise TooLarge(
                     f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more "
                     f"than the {max_pixels / 1e6:.0f} nstyle reads (a guard against "
-                    "decompression bombs); raise it with --max-image-pixels"
+                    "decompression bombs); raise it with --max-image-pixels",
+                    subject=path,
                 )
             img = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
             if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
@@ -55,7 +56,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
                 img = Image.alpha_composite(background, rgba)
             return np.asarray(img.convert("RGB"), np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
-        raise NStyleError(f"{path}: not a readable image ({exc})") from None
+        raise UnsupportedMedia(f"{path}: not a readable image ({exc})", subject=path) from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
 

@@ -63,7 +63,7 @@ import numpy as np
 
 from nstyle import batch, images, video
 from nstyle.config import Options
-from nstyle.errors import NStyleError, one_line
+from nstyle.errors import NStyleError, TooLarge, error_line, framework_failure, one_line, squeezed
 from nstyle.hosts import is_loopback
 
 log = logging.getLogger("nstyle")
@@ -251,20 +251,20 @@ class Chain:
 
 # ------------------------------------------------------------ runners
 class Failure:
-    """A task that failed, with the one line saying why."""
+    """A task that failed: the error, of its kind, that says why in a line."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, error: NStyleError):
+        self.error = error
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
 
 
 def _failure(exc: BaseException) -> Failure:
-    from nstyle.weights import reason
-
     if isinstance(exc, NStyleError):
-        return Failure(str(exc))
-    if type(exc).__name__ == "MXNetError":
-        return Failure(f"MXNet failed: {reason(exc)}")
-    return Failure(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        return Failure(exc)
+    return Failure(framework_failure(exc) or NStyleError(f"{type(exc).__name__}: {squeezed(exc)}"))
 
 
 class InProcess:
@@ -314,7 +314,7 @@ class InProcess:
         try:
             result = paint_task(self.painter, task, None if hook is None else lambda it: hook())
         except Exception as exc:  # an item's own failure; anything else is a bug: raised
-            if not isinstance(exc, NStyleError) and type(exc).__name__ != "MXNetError":
+            if not isinstance(exc, NStyleError) and framework_failure(exc) is None:
                 raise
             return task, _failure(exc)
         return task, result
@@ -337,12 +337,13 @@ def check_fits_at_all(painter) -> None:
         return
     need = math.ceil(least.peak / memory.GIB * 10) / 10
     if painter.options.max_memory is not None:
-        raise NStyleError(
+        raise TooLarge(
             f"{flag('max_memory')} {painter.options.max_memory:g} is too small for any "
             f"picture: the network alone needs about {need:.1f} GiB; "
-            f"{flag('max_memory')} {need:.1f} would work"
+            f"{flag('max_memory')} {need:.1f} would work",
+            suggested={"max_memory": need},
         )
-    raise NStyleError(
+    raise TooLarge(
         f"no picture fits in the {available / memory.GIB:.1f} GiB free on {painter.ctx}: "
         f"the network alone needs about {need:.1f} GiB"
     )
@@ -585,7 +586,7 @@ class RayRunner:
             hint = ""
             if self.address is not None and "RAY_AUTH_MODE" not in os.environ:
                 hint = TOKEN_HINT
-            raise NStyleError(f"Ray: {' '.join(str(exc).split())[:300]}{hint}") from None
+            raise NStyleError(f"Ray: {squeezed(exc)[:300]}{hint}") from None
         finally:
             for number, handler in handlers.items():  # Ray installs its own
                 signal.signal(number, handler)
@@ -640,7 +641,7 @@ class RayRunner:
             return self.ray.get(refs)
         except Exception as exc:
             cause = getattr(exc, "cause", None)
-            raise NStyleError(_failure(cause or exc).message) from None
+            raise _failure(cause or exc).error from None
 
     def submit(self, task: Task) -> None:
         actor = self.idle.pop()
@@ -659,7 +660,7 @@ class RayRunner:
         try:
             return task, self._get(ref)
         except NStyleError as exc:
-            return task, Failure(str(exc))
+            return task, Failure(exc)
 
     def close(self) -> None:
         if self.ray is None:
@@ -732,7 +733,7 @@ class Progress:
 class Summary:
     painted: int = 0  # items finished by this run
     skipped: int = 0  # items already finished and unchanged
-    failed: list[str] = field(default_factory=list)  # one line each
+    failed: list[NStyleError] = field(default_factory=list)  # their lines are printed
     seconds: float = 0.0
 
 
@@ -813,13 +814,13 @@ class Batch:
                 continue
             clash = job.clash(self.manifest)
             if clash is not None:
-                self._fail(index, clash)
+                self._fail(index, NStyleError(clash))
                 continue
             if job.item.kind == batch.VIDEO:
                 try:
                     count, finished = self._plan_video(index, job)
                 except NStyleError as exc:
-                    self._fail(index, str(exc))
+                    self._fail(index, exc)
                     continue
                 total, done = total + count, done + finished
                 if not self.chains[index]:  # every frame painted: only the file is missing
@@ -879,37 +880,39 @@ class Batch:
         try:
             content = images.read_image(job.item.path, self.max_pixels)
         except NStyleError as exc:
-            self._fail(index, str(exc))
+            self._fail(index, exc)
             return None
         return Task(index, None, frame_size(content, self.options))
 
     def _picture_done(self, task: Task, outcome) -> None:
         job = self.jobs[task.job]
         if isinstance(outcome, Failure):
-            self._fail(task.job, outcome.message)
+            self._fail(task.job, outcome.error)
             return
         try:
             images.write_image(job.output, images.denoise(outcome.image, self.remove_noise))
             self.manifest.record(job.key, job.output)
         except NStyleError as exc:
-            self._fail(task.job, str(exc))
+            self._fail(task.job, exc)
             return
         self.summary.painted += 1
         assert self.progress is not None
         self.progress.advance()
         self.progress.finished(job.output, outcome.seconds)
 
-    def _fail(self, index: int, message: str) -> None:
+    def _fail(self, index: int, error: NStyleError) -> None:
+        """The item failed: its line (naming the input first), and no more of its work."""
         job = self.jobs[index]
         self.failed.add(index)
         self.chains.pop(index, None)
-        line = message if str(job.item.path) in message else f"{job.item.path}: {message}"
-        line = one_line(line)
-        self.summary.failed.append(line)
+        if error.subject != job.item.path:
+            error = error.restated(f"{job.item.path}: {error}")
+        self.summary.failed.append(error)
+        line = error_line("nstyle", str(error))
         if self.progress is not None and self.progress.bar is not None:
-            self.progress.bar.write(f"nstyle: error: {line}", file=sys.stderr)
+            self.progress.bar.write(line, file=sys.stderr)
         else:
-            print(f"nstyle: error: {line}", file=sys.stderr)
+            print(line, file=sys.stderr)
 
     # ---- video frames
     def _next_frame(self, chain: Chain) -> Task | None:
@@ -926,7 +929,7 @@ class Batch:
                     chain.previous = frame_size(next(chain.reader), self.options)
             frame = frame_size(next(chain.reader), self.options)
         except (NStyleError, StopIteration) as exc:
-            why = str(exc) if isinstance(exc, NStyleError) else "fewer frames than counted"
+            why = exc if isinstance(exc, NStyleError) else NStyleError("fewer frames than counted")
             self._fail(chain.job, why)
             return None
         previous = chain.previous if chain.previous_styled is not None else None
@@ -941,7 +944,7 @@ class Batch:
         if index in self.failed:
             return None
         if isinstance(outcome, Failure):
-            self._fail(index, f"frame {task.frame + 1}: {outcome.message}")
+            self._fail(index, outcome.error.restated(f"frame {task.frame + 1}: {outcome.message}"))
             return None
         job = self.jobs[index]
         assert self.progress is not None
@@ -953,10 +956,10 @@ class Batch:
             images.write_image(path, outcome.image)
             self.manifest.record(batch.part_key(job.key, task.frame), path)
         except OSError as exc:
-            self._fail(index, f"cannot write {path} ({exc.strerror or exc})")
+            self._fail(index, NStyleError(f"cannot write {path} ({exc.strerror or exc})"))
             return None
         except NStyleError as exc:
-            self._fail(index, str(exc))
+            self._fail(index, exc)
             return None
         self.seconds[index] = self.seconds.get(index, 0.0) + outcome.seconds
         self.progress.advance()
@@ -992,7 +995,7 @@ class Batch:
             video.write_video(job.output, frames(), job.info.rate, audio_from=job.item.path)
             self.manifest.record(job.key, job.output)
         except NStyleError as exc:
-            self._fail(index, str(exc))
+            self._fail(index, exc)
             return
         self.manifest.forget(job.key)
         remove_frames(job.frames_folder)

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 from nstyle.config import MAX_ELEMENTS, flag
-from nstyle.errors import NStyleError
+from nstyle.errors import TooLarge
 from nstyle.losses import Network
 from nstyle.tiles import TileLayout, deepest_layer
 
@@ -158,7 +158,7 @@ def plan_scale(net: Network, height: int, width: int, optimizer: str, cap: int) 
         return min(found, key=lambda plan: (cost(plan), -plan.history))
     least = predict(net, height, width, MIN_TILE, first_order, 0)
     assert least is not None
-    raise NoFit(least)
+    raise NoFit.of(least)
 
 
 def target_tile(net: Network, height: int, width: int, cap: int) -> int | None:
@@ -171,28 +171,31 @@ def target_tile(net: Network, height: int, width: int, cap: int) -> int | None:
     return found.tile if found is not None else MIN_TILE
 
 
-class NoFit(NStyleError):
+class NoFit(TooLarge):
     """Even the smallest tiles do not fit: ``least`` is that plan (its peak the smallest
     cap that works)."""
 
-    def __init__(self, least: ScalePlan):
-        super().__init__(f"needs at least {least.peak / GIB:.1f} GiB")
-        self.least = least
+    least: ScalePlan
+
+    @classmethod
+    def of(cls, least: ScalePlan) -> NoFit:
+        return cls(f"needs at least {least.peak / GIB:.1f} GiB", least=least)
 
 
-def cap_message(error: NoFit, cap_flag: float | None, available: int, where: str) -> str:
+def cap_error(error: NoFit, cap_flag: float | None, available: int, where: str) -> TooLarge:
     """The one line for a run that cannot fit: the smallest ``--max-memory`` that works
-    when the user set one, else what is free."""
+    (also as ``suggested``) when the user set one, else what is free."""
     least = error.least
     size = f"{least.width}x{least.height}"
     need = math.ceil(least.peak / GIB * 10) / 10
     if cap_flag is not None:
-        return (
+        return TooLarge(
             f"{flag('max_memory')} {cap_flag:g} is too small for a {size} picture: even "
             f"{MIN_TILE}-px tiles need about {need:.1f} GiB; {flag('max_memory')} "
-            f"{need:.1f} would work"
+            f"{need:.1f} would work",
+            suggested={"max_memory": need},
         )
-    return (
+    return TooLarge(
         f"a {size} picture needs at least {need:.1f} GiB on {where} (in {MIN_TILE}-px "
         f"tiles) but {available / GIB:.1f} GiB is free"
     )

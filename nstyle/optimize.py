@@ -17,7 +17,7 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.config import Options, flag
-from nstyle.errors import NStyleError
+from nstyle.errors import Diverged, NStyleError
 from nstyle.losses import ImageTerm, LossExecutor
 from nstyle.memory import LBFGS_HISTORY
 from nstyle.tiles import TiledLoss
@@ -54,13 +54,6 @@ class Outcome:
 
     epochs: int
     reason: str
-
-
-class Diverged(NStyleError):
-    """The image became NaN or inf and retrying did not help. ``picture`` (set by
-    ``nstyle.stylize``) is the last good image."""
-
-    picture: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, UnsupportedMedia, squeezed
 from nstyle.files import check_readable, replaced_atomically
 
 # Output containers for H.264: the ISO media family. Other extensions are refused rather
@@ -65,21 +65,24 @@ def _open(path: Path, what: str):
         # An absolute path: FFmpeg would read "name:rest" as a protocol (http:, pipe:, ...).
         container = av.open(os.path.abspath(path), "r")
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise NStyleError(f"{path}: not a readable video ({_reason(exc)})") from None
+        raise UnsupportedMedia(
+            f"{path}: not a readable video ({_reason(exc)})", subject=path
+        ) from None
     name = container.format.name
     if name == "image2" or name.endswith("_pipe"):  # FFmpeg reads a photo as 1 frame
         container.close()
-        raise NStyleError(f"{path}: a still image ({name}), not a video")
+        raise UnsupportedMedia(f"{path}: a still image ({name}), not a video", subject=path)
     if not container.streams.video:
         container.close()
-        raise NStyleError(f"{path}: not a readable video (it has no video stream)")
+        raise UnsupportedMedia(
+            f"{path}: not a readable video (it has no video stream)", subject=path
+        )
     return container
 
 
 def _reason(exc: BaseException) -> str:
     """FFmpeg's message without the errno and file name PyAV adds: one short clause."""
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return " ".join(str(text).split())
+    return squeezed(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
 
 
 def _rate(stream) -> Fraction:
@@ -115,14 +118,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         try:
             first = next(container.decode(stream), None)
             if first is None:
-                raise NStyleError(f"{path}: the video has no frames")
+                raise NStyleError(f"{path}: the video has no frames", subject=path)
             height, width = _upright(first).shape[:2]
             count = stream.frames
             if count <= 0:
                 container.seek(0)
                 count = sum(1 for packet in container.demux(stream) if packet.size)
         except av.error.FFmpegError as exc:
-            raise NStyleError(f"{path}: not a readable video ({_reason(exc)})") from None
+            raise UnsupportedMedia(
+                f"{path}: not a readable video ({_reason(exc)})", subject=path
+            ) from None
         return VideoInfo(
             path=path,
             frames=max(count, 1),
@@ -151,11 +156,13 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             yield _upright(frame)
             index += 1
     except av.error.FFmpegError as exc:
-        raise NStyleError(f"{path}: cannot decode frame {index + 1} ({_reason(exc)})") from None
+        raise NStyleError(
+            f"{path}: cannot decode frame {index + 1} ({_reason(exc)})", subject=path
+        ) from None
     finally:
         container.close()
     if index == 0:
-        raise NStyleError(f"{path}: the video has no frames")
+        raise NStyleError(f"{path}: the video has no frames", subject=path)
 
 
 def output_format(path: Path) -> str:

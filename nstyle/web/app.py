@@ -46,10 +46,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nstyle import api, config, images
+from nstyle import api, config, errors, images
 from nstyle.errors import NStyleError
 from nstyle.web import options as fields
-from nstyle.web.jobs import FINAL, Job, QueueFull, Worker, bug, log
+from nstyle.web.jobs import FINAL, Job, QueueFull, Stopping, Worker, bug, log
 
 STATIC = Path(__file__).resolve().parent / "static"
 SAMPLES = Path(__file__).resolve().parents[2] / "input"  # a checkout's bundled pictures
@@ -61,13 +61,24 @@ HOST = re.compile(r"(\[[0-9a-fA-F:.]*\]|[^:\[\]@/]*)(?::[0-9]{1,5})?")  # name[:
 POLL = 0.25  # seconds between looks at whether the server is stopping, while a body is read
 STALLED = 60.0  # seconds an upload may send nothing before it is refused (408)
 STOPPING = "the server is stopping"
-BOMB = "decompression bombs"  # in read_image's message for a picture over the pixel limit
+STATUS = (  # an error's HTTP status by its kind, the first that matches
+    (errors.TooLarge, 413),  # a picture over the pixel limit
+    (errors.UnsupportedMedia, 415),  # not a readable image
+    (QueueFull, 429),
+    (Stopping, 503),
+)
 HEADERS = {  # the page loads nothing from elsewhere, and nothing else may frame it
     "content-security-policy": "default-src 'self'; img-src 'self' blob: data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
 }
+
+
+def status_of(exc: NStyleError, otherwise: int) -> int:
+    """The HTTP status of an error by its kind (``STATUS``); a plain ``NStyleError`` is
+    ``otherwise``: what was being read decides (an upload: 415, the form: 400)."""
+    return next((status for kind, status in STATUS if isinstance(exc, kind)), otherwise)
 
 
 class Refused(Exception):
@@ -196,7 +207,7 @@ class Server:
             try:  # what the run would refuse at once: a side under the minimum
                 images.long_edge_shape(picture.shape, edge)
             except NStyleError as exc:
-                raise Refused(400, str(exc)) from None
+                raise Refused(status_of(exc, 400), str(exc)) from None
             if max(picture.shape[:2]) > edge:
                 picture = images.resize_long_edge(picture, edge)
             return picture
@@ -239,7 +250,7 @@ class Server:
             return images.read_image(path, self.max_pixels)
         except NStyleError as exc:
             message = str(exc).replace(str(path), label)
-            raise Refused(413 if BOMB in message else 415, message) from None
+            raise Refused(status_of(exc, 415), message) from None
         except OSError as exc:  # a full disk, a temporary folder removed
             raise Refused(
                 503, f"the server cannot write its temporary file ({exc.strerror or exc})"
@@ -281,7 +292,7 @@ class Server:
                 settings = fields.parse(values, self.worker.defaults, self.worker.fallback)
                 config.check_styles(settings.options, len(uploads["style"]))
             except NStyleError as exc:
-                raise Refused(400, str(exc)) from None
+                raise Refused(status_of(exc, 400), str(exc)) from None
             if not self.worker.has_room():  # before decoding anything
                 raise QueueFull("the queue is full; try again when a job has finished")
             names = [sanitized(u.filename) for u in uploads["content"] + uploads["style"]]
@@ -304,10 +315,8 @@ class Server:
         job = Job(settings, pictures[0], pictures[1:], {"content": names[0], "styles": names[1:]})
         try:
             return self.worker.submit(job)
-        except QueueFull:
-            raise
-        except NStyleError as exc:  # the server is stopping
-            raise Refused(503, str(exc)) from None
+        except Stopping as exc:  # (a full queue goes to its own handler: 429, retry-after)
+            raise Refused(status_of(exc, 400), str(exc)) from None
 
 
 def create_app(
@@ -450,7 +459,9 @@ def create_app(
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     async def queue_full(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": str(exc)}, status_code=429, headers={"retry-after": "10"})
+        assert isinstance(exc, QueueFull)
+        status = status_of(exc, 400)
+        return JSONResponse({"error": str(exc)}, status_code=status, headers={"retry-after": "10"})
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nstyle import api, config, images
-from nstyle.errors import NStyleError, one_line
+from nstyle.errors import Diverged, NStyleError, mxnet_failed, one_line
 from nstyle.web.options import Settings
 
 log = logging.getLogger("nstyle.web")
@@ -36,7 +36,11 @@ class Cancelled(Exception):
 
 
 class QueueFull(NStyleError):
-    pass
+    """No room in the queue for another job (HTTP 429)."""
+
+
+class Stopping(NStyleError):
+    """The server is stopping and takes no job (HTTP 503)."""
 
 
 def new_id() -> str:
@@ -161,7 +165,7 @@ class Worker:
     def submit(self, job: Job) -> Job:
         with self._cond:
             if self._stopping:
-                raise NStyleError("the server is stopping")
+                raise Stopping("the server is stopping")
             if len(self.waiting) >= self.max_waiting:
                 raise QueueFull(
                     f"the queue is full ({len(self.waiting)} job(s) waiting); "
@@ -237,9 +241,6 @@ class Worker:
     def _execute(self, job: Job) -> None:
         from mxnet.base import MXNetError
 
-        from nstyle.optimize import Diverged
-        from nstyle.weights import reason
-
         settings, shown = job.settings, [0.0]
 
         def on_epoch(it: api.Iterate) -> None:
@@ -270,12 +271,11 @@ class Worker:
         except Cancelled:
             job.update(state="cancelled")
         except NStyleError as exc:
-            picture = getattr(exc, "picture", None)
-            if isinstance(exc, Diverged) and picture is not None:  # the last good image
-                job.show(images.denoise(picture, settings.remove_noise), quality=95)
+            if isinstance(exc, Diverged) and exc.picture is not None:  # the last good image
+                job.show(images.denoise(exc.picture, settings.remove_noise), quality=95)
             job.update(state="failed", error=one_line(str(exc)))
         except MXNetError as exc:  # e.g. out of memory: what MXNet says, in a line
-            job.update(state="failed", error=one_line(f"MXNet failed: {reason(exc)}"))
+            job.update(state="failed", error=one_line(str(mxnet_failed(exc))))
         except Exception as exc:  # a bug: the job fails, the server goes on
             log.error("nstyle.web: error: job %s failed: %s", job.id, bug(exc))
             job.update(state="failed", error=one_line(f"internal error: {exc!r}"))
