@@ -25,9 +25,14 @@ from nstyle.web import app, jobs
 def test_kind_and_fields_survive_pickling_and_restating(error):
     import ray.cloudpickle
 
-    for copy in (pickle.loads(pickle.dumps(error)), ray.cloudpickle.loads(ray.cloudpickle.dumps(error))):
+    for copy in (
+        pickle.loads(pickle.dumps(error)),
+        ray.cloudpickle.loads(ray.cloudpickle.dumps(error)),
+    ):
         assert type(copy) is type(error) and str(copy) == str(error)
         assert copy.__dict__.keys() == error.__dict__.keys()
+        for name, value in error.__dict__.items():
+            assert np.array_equal(getattr(copy, name), value), name
     again = error.restated(f"in.jpg: {error}")
     assert type(again) is type(error) and str(again) == f"in.jpg: {error}"
     assert again.__dict__ is not error.__dict__ and again.__dict__.keys() == error.__dict__.keys()
