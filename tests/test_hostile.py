@@ -1021,18 +1021,22 @@ sys.exit(cli.main(sys.argv[1:], prog="run.py"))
 """
 
 
-def test_a_raised_guard_holds_for_the_start_image_too(case_folder, tmp_path):
-    """The default guard is scaled down to 1000 pixels so that a 56x40 start image is "too
-    big" for it, and --max-image-pixels raised above that: the run must use the flag."""
-    done = subprocess.run(
-        [sys.executable, "-c", SMALL_GUARD, *BASE, "--init", "init.png"]
-        + ["--max-image-pixels", "100000"],
-        cwd=case_folder,
+def with_small_guard(folder: Path, argv, tmp_path: Path) -> subprocess.CompletedProcess:
+    """The command line with the guard scaled down and --max-image-pixels raised above it."""
+    return subprocess.run(
+        [sys.executable, "-c", SMALL_GUARD, *argv, "--max-image-pixels", "100000"],
+        cwd=folder,
         env=environment(tmp_path / "tmpdir"),
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_a_raised_guard_holds_for_the_start_image_too(case_folder, tmp_path):
+    """The default guard is scaled down to 1000 pixels so that a 56x40 start image is "too
+    big" for it, and --max-image-pixels raised above that: the run must use the flag."""
+    done = with_small_guard(case_folder, [*BASE, "--init", "init.png"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert images.read_image(case_folder / "out" / "out.png").shape == SHAPE
 
@@ -1044,14 +1048,7 @@ def test_a_raised_guard_holds_for_the_start_image_of_a_batch_too(case_folder, tm
     photos.mkdir()
     shutil.copyfile(case_folder / "content.png", photos / "a.png")
     argv = BASE[:-2] + ["--content-image", "photos", "--output", "out/", "--init", "init.png"]
-    done = subprocess.run(
-        [sys.executable, "-c", SMALL_GUARD, *argv, "--max-image-pixels", "100000"],
-        cwd=case_folder,
-        env=environment(tmp_path / "tmpdir"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = with_small_guard(case_folder, argv, tmp_path)
     assert done.returncode == 0, done.stderr
     assert images.read_image(case_folder / "out" / "a.jpg").shape == SHAPE
 
