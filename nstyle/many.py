@@ -54,7 +54,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,10 +109,16 @@ def frame_histogram(frame: np.ndarray) -> np.ndarray:
     return np.asarray(histogram / max(float(histogram.sum()), 1.0), np.float32)
 
 
-def scene_cuts(histograms: Sequence[np.ndarray]) -> list[int]:
+def scene_cuts(histograms: Iterable[np.ndarray]) -> list[int]:
     """The frames (indices > 0) where a new shot starts: those whose histogram correlates
-    with the previous frame's below ``CUT_CORRELATION``."""
-    return [i for i in range(1, len(histograms)) if is_cut(histograms[i - 1], histograms[i])]
+    with the previous frame's below ``CUT_CORRELATION``. Read as they come, one histogram
+    kept at a time: an hour of video costs no memory."""
+    cuts, previous = [], None
+    for index, histogram in enumerate(histograms):
+        if previous is not None and is_cut(previous, histogram):
+            cuts.append(index)
+        previous = histogram
+    return cuts
 
 
 def is_cut(previous: np.ndarray, histogram: np.ndarray) -> bool:
@@ -422,19 +428,20 @@ def check_reachable(address: str, seconds: float = RAY_CONNECT_SECONDS) -> None:
     that never answers): ``ray.init`` itself may wait minutes for a head that is not
     there."""
     host, port = parse_address(address)
+    connected = False
     try:
         with socket.create_connection((host, port), timeout=seconds) as connection:
+            connected = True
             connection.sendall(HTTP2_PREFACE)
             reply = connection.recv(9)
     except OSError as exc:
-        if isinstance(exc, TimeoutError) and "connection" in locals():
-            reply = None
-        else:
+        if not (connected and isinstance(exc, TimeoutError)):  # else: listens, says nothing
             why = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
             raise NStyleError(
                 f"--ray-address {address}: no Ray cluster answers there ({why}); start "
                 "one with `ray start --head`, or check the address and the firewall"
             ) from None
+        reply = None
     if reply is None or len(reply) < 9 or reply[3] != 4:  # frame type 4: SETTINGS
         what = "says nothing" if not reply else f"answers {one_line(repr(reply[:9]))[:40]}"
         raise NStyleError(
@@ -767,14 +774,16 @@ class Batch:
     # ---- planning
     def _plan_video(self, index: int, job: Job) -> tuple[int, int]:
         """Split a video into shots and find where each resumes: (frames, frames done)."""
-        cuts: list[int] = []
-        count, previous = 0, None
-        for frame in video.read_frames(job.item.path):  # one histogram kept at a time: an
-            self.epoch_hook()  # hour of video costs no memory; a signal acts between frames
-            histogram = frame_histogram(frame)
-            if previous is not None and is_cut(previous, histogram):
-                cuts.append(count)
-            count, previous = count + 1, histogram
+        counted = [0]
+
+        def histograms():
+            for frame in video.read_frames(job.item.path):
+                self.epoch_hook()  # a signal acts between frames
+                counted[0] += 1
+                yield frame_histogram(frame)
+
+        cuts = scene_cuts(histograms())
+        count = counted[0]
         job.info = dataclasses.replace(job.info, frames=count) if job.info else None
         chains, done = [], 0
         for shot in shots(count, cuts):
