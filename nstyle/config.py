@@ -175,7 +175,131 @@ class Options:
     @property
     def learning_rate(self) -> float:
         """``lr``, or the optimiser's default."""
-        return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+        return self.first_order.learning_rate_for(self.optimizer)
+
+    # Read-only views of the fields by concern (``GROUPS``). The storage stays flat, so the
+    # flags, the web form, equality, pickling and the manifest's settings hash are as before.
+    @property
+    def network(self) -> Network:
+        return _view(self, Network)
+
+    @property
+    def scales(self) -> Scales:
+        return _view(self, Scales)
+
+    @property
+    def objective(self) -> Objective:
+        return _view(self, Objective)
+
+    @property
+    def start(self) -> Start:
+        return _view(self, Start)
+
+    @property
+    def stop(self) -> Stop:
+        return _view(self, Stop)
+
+    @property
+    def solver(self) -> Solver:
+        return _view(self, Solver)
+
+    @property
+    def first_order(self) -> FirstOrder:
+        return _view(self, FirstOrder)
+
+
+@dataclass(frozen=True)
+class Network:
+    """The network and the layers the objective reads."""
+
+    model: str
+    weights: str | None
+    pooling: str
+    style_layers: tuple[str, ...]
+    style_layer_weights: tuple[float, ...] | None
+    content_layers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scales:
+    """The picture's size, the coarse-to-fine scales and the memory cap."""
+
+    max_long_edge: int
+    num_scales: int | None
+    max_memory: float | None
+    style_scale: float
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The terms' weights, the styles' blend and colour preservation."""
+
+    style_blend_weights: tuple[float, ...] | None
+    preserve_colors: bool
+    match_luminance: bool
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    temporal_weight: float
+
+
+@dataclass(frozen=True)
+class Start:
+    """The start image and the seed of its noise."""
+
+    init: str
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The first scale's epoch budget and the stop rule."""
+
+    stop_eps: float
+    stop_window: int
+    min_num_epochs: int
+    max_num_epochs: int
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Which optimiser paints."""
+
+    optimizer: str
+
+
+@dataclass(frozen=True)
+class FirstOrder:
+    """What only the first-order loop (sgd, adam) reads: the learning rate and its
+    schedule, momentum, weight decay, clipping, and how often the stop rule looks."""
+
+    lr: float | None
+    lr_sched_step: int
+    lr_sched_factor: float
+    momentum: float
+    weight_decay: float
+    clip_factor: float
+    check_every: int
+
+    def learning_rate_for(self, optimizer: str) -> float:
+        """``lr``, or ``optimizer``'s default."""
+        return DEFAULT_LR[optimizer] if self.lr is None else self.lr
+
+
+# Options' groups, by the property that returns each; every field is in exactly one.
+GROUPS = {
+    "network": Network,
+    "scales": Scales,
+    "objective": Objective,
+    "start": Start,
+    "stop": Stop,
+    "solver": Solver,
+    "first_order": FirstOrder,
+}
+
+
+def _view(options: Options, group: type[Any]) -> Any:
+    return group(**{f.name: getattr(options, f.name) for f in dataclasses.fields(group)})
 
 
 @dataclass(frozen=True)
