@@ -6,6 +6,8 @@ This is the one layer that turns the optimiser's steps into the public progress 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import time
@@ -20,7 +22,7 @@ from nstyle.config import (
     INITS,
     NStyleTypeError,
     Options,
-    Scale,
+    ScalePlan,
     blend_weights,
     check_layers,
     check_options,
@@ -29,8 +31,7 @@ from nstyle.config import (
 )
 from nstyle.errors import Diverged, NStyleError, TooLarge
 from nstyle.losses import LossExecutor, Network, TemporalTerm, TVExecutor, image_terms
-from nstyle.optimize import Budget, Step, optimize
-from nstyle.spec import MIN_EDGE
+from nstyle.optimize import Outcome, Step, optimize
 from nstyle.temporal import previous_frame_target
 from nstyle.tiles import TiledLoss, tiled_targets
 from nstyle.weights import Weights, resolve
@@ -165,13 +166,64 @@ def checked_temporal(temporal) -> Temporal:
     return Temporal(warped, mask, float(weight))
 
 
-def memory_cap(options: Options, ctx) -> tuple[int, int]:
-    """(the run's cap in bytes, the bytes free on ``ctx``): ``--max-memory``, or 90% of
-    what is free."""
+@dataclass(frozen=True)
+class MemoryCap:
+    """What a run may use at its peak: ``cap`` bytes (``--max-memory``, asked in GiB, or
+    90% of the ``available`` bytes free on ``where``)."""
+
+    cap: int
+    available: int
+    where: str
+    asked: float | None
+
+
+def memory_cap(options: Options, ctx) -> MemoryCap:
+    """The run's cap on ``ctx``: ``--max-memory``, or 90% of what is free."""
     available = devices.free_memory(ctx)
     if options.max_memory is None:
-        return int(0.9 * available), available
-    return int(options.max_memory * GIB), available
+        return MemoryCap(int(0.9 * available), available, str(ctx), None)
+    return MemoryCap(int(options.max_memory * GIB), available, str(ctx), options.max_memory)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Every scale's plan, coarse to fine, made before anything of the picture's size
+    exists: the painter only carries it out."""
+
+    scales: tuple[ScalePlan, ...]
+    cap: MemoryCap
+
+    def describe(self) -> str:
+        """The memory plan in one line."""
+        peak = max(p.peak for p in self.scales)
+        return f"memory plan (cap {self.cap.cap / GIB:.1f} GiB, peak about {peak / GIB:.1f}): " + (
+            "; ".join(plan.describe() for plan in self.scales)
+        )
+
+
+def plan_run(
+    net: Network,
+    options: Options,
+    content_shape: Sequence[int],
+    style_shapes: Sequence[tuple[int, int]],
+    cap: MemoryCap,
+    *,
+    warm_start: bool = False,
+) -> RunPlan:
+    """The run's plan for a photo of ``content_shape`` and style images of ``style_shapes``
+    (H, W, at the finest scale): the schedule (``scale_plan``; with ``warm_start``, one
+    scale at the output's size with the finest scale's budget, its stop rule from its first
+    window) merged with each scale's memory plan (``plan_memory``)."""
+    schedule = scale_plan(options)
+    if warm_start:
+        schedule = [ScalePlan(options.max_long_edge, schedule[-1].epochs, options.stop_window)]
+    shapes = [images.long_edge_shape(content_shape, scale.edge) for scale in schedule]
+    fits = plan_memory(net, shapes, style_shapes, options, cap.cap, cap.available, cap.where)
+    scales = tuple(
+        dataclasses.replace(fit, edge=s.edge, epochs=s.epochs, first_check=s.first_check)
+        for s, fit in zip(schedule, fits)
+    )
+    return RunPlan(scales, cap)
 
 
 def plan_memory(
@@ -182,12 +234,12 @@ def plan_memory(
     cap: int,
     available: int,
     ctx,
-) -> list[memory.ScalePlan]:
-    """Each scale's plan (``nstyle.memory.plan_scale``) for the content ``shapes`` (H, W),
-    coarse to fine; fails before any work when even the smallest tiles do not fit, naming
-    the smallest ``--max-memory`` that works, or, without one, a ``--max-long-edge``; or
-    when a style image (``style_shapes``, at the finest scale) does not, naming a
-    ``--style-scale``."""
+) -> list[ScalePlan]:
+    """Each scale's memory plan (``nstyle.memory.plan_scale``) for the content ``shapes``
+    (H, W), coarse to fine; fails before any work when even the smallest tiles do not fit,
+    naming the smallest ``--max-memory`` that works, or, without one, a
+    ``--max-long-edge``; or when a style image (``style_shapes``, at the finest scale) does
+    not, naming a ``--style-scale``."""
     plans = []
     for height, width in reversed(shapes):  # the finest first: it needs the most
         try:
@@ -195,14 +247,7 @@ def plan_memory(
         except memory.NoFit as exc:
             error = memory.cap_error(exc, options.max_memory, available, str(ctx))
             if options.max_memory is None:
-                edge = options.max_long_edge
-                while edge > MIN_EDGE:
-                    edge = int(edge * 0.9)
-                    factor = edge / max(height, width)
-                    h, w = max(1, round(height * factor)), max(1, round(width * factor))
-                    least = memory.predict(net, h, w, memory.MIN_TILE, "sgd", 0)
-                    if least is not None and least.peak <= cap:
-                        break
+                edge = memory.largest_edge_that_fits(net, height, width, options.max_long_edge, cap)
                 error = TooLarge(
                     f"{error}; {flag('max_long_edge')} {edge} would fit",
                     suggested={"max_long_edge": edge},
@@ -210,16 +255,11 @@ def plan_memory(
             raise error from None
     plans.reverse()
     for height, width in style_shapes:  # their targets, tile by tile if need be
-        least = memory.predict(net, height, width, memory.MIN_TILE, "sgd", 0)
-        if least is None or least.peak > cap:
-            scale = options.style_scale
-            while scale * options.max_long_edge > MIN_EDGE:
-                scale *= 0.9
-                factor = scale / options.style_scale
-                h, w = max(1, round(height * factor)), max(1, round(width * factor))
-                smaller = memory.predict(net, h, w, memory.MIN_TILE, "sgd", 0)
-                if smaller is not None and smaller.peak <= cap:
-                    break
+        fits, least = memory.fits_at_least(net, height, width, cap)
+        if not fits:
+            scale = memory.largest_style_scale_that_fits(
+                net, height, width, options.style_scale, options.max_long_edge, cap
+            )
             raise TooLarge(
                 f"the style image at {flag('style_scale')} {options.style_scale:g} is "
                 f"{width}x{height} and needs at least "
@@ -238,28 +278,17 @@ def plan_memory(
     return plans
 
 
-def describe_plans(plans: Sequence[memory.ScalePlan], cap: int) -> str:
-    """The memory plan in one line: scales that run alike are grouped."""
-    parts = []
-    for plan in plans:
-        text = plan.describe()
-        parts.append(text)
-    peak = max(p.peak for p in plans)
-    return f"memory plan (cap {cap / GIB:.1f} GiB, peak about {peak / GIB:.1f}): " + "; ".join(
-        parts
-    )
-
-
-def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Options):
-    """Resize: the content to ``max_long_edge``, each style to ``style_scale`` times that,
+def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Options, edge: int):
+    """Resize: the content to the long ``edge``, each style to ``style_scale`` times that,
     each keeping its aspect (a departure: the original squeezed the style to the content's
     shape; Gram matrices only need equal channel counts)."""
-    content = images.resize_long_edge(content, options.max_long_edge)
-    return content, [images.resize_long_edge(style, style_edge(options)) for style in styles]
+    content = images.resize_long_edge(content, edge)
+    return content, [images.resize_long_edge(s, style_edge(options, edge)) for s in styles]
 
 
-def style_edge(options: Options) -> int:
-    return max(1, round(options.max_long_edge * options.style_scale))
+def style_edge(options: Options, edge: int | None = None) -> int:
+    """The style images' long edge at a scale of long ``edge`` (default: the output's)."""
+    return max(1, round((edge or options.max_long_edge) * options.style_scale))
 
 
 def start_image(
@@ -451,13 +480,11 @@ class Painter:
         """Paint ``content`` (as ``stylize`` takes it). ``start``: a first image, RGB at the
         output's size, optimised at that one scale (a warm start: the stop rule from its
         first window on, the finest scale's budget); ``temporal``: a temporal term."""
-        options, net, weights, ctx = self.options, self.net, self.weights, self.ctx
         content = images.as_rgb(content, "content")
         check_callback(callback)
         start = None if start is None else images.as_rgb(start, "start")
         temporal = None if temporal is None else checked_temporal(temporal)
-        plan = scale_plan(options)
-        final = images.long_edge_shape(content.shape, options.max_long_edge)  # before resizing
+        final = images.long_edge_shape(content.shape, self.options.max_long_edge)
         given_pictures = [(start, "start")]
         if temporal is not None:
             given_pictures.append((temporal.warped, "temporal.warped"))
@@ -467,77 +494,53 @@ class Painter:
                     f"{what}: {given.shape[1]}x{given.shape[0]}, the output is "
                     f"{final[1]}x{final[0]}"
                 )
-        if start is not None:
-            plan = [Scale(options.max_long_edge, plan[-1].epochs, options.stop_window)]
-        edges = [scale.edge for scale in plan]
-        plans, cap = self.plan(content.shape, edges)
-        log.info(describe_plans(plans, cap))
-        log.info(
-            "network: %s; content %dx%d, %s%s",
-            weights.description,
-            final[1],
-            final[0],
-            ctx,
-            f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
+        run = self.plan(content.shape, warm_start=start is not None)
+        self._log_start(run, final)
+        setup = Setup(
+            self.net, self.styles, self.blend, self.options, self.weights, self.init, run.cap.cap
         )
         previous, done, begin = None, 0, time.perf_counter()
-        for scale, (step, fit) in enumerate(zip(plan, plans), start=1):
-            at = options.replace(max_long_edge=step.edge, optimizer=fit.optimizer)
-            budget = Budget(step.epochs, step.first_check)
-
-            def report(step: Step, render, done=done, scale=scale) -> None:
-                if callback is not None:  # epochs and seconds count on across scales
-                    callback(
-                        Iterate(
-                            step.epoch + done,
-                            step.lr,
-                            time.perf_counter() - begin,
-                            step.image,
-                            (scale, len(edges)),
-                            step,
-                            render,
-                        )
-                    )
-
+        for index, plan in enumerate(run.scales, start=1):
+            job = ScaleJob(plan, index, len(run.scales), content, start, temporal, previous)
             began = time.perf_counter()
-            previous, picture, outcome = _stylize_at(
-                net,
-                content,
-                self.styles,
-                self.blend,
-                at,
-                weights,
-                previous,
-                report,
-                budget,
-                fit,
-                cap,
-                start,
-                temporal,
-                self.init,
-            )
-            done += outcome.epochs
-            if len(plan) > 1:
+            scaled = paint_scale(setup, job, _iterate_callback(callback, done, begin, job))
+            previous, done = (scaled.x, scaled.content_x), done + scaled.outcome.epochs
+            if len(run.scales) > 1:
                 log.info(
                     "scale %d/%d, %d px: %d of %d epochs in %.1f s; %s",
-                    scale,
-                    len(plan),
-                    step.edge,
-                    outcome.epochs,
-                    step.epochs,
+                    index,
+                    len(run.scales),
+                    plan.edge,
+                    scaled.outcome.epochs,
+                    plan.epochs,
                     time.perf_counter() - began,
-                    outcome.reason,
+                    scaled.outcome.reason,
                 )
-        return Result(picture, done, time.perf_counter() - begin, outcome.reason)
+        return Result(scaled.picture, done, time.perf_counter() - begin, scaled.outcome.reason)
 
-    def plan(self, shape, edges: Sequence[int]) -> tuple[list[memory.ScalePlan], int]:
-        """(each scale's memory plan for a picture of ``shape`` at these long ``edges``, the
-        cap): one line, before anything of that size is made, when it cannot fit."""
-        options, cap_and_free = self.options, memory_cap(self.options, self.ctx)
-        shapes = [images.long_edge_shape(shape, edge) for edge in edges]
-        styles = [images.long_edge_shape(s.shape, style_edge(options)) for s in self.styles]
-        plans = plan_memory(self.net, shapes, styles, options, *cap_and_free, self.ctx)
-        return plans, cap_and_free[0]
+    def _log_start(self, run: RunPlan, final: tuple[int, int]) -> None:
+        edges = [plan.edge for plan in run.scales]
+        log.info(run.describe())
+        log.info(
+            "network: %s; content %dx%d, %s%s",
+            self.weights.description,
+            final[1],
+            final[0],
+            self.ctx,
+            f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
+        )
+
+    def plan(self, shape, *, warm_start: bool = False) -> RunPlan:
+        """The run's plan for a picture of ``shape`` (``plan_run``): one line, before
+        anything of that size is made, when it cannot fit."""
+        styles = [images.long_edge_shape(s.shape, style_edge(self.options)) for s in self.styles]
+        cap = memory_cap(self.options, self.ctx)
+        return plan_run(self.net, self.options, shape, styles, cap, warm_start=warm_start)
+
+    def check_fits_at_all(self) -> None:
+        """Fail before any picture when none fits the cap (``memory.check_fits_at_all``)."""
+        cap = memory_cap(self.options, self.ctx)
+        memory.check_fits_at_all(self.net, cap.asked, cap.cap, cap.available, cap.where)
 
     def paint_frame(
         self,
@@ -555,7 +558,7 @@ class Painter:
         if previous is None or previous_styled is None or weight == 0:
             return self.paint(frame, callback=callback)
         frame = images.as_rgb(frame, "frame")
-        self.plan(frame.shape, [self.options.max_long_edge])  # before the frames are resized
+        self.plan(frame.shape, warm_start=True)  # before the frames are resized
         shape = images.long_edge_shape(frame.shape, self.options.max_long_edge)
         current = images.resize_to(frame, shape)
         before = images.resize_to(images.as_rgb(previous, "previous"), shape)
@@ -566,33 +569,109 @@ class Painter:
         )
 
 
-def _stylize_at(
-    net: Network,
-    content: np.ndarray,
-    styles: list[np.ndarray],
-    blend,
-    options,
-    weights: Weights,
-    previous: tuple[np.ndarray, np.ndarray] | None,
-    report,
-    budget: Budget,
-    fit: memory.ScalePlan,
-    cap: int,
-    start: np.ndarray | None = None,
-    temporal: Temporal | None = None,
-    init: np.ndarray | None = None,
-):
-    """One scale: returns ((image, content) as the optimiser saw them, the picture as the
-    result, the loop's ``Outcome``).
+def _iterate_callback(
+    callback: Callable[[Iterate], None] | None, done: int, begin: float, job: ScaleJob
+) -> Callable[[Step, Callable], None]:
+    """The optimiser's steps at this scale as the public ``Iterate``: epochs and seconds
+    count on across scales."""
+
+    def report(step: Step, render: Callable[[np.ndarray], np.ndarray]) -> None:
+        if callback is not None:
+            callback(
+                Iterate(
+                    step.epoch + done,
+                    step.lr,
+                    time.perf_counter() - begin,
+                    step.image,
+                    (job.index, job.count),
+                    step,
+                    render,
+                )
+            )
+
+    return report
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every scale of a run shares: the network, the styles and their blend, the
+    options, the weights, the start picture (``--init``'s) and the memory cap in bytes."""
+
+    net: Network
+    styles: list[np.ndarray]
+    blend: list[float]
+    options: Options
+    weights: Weights
+    init: np.ndarray | None
+    cap: int
+
+
+@dataclass(frozen=True)
+class ScaleJob:
+    """One scale to paint: its plan, its place among the scales (from 1), the photo, and
+    where it starts: a given image (a warm start), or the coarser scale's (image, photo) as
+    the optimiser saw them; and a video frame's temporal term."""
+
+    plan: ScalePlan
+    index: int
+    count: int
+    content: np.ndarray
+    start: np.ndarray | None = None
+    temporal: Temporal | None = None
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """A painted scale: the image and photo as the optimiser saw them (the next scale's
+    start), the picture as the result would be, and how the loop ended."""
+
+    x: np.ndarray
+    content_x: np.ndarray
+    picture: np.ndarray
+    outcome: Outcome
+
+
+def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
+    """One scale, as its plan says: the inputs at its size and their targets, the first
+    image, the objective (whole or in tiles), then the optimiser.
 
     A finer scale starts from the photo at its size plus what the coarser scale changed
     (the difference of its image and its photo, upsampled): the photo's fine detail is kept
     where plain upsampling would blur it, and the painted structure carries over (coarse to
     fine, as jcjohnson's multires scripts and crowsonkb's scales do; docs/BENCHMARKS.md).
     """
-    content, styles = prepare_images(content, styles, options)
+    options, mean = setup.options, setup.weights.convention.mean_pixel
+    photo, content_x, targets = _inputs(setup, job)
+    as_x = functools.partial(_as_x, options, mean)
+    image = mx.nd.array(_first_image(setup, job, content_x, as_x), ctx=setup.net.ctx)
+    loss, tv = _objective(setup, job, targets, image, as_x)
+    del targets
+    render = functools.partial(_render, options, mean, photo)
+    try:
+        outcome = optimize(
+            loss,
+            tv,
+            image,
+            options,
+            lambda step: report(step, render),
+            job.plan,
+            probe=job.previous is None,
+        )
+    except Diverged as exc:  # rolled back: the last good image goes with the error
+        raise Diverged(exc.message, picture=render(image.asnumpy())) from None
+    x = image.asnumpy()
+    return ScaleResult(x, content_x, render(x), outcome)
+
+
+def _inputs(setup: Setup, job: ScaleJob):
+    """(the photo at this scale, it as the optimiser sees it, the targets): the style
+    images' blended Gram matrices and the photo's features; with ``preserve_colors``, of
+    the luminance only (Gatys et al. 2016b: style the luminance, keep the colours)."""
+    options, plan = setup.options, job.plan
+    content, styles = prepare_images(job.content, setup.styles, options, plan.edge)
     photo = content
-    if options.preserve_colors:  # Gatys et al. 2016b: style the luminance, keep the colours
+    if options.preserve_colors:
         content_y = images.luminance(content)
         styles = [
             images.grey(
@@ -603,34 +682,55 @@ def _stylize_at(
             for s in styles
         ]
         content = images.grey(content_y)
-    mean = weights.convention.mean_pixel
+    mean = setup.weights.convention.mean_pixel
     content_x = images.preprocess(content, mean)  # (1, 3, H, W)
     styles_x = [images.preprocess(style, mean) for style in styles]
     # Tiled scales compute targets with the plan's tiles: the same executor size, so the
     # plan's peak bounds this phase too.
-    targets = style_targets(net, styles_x, blend, content_x.shape, cap, fit.tile)
+    net, cap = setup.net, setup.cap
+    targets = style_targets(net, styles_x, setup.blend, content_x.shape, cap, plan.tile)
     del styles_x
-    targets.update(image_targets(net, content_x, "content", cap, fit.tile))
+    targets.update(image_targets(net, content_x, "content", cap, plan.tile))
+    return photo, content_x, targets
 
-    def as_x(picture: np.ndarray) -> np.ndarray:  # an RGB picture as the optimiser sees it
-        if options.preserve_colors:
-            picture = images.grey(images.luminance(picture))
-        return images.preprocess(picture, mean)
 
-    if start is not None:
-        image = mx.nd.array(as_x(start), ctx=net.ctx)
-    elif previous is None:
-        image = mx.nd.array(start_image(options, content_x, mean, init), ctx=net.ctx)
-    else:
-        image = mx.nd.array(finer_start(content_x, *previous), ctx=net.ctx)
+def _as_x(options: Options, mean: np.ndarray, picture: np.ndarray) -> np.ndarray:
+    """An RGB picture as the optimiser sees it."""
+    if options.preserve_colors:
+        picture = images.grey(images.luminance(picture))
+    return images.preprocess(picture, mean)
+
+
+def _render(options: Options, mean: np.ndarray, photo: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The optimiser's image as the result's picture (the photo's colours kept if asked)."""
+    picture = images.postprocess(x, mean)
+    return images.with_colours_of(picture, photo) if options.preserve_colors else picture
+
+
+def _first_image(setup: Setup, job: ScaleJob, content_x: np.ndarray, as_x) -> np.ndarray:
+    """Where this scale starts: the given start, the start image (the first scale), or the
+    photo plus the coarser scale's change."""
+    if job.start is not None:
+        return as_x(job.start)
+    if job.previous is None:
+        mean = setup.weights.convention.mean_pixel
+        return start_image(setup.options, content_x, mean, setup.init)
+    return finer_start(content_x, *job.previous)
+
+
+def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x):
+    """(the loss bound to ``image``, whole or tile by tile as the plan says; the image
+    terms: TV smoothing and a video frame's temporal term)."""
+    options, net = setup.options, setup.net
     layer_weights = dict(
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
     )
     weighting = (options.style_weight, options.content_weight, layer_weights)
-    if fit.tile is None:
+    if job.plan.tile is None:
         loss: LossExecutor | TiledLoss = LossExecutor(net, targets, image, *weighting)
     else:
-        loss = TiledLoss(net, targets, image, fit.tile, *weighting)
+        loss = TiledLoss(net, targets, image, job.plan.tile, *weighting)
+    temporal = job.temporal
     tv = image_terms(
         [
             TVExecutor(image, options.tv_weight) if options.tv_weight > 0 else None,
@@ -639,23 +739,4 @@ def _stylize_at(
             else None,
         ]
     )
-
-    def render(x: np.ndarray) -> np.ndarray:
-        picture = images.postprocess(x, mean)
-        return images.with_colours_of(picture, photo) if options.preserve_colors else picture
-
-    try:
-        outcome = optimize(
-            loss,
-            tv,
-            image,
-            options,
-            lambda step: report(step, render),
-            budget,
-            previous is None,
-            fit.history or memory.LBFGS_HISTORY,
-        )
-    except Diverged as exc:  # rolled back: the last good image goes with the error
-        raise Diverged(exc.message, picture=render(image.asnumpy())) from None
-    x = image.asnumpy()
-    return (x, content_x), render(x), outcome
+    return loss, tv

@@ -12,7 +12,7 @@ import math
 import numbers
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -528,13 +528,40 @@ def check_layers(options: Options, num_layers: int) -> None:
 
 
 @dataclass(frozen=True)
-class Scale:
-    """One step of the coarse-to-fine schedule: its long edge, at most ``epochs`` epochs,
-    the stop rule applied from epoch ``first_check`` on."""
+class ScalePlan:
+    """One scale's plan: its long edge, at most ``epochs`` epochs, the stop rule applied from
+    epoch ``first_check`` on (``scale_plan``); then what the memory search fills in
+    (``nstyle.memory.plan_scale``): the picture's shape, whole or in tiles, the solver and
+    L-BFGS's history, and the predicted peak."""
 
     edge: int
     epochs: int
     first_check: int
+    _: KW_ONLY
+    height: int = 0
+    width: int = 0
+    tile: int | None = None  # the tiles' interior edge; None: the whole image at once
+    tiles: int = 1
+    margin: int = 0
+    extent: tuple[int, int] = (0, 0)  # the largest executor's input (height, width)
+    optimizer: str | None = None  # None: the options' own
+    history: int = 0  # L-BFGS's correction pairs (0: the others, or the default)
+    peak: int = 0  # predicted bytes
+
+    @classmethod
+    def budget(cls, epochs: int, first_check: int) -> ScalePlan:
+        """Only a budget: the optimiser's own settings for the rest."""
+        return cls(0, epochs, first_check)
+
+    def describe(self) -> str:
+        """One line of the run's memory plan."""
+        size = f"{self.width}x{self.height}"
+        if self.tile is None:
+            how = "whole"
+        else:
+            how = f"{self.tiles} tiles of {self.tile} px + {self.margin} px margin"
+        opt = f"lbfgs ({self.history} pairs)" if self.optimizer == "lbfgs" else self.optimizer
+        return f"{size} {how}, {opt}, about {self.peak / 2**30:.1f} GiB"
 
 
 def scale_count(options: Options) -> int:
@@ -548,7 +575,7 @@ def scale_count(options: Options) -> int:
     return count
 
 
-def scale_plan(options: Options) -> list[Scale]:
+def scale_plan(options: Options) -> list[ScalePlan]:
     """The scales, coarse to fine, and each one's budget.
 
     The first scale starts from the start image and gets ``max_num_epochs`` epochs, the
@@ -568,11 +595,11 @@ def scale_plan(options: Options) -> list[Scale]:
                 f"coarsest scale needs {4 * MIN_EDGE} px"
             )
     edges = [round(edge / 2**k) for k in range(count)][::-1]
-    plan = [Scale(edges[0], options.max_num_epochs, options.min_num_epochs)]
+    plan = [ScalePlan(edges[0], options.max_num_epochs, options.min_num_epochs)]
     for edge in edges[1:]:
         share = math.ceil(options.max_num_epochs * (edges[0] / edge) ** 2)
         epochs = min(options.max_num_epochs, max(scale_floor(edge), share))
-        plan.append(Scale(edge, epochs, options.stop_window))
+        plan.append(ScalePlan(edge, epochs, options.stop_window))
     return plan
 
 

@@ -46,7 +46,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-import math
 import os
 import re
 import socket
@@ -63,7 +62,7 @@ import numpy as np
 
 from nstyle import batch, images, video
 from nstyle.config import Options
-from nstyle.errors import NStyleError, TooLarge, error_line, framework_failure, one_line, squeezed
+from nstyle.errors import NStyleError, error_line, framework_failure, one_line, squeezed
 from nstyle.hosts import is_loopback
 
 log = logging.getLogger("nstyle")
@@ -303,7 +302,7 @@ class InProcess:
         self.painter = api.Painter(
             self.styles, self.options, ctx=ctx, weights=weights, init=self.init
         )
-        check_fits_at_all(self.painter)
+        self.painter.check_fits_at_all()
         return f"in this process ({weights.description})"
 
     @property
@@ -328,31 +327,6 @@ class InProcess:
     def close(self) -> None:
         self.queue.clear()
         self.painter = None
-
-
-def check_fits_at_all(painter) -> None:
-    """Fail once, before any picture, when no picture at all fits in the memory cap (a
-    --max-memory too small for the network alone): not once per picture."""
-    from nstyle import api, memory
-    from nstyle.config import flag
-    from nstyle.spec import MIN_EDGE
-
-    cap, available = api.memory_cap(painter.options, painter.ctx)
-    least = memory.predict(painter.net, MIN_EDGE, MIN_EDGE, None, "sgd", 0)
-    if least is None or least.peak <= cap:
-        return
-    need = math.ceil(least.peak / memory.GIB * 10) / 10
-    if painter.options.max_memory is not None:
-        raise TooLarge(
-            f"{flag('max_memory')} {painter.options.max_memory:g} is too small for any "
-            f"picture: the network alone needs about {need:.1f} GiB; "
-            f"{flag('max_memory')} {need:.1f} would work",
-            suggested={"max_memory": need},
-        )
-    raise TooLarge(
-        f"no picture fits in the {available / memory.GIB:.1f} GiB free on {painter.ctx}: "
-        f"the network alone needs about {need:.1f} GiB"
-    )
 
 
 def limit_threads(share: int) -> int:
@@ -397,7 +371,7 @@ class Worker:
 
     def ready(self, pictures: list[Any]) -> tuple[str, int, int, str]:
         """Build the painter; (host, process id, threads, weights): where it runs."""
-        check_fits_at_all(self._painter(pictures))
+        self._painter(pictures).check_fits_at_all()
         return socket.gethostname(), os.getpid(), self.threads, self.description
 
     def run(self, task: Task, pictures: list[Any]) -> Painted:

@@ -13,11 +13,11 @@ keeps fewer correction pairs, and where even a few pairs do not fit, that scale 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from nstyle.config import MAX_ELEMENTS, flag
+from nstyle.config import MAX_ELEMENTS, ScalePlan, flag
 from nstyle.errors import TooLarge
 from nstyle.losses import Network
+from nstyle.spec import MIN_EDGE
 from nstyle.tiles import TileLayout, deepest_layer
 
 GIB = 2.0**30
@@ -42,31 +42,6 @@ def optimizer_bytes(optimizer: str, history: int, elements: int) -> int:
     if optimizer == "lbfgs":
         return lbfgs_bytes(history, elements)
     return FIRST_ORDER_STATE[optimizer] * elements * 4
-
-
-@dataclass(frozen=True)
-class ScalePlan:
-    """How one scale runs: whole or in tiles, which optimiser, and its predicted peak."""
-
-    height: int
-    width: int
-    tile: int | None  # the tiles' interior edge; None: the whole image at once
-    tiles: int
-    margin: int
-    extent: tuple[int, int]  # the largest executor's input (height, width)
-    optimizer: str
-    history: int  # L-BFGS's correction pairs (0 for the others)
-    peak: int  # predicted bytes
-
-    def describe(self) -> str:
-        """One line for the run's plan."""
-        size = f"{self.width}x{self.height}"
-        if self.tile is None:
-            how = "whole"
-        else:
-            how = f"{self.tiles} tiles of {self.tile} px + {self.margin} px margin"
-        opt = f"lbfgs ({self.history} pairs)" if self.optimizer == "lbfgs" else self.optimizer
-        return f"{size} {how}, {opt}, about {self.peak / GIB:.1f} GiB"
 
 
 def _tile_layout(net: Network, height: int, width: int, tile: int) -> TileLayout:
@@ -101,7 +76,20 @@ def predict(
         + IMAGE_BYTES_PER_PIXEL * pixels
         + optimizer_bytes(optimizer, history, 3 * pixels)
     )
-    return ScalePlan(height, width, tile, tiles, margin, extent, optimizer, history, peak)
+    return ScalePlan(
+        max(height, width),
+        0,
+        0,
+        height=height,
+        width=width,
+        tile=tile,
+        tiles=tiles,
+        margin=margin,
+        extent=extent,
+        optimizer=optimizer,
+        history=history,
+        peak=peak,
+    )
 
 
 def _largest_tile(net, height, width, optimizer, history, cap, smallest) -> ScalePlan | None:
@@ -198,4 +186,62 @@ def cap_error(error: NoFit, cap_flag: float | None, available: int, where: str) 
     return TooLarge(
         f"a {size} picture needs at least {need:.1f} GiB on {where} (in {MIN_TILE}-px "
         f"tiles) but {available / GIB:.1f} GiB is free"
+    )
+
+
+def fits_at_least(net: Network, height: int, width: int, cap: int) -> tuple[bool, ScalePlan | None]:
+    """(whether a picture of this shape fits ``cap`` in the smallest tiles with the
+    leanest optimiser, that plan)."""
+    least = predict(net, height, width, MIN_TILE, "sgd", 0)
+    return least is not None and least.peak <= cap, least
+
+
+def largest_edge_that_fits(net: Network, height: int, width: int, edge: int, cap: int) -> int:
+    """The long edge, 0.9 times smaller at each try from ``edge`` (the picture ``height``
+    x ``width`` is at ``edge``), at which the smallest tiles fit ``cap``: the edge to name
+    when a picture does not fit."""
+    while edge > MIN_EDGE:
+        edge = int(edge * 0.9)
+        factor = edge / max(height, width)
+        h, w = max(1, round(height * factor)), max(1, round(width * factor))
+        if fits_at_least(net, h, w, cap)[0]:
+            break
+    return edge
+
+
+def largest_style_scale_that_fits(
+    net: Network, height: int, width: int, style_scale: float, long_edge: int, cap: int
+) -> float:
+    """The style scale, 0.9 times smaller at each try from ``style_scale`` (the style image
+    ``height`` x ``width`` is at it), at which its targets fit ``cap`` in the smallest
+    tiles, or the last before its long edge reaches ``MIN_EDGE``."""
+    scale = style_scale
+    while scale * long_edge > MIN_EDGE:
+        scale *= 0.9
+        factor = scale / style_scale
+        h, w = max(1, round(height * factor)), max(1, round(width * factor))
+        if fits_at_least(net, h, w, cap)[0]:
+            break
+    return scale
+
+
+def check_fits_at_all(
+    net: Network, cap_flag: float | None, cap: int, available: int, where
+) -> None:
+    """Fail once, before any picture, when no picture at all fits the cap (a --max-memory
+    too small for the network alone): a batch says so once, not once per picture."""
+    least = predict(net, MIN_EDGE, MIN_EDGE, None, "sgd", 0)
+    if least is None or least.peak <= cap:
+        return
+    need = math.ceil(least.peak / GIB * 10) / 10
+    if cap_flag is not None:
+        raise TooLarge(
+            f"{flag('max_memory')} {cap_flag:g} is too small for any "
+            f"picture: the network alone needs about {need:.1f} GiB; "
+            f"{flag('max_memory')} {need:.1f} would work",
+            suggested={"max_memory": need},
+        )
+    raise TooLarge(
+        f"no picture fits in the {available / GIB:.1f} GiB free on {where}: "
+        f"the network alone needs about {need:.1f} GiB"
     )

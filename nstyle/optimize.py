@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
-from nstyle.config import Options, flag
+from nstyle.config import FirstOrder, Options, ScalePlan, Stop, flag
 from nstyle.errors import Diverged, NStyleError
 from nstyle.losses import ImageTerm, LossExecutor
 from nstyle.memory import LBFGS_HISTORY
@@ -56,40 +56,33 @@ class Outcome:
     reason: str
 
 
-@dataclass(frozen=True)
-class Budget:
-    """One scale's share of the work (``nstyle.config.scale_plan``): at most ``epochs``
-    epochs, the stop rule applied from epoch ``first_check`` on."""
-
-    epochs: int
-    first_check: int
-
-
 def optimize(
     loss: Loss,
     tv: ImageTerm | None,
     image: mx.nd.NDArray,
     options: Options,
     on_step: Callable[[Step], None] | None = None,
-    budget: Budget | None = None,
+    plan: ScalePlan | None = None,
+    *,
     probe: bool = True,
-    history: int = LBFGS_HISTORY,
 ) -> Outcome:
-    """Update ``image`` in place until the stop rule fires or the budget (default: one
-    scale's, ``max_num_epochs`` and ``min_num_epochs``) is spent.
+    """Update ``image`` in place until the stop rule fires or the scale's budget (``plan``;
+    default: the first scale's, ``max_num_epochs`` and ``min_num_epochs``) is spent.
 
     ``loss`` and ``tv`` must be bound to ``image``. ``sgd`` is the original loop; ``adam``
     the same loop with MXNet's Adam update; ``lbfgs`` hands the same loss and gradient to
-    scipy's L-BFGS-B (one epoch per iteration). ``probe``: first check that the objective
-    is finite near the start image (``check_start``; a finer scale may skip it).
-    ``history``: L-BFGS's correction pairs (fewer where memory is short, ``nstyle.memory``).
+    scipy's L-BFGS-B (one epoch per iteration). The plan's solver and L-BFGS history (fewer
+    pairs where memory is short, ``nstyle.memory``) stand before the options'. ``probe``:
+    first check that the objective is finite near the start image (``check_start``; a
+    finer scale may skip it).
     """
-    budget = budget or Budget(options.max_num_epochs, options.min_num_epochs)
+    plan = plan or ScalePlan.budget(options.max_num_epochs, options.min_num_epochs)
+    solver = plan.optimizer or options.optimizer
     if probe:
         check_start(loss, tv, image, options)
-    if options.optimizer == "lbfgs":
-        return _lbfgs(loss, tv, image, options, on_step, budget, history)
-    return _first_order(loss, tv, image, options, on_step, budget)
+    if solver == "lbfgs":
+        return _lbfgs(loss, tv, image, options, on_step, plan)
+    return _first_order(loss, tv, image, options.first_order, options.stop, solver, on_step, plan)
 
 
 class _Probe:
@@ -178,13 +171,13 @@ class _StopRule:
     synchronisation per check, not per epoch.
     """
 
-    def __init__(self, image: mx.nd.NDArray, options: Options, first_check: int):
+    def __init__(self, image: mx.nd.NDArray, stop: Stop, first_check: int):
         self.previous = image.copy()  # x_(t-1)
         self.anchor = image.copy()  # x at the start of the current window
         self.anchor_epoch = 0
         self.good = image.copy()  # the last image checked to be finite
         self.good_epoch = 0
-        self.window, self.eps = options.stop_window, options.stop_eps
+        self.window, self.eps = stop.stop_window, stop.stop_eps
         self.first_check = first_check
         self.pending: list[tuple[int, mx.nd.NDArray, mx.nd.NDArray | None]] = []
 
@@ -237,35 +230,38 @@ class _StopRule:
         return window_change is not None and epoch >= self.first_check and window_change < self.eps
 
 
-def _stop_reason(options: Options, stopped: bool, budget: int) -> str:
+def _stop_reason(stop: Stop, stopped: bool, budget: int) -> str:
     if stopped:
         return (
-            f"the image changed by less than {flag('stop_eps')} {options.stop_eps:g} per epoch "
-            f"over {options.stop_window} epoch(s)"
+            f"the image changed by less than {flag('stop_eps')} {stop.stop_eps:g} per epoch "
+            f"over {stop.stop_window} epoch(s)"
         )
     return f"the budget of {budget} epochs reached"
 
 
-def _first_order(loss, tv, image, options: Options, on_step, budget: Budget) -> Outcome:
+def _first_order(
+    loss, tv, image, settings: FirstOrder, stop_rule: Stop, solver: str, on_step, plan: ScalePlan
+) -> Outcome:
+    rate = settings.learning_rate_for(solver)
     scheduler = mx.lr_scheduler.FactorScheduler(
-        step=options.lr_sched_step, factor=options.lr_sched_factor, base_lr=options.learning_rate
+        step=settings.lr_sched_step, factor=settings.lr_sched_factor, base_lr=rate
     )
-    if options.optimizer == "sgd":
+    if solver == "sgd":
         optimizer = mx.optimizer.SGD(
-            learning_rate=options.learning_rate,
-            momentum=options.momentum,
-            wd=options.weight_decay,
+            learning_rate=rate,
+            momentum=settings.momentum,
+            wd=settings.weight_decay,
             lr_scheduler=scheduler,
         )
     else:
         optimizer = mx.optimizer.Adam(
-            learning_rate=options.learning_rate, wd=options.weight_decay, lr_scheduler=scheduler
+            learning_rate=rate, wd=settings.weight_decay, lr_scheduler=scheduler
         )
     state = optimizer.create_state(0, image)
-    clip_norm = options.clip_factor * image.size  # N, the number of image elements
-    rule = _StopRule(image, options, budget.first_check)
+    clip_norm = settings.clip_factor * image.size  # N, the number of image elements
+    rule = _StopRule(image, stop_rule, plan.first_check)
     retries, epoch, stop = 0, 0, False
-    while epoch < budget.epochs:
+    while epoch < plan.epochs:
         epoch += 1
         loss.step()
         grad = loss.grad
@@ -277,7 +273,7 @@ def _first_order(loss, tv, image, options: Options, on_step, budget: Budget) -> 
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
         change = rule.record(epoch, image)
-        if epoch % options.check_every == 0 or epoch == budget.epochs:
+        if epoch % settings.check_every == 0 or epoch == plan.epochs:
             finite, stop = rule.read(image)
             if not finite:  # rolled back to the last good image: smaller steps from there
                 retries += 1
@@ -285,7 +281,7 @@ def _first_order(loss, tv, image, options: Options, on_step, budget: Budget) -> 
                     raise Diverged(
                         f"the image became NaN or inf by epoch {epoch}, even at "
                         f"1/{2**MAX_RETRIES} of the learning rate; try a smaller "
-                        f"{flag('lr')} (it was {options.learning_rate:g})"
+                        f"{flag('lr')} (it was {rate:g})"
                     )
                 log.warning(
                     "the image became NaN or inf by epoch %d: back to epoch %d with "
@@ -302,7 +298,7 @@ def _first_order(loss, tv, image, options: Options, on_step, budget: Budget) -> 
             on_step(Step(epoch, loss.snapshot(), _reader(change), lr, image))
         if stop:
             break
-    return Outcome(epoch, _stop_reason(options, stop, budget.epochs))
+    return Outcome(epoch, _stop_reason(stop_rule, stop, plan.epochs))
 
 
 def _reader(value: mx.nd.NDArray) -> Callable[[], float]:
@@ -314,7 +310,7 @@ class _NonFinite(Exception):
     """L-BFGS asked for the objective at a NaN or inf image."""
 
 
-def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: int) -> Outcome:
+def _lbfgs(loss, tv, image, options: Options, on_step, plan: ScalePlan) -> Outcome:
     """scipy's L-BFGS-B on the objective the executors define.
 
     No clipping, schedule or weight decay: L-BFGS needs the true objective and its gradient.
@@ -326,7 +322,9 @@ def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: 
 
     shape, dtype = image.shape, image.dtype
     start = image.copy()
-    rule = _StopRule(image, options, budget.first_check)
+    stop = options.stop
+    rule = _StopRule(image, stop, plan.first_check)
+    history = plan.history or LBFGS_HISTORY
     epochs, evaluations, stopped = 0, 0, False
     unit = LBFGS_FIRST_STEP * math.sqrt(image.size)  # scipy's first trial step: norm 1
 
@@ -356,7 +354,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: 
         if on_step is not None:
             on_step(Step(epochs, loss.snapshot(), lambda: change, float("nan"), image))
         stopped = rule.stop(epochs, None if window is None else float(window.asscalar()))
-        if stopped or epochs >= budget.epochs:
+        if stopped or epochs >= plan.epochs:
             raise StopIteration
 
     for _ in range(MAX_RETRIES + 1):
@@ -368,7 +366,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: 
                 method="L-BFGS-B",
                 callback=step,
                 options={
-                    "maxiter": budget.epochs - epochs,
+                    "maxiter": plan.epochs - epochs,
                     "maxcor": history,
                     "ftol": 0.0,
                     "gtol": 0.0,
@@ -387,11 +385,11 @@ def _lbfgs(loss, tv, image, options: Options, on_step, budget: Budget, history: 
             return Outcome(
                 0, "the start image is already a minimum of the objective (its gradient is 0)"
             )
-        if stopped or epochs >= budget.epochs:
-            return Outcome(epochs, _stop_reason(options, stopped, budget.epochs))
+        if stopped or epochs >= plan.epochs:
+            return Outcome(epochs, _stop_reason(stop, stopped, plan.epochs))
         # L-BFGS ended by itself (no descent left along its line search): a result, unless
         # it never moved the picture because one term drowns the others
-        if float(mx.nd.norm(image - start).asscalar()) < options.stop_eps * float(
+        if float(mx.nd.norm(image - start).asscalar()) < stop.stop_eps * float(
             mx.nd.norm(image).asscalar()
         ):
             check_balance(loss, tv, image, options, str(result.message))

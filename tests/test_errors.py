@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nstyle import cli, errors, memory
+from nstyle.config import ScalePlan
 from nstyle.web import app, jobs
 
 
@@ -18,7 +19,21 @@ from nstyle.web import app, jobs
         errors.Diverged("NaN by epoch 3", picture=np.full((2, 3, 3), 7, np.uint8)),
         errors.UnsupportedMedia("x.png: not a readable image", subject="x.png"),
         errors.FrameworkFailure("MXNet failed: out of memory"),
-        memory.NoFit.of(memory.ScalePlan(9, 9, 128, 1, 16, (160, 160), "sgd", 0, 2**30)),
+        memory.NoFit.of(
+            ScalePlan(
+                9,
+                0,
+                0,
+                height=9,
+                width=9,
+                tile=128,
+                tiles=1,
+                margin=16,
+                extent=(160, 160),
+                optimizer="sgd",
+                peak=2**30,
+            )
+        ),
     ],
     ids=lambda e: type(e).__name__,
 )

@@ -9,21 +9,21 @@ from nstyle.api import finer_start
 from nstyle.config import (
     COARSEST_EDGE,
     Options,
-    Scale,
+    ScalePlan,
     check_options,
     scale_plan,
     total_epochs,
 )
 from nstyle.errors import NStyleError
-from nstyle.optimize import Budget, _StopRule, optimize
+from nstyle.optimize import _StopRule, optimize
 from tests.test_optimize import schedule, setup
 
 
 def test_default_plan_at_512_px():
     assert scale_plan(Options()) == [
-        Scale(128, 300, 50),  # from the photo: the whole budget, the stop rule waits
-        Scale(256, 75, 10),  # a quarter of the pixels' cost each: about equal time
-        Scale(512, 19, 10),
+        ScalePlan(128, 300, 50),  # from the photo: the whole budget, the stop rule waits
+        ScalePlan(256, 75, 10),  # a quarter of the pixels' cost each: about equal time
+        ScalePlan(512, 19, 10),
     ]
     assert total_epochs(Options()) == 394
 
@@ -101,16 +101,16 @@ def test_rule_waits_for_first_check_and_fires_at_window_ends():
 def test_loops_stop_at_the_first_window_end_below_eps():
     loss, image = setup()
     options = schedule(optimizer="lbfgs", max_num_epochs=30, stop_eps=1.0, stop_window=5)
-    assert optimize(loss, None, image, options, budget=Budget(30, 1)).epochs == 5
+    assert optimize(loss, None, image, options, plan=ScalePlan.budget(30, 1)).epochs == 5
     loss, image = setup()
     options = schedule(max_num_epochs=30, stop_eps=1.0, stop_window=4, check_every=3)
     # windows end at 4, 8; the rule is read at the checks, 3 and 6
-    assert optimize(loss, None, image, options, budget=Budget(30, 1)).epochs == 6
+    assert optimize(loss, None, image, options, plan=ScalePlan.budget(30, 1)).epochs == 6
 
 
 def test_budget_caps_the_epochs_and_says_so():
     loss, image = setup()
-    outcome = optimize(loss, None, image, schedule(max_num_epochs=50), budget=Budget(7, 1))
+    outcome = optimize(loss, None, image, schedule(max_num_epochs=50), plan=ScalePlan.budget(7, 1))
     assert outcome.epochs == 7 and outcome.reason == "the budget of 7 epochs reached"
 
 

@@ -214,8 +214,8 @@ def test_tiled_and_untiled_runs_paint_the_same_picture(vgg16):
     """The real VGG-16 in float32, a few epochs of the original SGD loop: the picture
     computed tile by tile (4 tiles, 64-px margins) is the whole image's."""
     from nstyle import images
-    from nstyle.config import Options
-    from nstyle.optimize import Budget, optimize
+    from nstyle.config import Options, ScalePlan
+    from nstyle.optimize import optimize
     from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 
     net = Network.build(
@@ -236,7 +236,7 @@ def test_tiled_and_untiled_runs_paint_the_same_picture(vgg16):
             assert len(loss.plan.tiles) == 4
         else:
             loss = LossExecutor(net, targets, image, 1.0, 20.0)
-        optimize(loss, None, image, options, budget=Budget(5, 5), probe=False)
+        optimize(loss, None, image, options, plan=ScalePlan.budget(5, 5), probe=False)
         pictures.append(images.postprocess(image.asnumpy(), mean).astype(int))
     whole, tiled = pictures
     assert np.abs(whole - images.postprocess(photo, mean)).mean() > 0.5  # it did paint
