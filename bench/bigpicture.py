@@ -27,8 +27,8 @@ import mxnet as mx
 import numpy as np
 import psutil
 
-from nstyle import images
 from nstyle.losses import LossExecutor, Network
+from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.tiles import TiledLoss
 from nstyle.weights import obtain

@@ -34,8 +34,8 @@ import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
 import numpy as np
 
 from bench import exchange
-from nstyle import images
 from nstyle.config import Options
+from nstyle.media import images
 from nstyle.memory import LBFGS_HISTORY, lbfgs_bytes
 from nstyle.spec import conv_names
 from nstyle.weights import obtain

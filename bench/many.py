@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nstyle import images
+from nstyle.media import images
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,10 +18,10 @@ import mxnet as mx
 import numpy as np
 
 from bench import exchange
-from nstyle import images
 from nstyle.api import style_targets, transfer
 from nstyle.config import Options, Outputs
 from nstyle.losses import LossExecutor, Network, TVExecutor
+from nstyle.media import images
 from nstyle.optimize import optimize
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import obtain

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nstyle  # noqa: F401  (restores what MXNet needs before it loads)
 from bench import compare, exchange, project, quality
-from nstyle import images
+from nstyle.media import images
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT, STYLE = ROOT / "input" / "content.jpg", ROOT / "input" / "style.jpg"

@@ -7,7 +7,7 @@ frame (``api.Painter.paint_frame``), once with ``--temporal-weight 0`` (each fra
 own) and once with each weight given:
 
 * a *pan*: a window sliding 2% of the edge a frame, whose motion is known exactly; the
-  flicker is the warping error (``nstyle.temporal.warping_error``) under that motion;
+  flicker is the warping error (``nstyle.media.flow.warping_error``) under that motion;
 * a *zoom*: the photo zooming in about a point while a square cut from elsewhere in it
   slides across (things appear and disappear: occlusions); its motion is measured by DIS
   flow on the input frames, and the warping error of the painted frames uses those flows.
@@ -27,9 +27,10 @@ import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
 # isort: split
 import numpy as np
 
-from nstyle import images, temporal
 from nstyle.api import Painter, load_weights
 from nstyle.config import Options
+from nstyle.media import flow as temporal
+from nstyle.media import images
 
 ROOT = Path(__file__).resolve().parents[1]
 

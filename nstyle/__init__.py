@@ -8,11 +8,12 @@ machine (``nstyle.runtime``) and loads the pip-installed CUDA libraries when pre
 (``nstyle.cuda``); the public names are imported on first use.
 """
 
-from nstyle import runtime
+from nstyle import _moved, runtime
 from nstyle.cuda import preload_cuda_libraries
 
 runtime.configure()
 preload_cuda_libraries()
+_moved.install()  # old module names (nstyle.images, ...) import the new modules
 
 _PUBLIC = {
     "stylize": "nstyle.api",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import mxnet as mx
 import numpy as np
 
-from nstyle import devices, images, memory
+from nstyle import devices, memory
 from nstyle.config import (
     INITS,
     NStyleTypeError,
@@ -31,8 +31,9 @@ from nstyle.config import (
 )
 from nstyle.errors import Diverged, NStyleError, TooLarge
 from nstyle.losses import LossExecutor, Network, TemporalTerm, TVExecutor, image_terms
+from nstyle.media import images
+from nstyle.media.flow import previous_frame_target
 from nstyle.optimize import Outcome, Step, optimize
-from nstyle.temporal import previous_frame_target
 from nstyle.tiles import TiledLoss, tiled_targets
 from nstyle.weights import Weights, resolve
 
@@ -553,7 +554,7 @@ class Painter:
         """One frame of a video (RGB uint8). Given the previous input frame and its styled
         result, and a temporal weight above 0: the styled frame carried along the optical
         flow is the start and, outside occlusions, the temporal term's target (Ruder et
-        al. 2016; ``nstyle.temporal``). Otherwise ``paint(frame)``: styled on its own."""
+        al. 2016; ``nstyle.media.flow``). Otherwise ``paint(frame)``: styled on its own."""
         weight = self.options.temporal_weight
         if previous is None or previous_styled is None or weight == 0:
             return self.paint(frame, callback=callback)

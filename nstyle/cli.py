@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nstyle import config, files, images
+from nstyle import config, files
 from nstyle.config import Options, Outputs, flag
 from nstyle.errors import (
     Diverged,
@@ -33,6 +33,7 @@ from nstyle.errors import (
     mxnet_failed,
     one_line,
 )
+from nstyle.media import images
 from nstyle.spec import MODELS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
@@ -455,7 +456,8 @@ class Many:
         into the input folder does not paint them again) and the videos found in a folder
         or by a pattern that cannot be read (skipped with a warning line each); a video
         named on its own that cannot be read is an error. Each video is probed here."""
-        from nstyle import batch, video
+        from nstyle import batch
+        from nstyle.media import video
 
         self.manifest = batch.Manifest(self.destination(items)[0])
         if self.manifest.broken:
@@ -494,7 +496,8 @@ class Many:
     def destination(self, items) -> tuple[Path, list[Path]]:
         """The output folder and each item's output: one video or one picture may be named
         (a file of its kind); else --output is a folder (output/ by default)."""
-        from nstyle import batch, video
+        from nstyle import batch
+        from nstyle.media import video
 
         given = self.args.output
         output = Path(given)

@@ -305,7 +305,7 @@ class TemporalTerm:
     ``t`` the previous styled frame warped into this one, ``c`` the (H, W) mask of where
     it is trusted. A sum over the pixels, not the paper's mean, as the content and style
     terms here are sums: the weight then does not depend on the frame's size.
-    (``nstyle.temporal.temporal_loss`` is the numpy reference.)"""
+    (``nstyle.media.flow.temporal_loss`` is the numpy reference.)"""
 
     option = "temporal_weight"
 

@@ -60,10 +60,11 @@ from typing import Any
 
 import numpy as np
 
-from nstyle import batch, images, video
+from nstyle import batch
 from nstyle.config import Options
 from nstyle.errors import NStyleError, error_line, framework_failure, one_line, squeezed
 from nstyle.hosts import is_loopback
+from nstyle.media import images, video
 
 log = logging.getLogger("nstyle")
 

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from nstyle import images
 from nstyle.api import Iterate
 from nstyle.config import Outputs
 from nstyle.errors import NStyleError
 from nstyle.files import snapshot_name
+from nstyle.media import images
 
 log = logging.getLogger("nstyle")
 

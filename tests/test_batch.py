@@ -11,7 +11,7 @@ from PIL import Image
 from nstyle import batch
 from nstyle.batch import IMAGE, VIDEO, Item, Manifest
 from nstyle.errors import NStyleError
-from nstyle.images import read_image, write_image
+from nstyle.media.images import read_image, write_image
 
 
 def picture(path, value=0, fmt=None):

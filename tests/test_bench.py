@@ -47,7 +47,7 @@ def test_quality_measures_style_and_content_on_the_picture(vgg16):
     """The photo is at distance 0 from itself, the painting from its own style; a picture
     stylised from the photo lies in between on both."""
     from bench.quality import Judge
-    from nstyle import images
+    from nstyle.media import images
 
     judge = Judge(vgg16)
     photo = images.resize_long_edge(images.read_image(ROOT / "input" / "content.jpg"), 64)
@@ -65,7 +65,7 @@ def test_quality_measures_style_and_content_on_the_picture(vgg16):
 
 def test_picture_task_writes_what_the_command_line_would(tmp_path, vgg16):
     """The time-to-picture run: nstyle's settings as JSON, the picture written as a file."""
-    from nstyle import images
+    from nstyle.media import images
 
     data = bench.export(tmp_path, 64, ROOT / "input" / "content.jpg", ROOT / "input" / "style.jpg")
     out = tmp_path / "picture.jpg"

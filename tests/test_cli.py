@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nstyle import cli, images
+from nstyle import cli
 from nstyle.config import Options, Outputs
+from nstyle.media import images
 from tests.conftest import cpu_build_only, make_rgb
 
 ROOT = Path(__file__).resolve().parents[1]

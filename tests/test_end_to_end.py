@@ -16,7 +16,8 @@ from skimage.filters import gaussian
 from skimage.transform import resize
 
 import nstyle
-from nstyle import cli, images
+from nstyle import cli
+from nstyle.media import images
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nstyle import images
+from nstyle.media import images
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import nstyle
-from nstyle import images, temporal
 from nstyle.api import Painter
 from nstyle.errors import NStyleError
+from nstyle.media import flow as temporal
+from nstyle.media import images
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGE, SHIFT, COUNT = 64, 3, 3

@@ -35,7 +35,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from nstyle import images
+from nstyle.media import images
 from tests.conftest import make_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1015,7 +1015,8 @@ def test_16_bit_values_are_scaled_from_0_to_65535(tmp_path):
 
 SMALL_GUARD = r"""
 import sys
-from nstyle import cli, images
+from nstyle import cli
+from nstyle.media import images
 images.read_image.__defaults__ = (1000,)  # the default guard, scaled down to a tiny picture
 sys.exit(cli.main(sys.argv[1:], prog="run.py"))
 """

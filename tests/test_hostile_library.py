@@ -304,7 +304,7 @@ def test_options_of_another_kind_are_named(options, message):
 
 
 def test_an_init_picture_of_another_kind_is_named(tiny, tmp_path):
-    from nstyle import images
+    from nstyle.media import images
 
     images.write_image(tmp_path / "init.png", RGB)
     options = Options(**SMALL, init=str(tmp_path / "init.png"))
@@ -315,7 +315,7 @@ def test_an_init_picture_of_another_kind_is_named(tiny, tmp_path):
 def test_an_init_picture_read_elsewhere_needs_no_file_here(tiny, tmp_path):
     """A Ray worker on another machine gets the --init file's picture, not the file: the
     painter starts from that picture, as it would from the file."""
-    from nstyle import images
+    from nstyle.media import images
 
     start = np.ascontiguousarray(RGB[:, ::-1])
     images.write_image(tmp_path / "init.png", start)

@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
-from nstyle import images, video
+from nstyle.media import images, video
 from tests.conftest import make_rgb
 from tests.test_hostile import (
     BASE,

@@ -8,8 +8,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from PIL import Image
 
-from nstyle import images
 from nstyle.errors import NStyleError
+from nstyle.media import images
 from nstyle.weights import CONVENTIONS
 
 

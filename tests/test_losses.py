@@ -16,7 +16,7 @@ from nstyle.losses import (
     gram,
     image_terms,
 )
-from nstyle.temporal import temporal_loss
+from nstyle.media.flow import temporal_loss
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")

@@ -21,9 +21,10 @@ import numpy as np
 import psutil
 import pytest
 
-from nstyle import batch, cli, images, many, video
+from nstyle import batch, cli, many
 from nstyle.config import Options
 from nstyle.errors import NStyleError
+from nstyle.media import images, video
 from tests.conftest import make_rgb
 from tests.test_video import SAMPLE_RATE, write_tone
 

@@ -73,7 +73,7 @@ def test_options_and_checks_load_no_framework():
     """Reading the options, checking a run's files and images, and parsing the command
     line import neither MXNet nor scikit-image."""
     code = (
-        "import sys, nstyle.cli, nstyle.config, nstyle.files, nstyle.images; "
+        "import sys, nstyle.cli, nstyle.config, nstyle.files, nstyle.media.images; "
         "nstyle.cli.build_parser(); "
         "print(sorted(m for m in ('mxnet', 'skimage', 'scipy') if m in sys.modules))"
     )

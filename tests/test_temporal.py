@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from nstyle import temporal
+from nstyle.media import flow as temporal
 
 H, W, SHIFT = 48, 64, 3
 

@@ -213,8 +213,8 @@ def test_tiled_loss_in_float32_matches_the_untiled():
 def test_tiled_and_untiled_runs_paint_the_same_picture(vgg16):
     """The real VGG-16 in float32, a few epochs of the original SGD loop: the picture
     computed tile by tile (4 tiles, 64-px margins) is the whole image's."""
-    from nstyle import images
     from nstyle.config import Options, ScalePlan
+    from nstyle.media import images
     from nstyle.optimize import optimize
     from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 

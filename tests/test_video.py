@@ -6,8 +6,8 @@ import av
 import numpy as np
 import pytest
 
-from nstyle import video
 from nstyle.errors import NStyleError
+from nstyle.media import video
 
 H, W, FRAMES, RATE = 24, 32, 6, Fraction(12)
 SAMPLE_RATE = 48_000

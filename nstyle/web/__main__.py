@@ -17,10 +17,10 @@ import signal
 import socket
 import sys
 
-from nstyle import images
 from nstyle.config import Options
 from nstyle.errors import NStyleError, Terminated, error_line, exit_code
 from nstyle.hosts import is_loopback
+from nstyle.media import images
 from nstyle.spec import MODELS
 
 PROG = "python -m nstyle.web"

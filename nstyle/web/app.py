@@ -9,7 +9,7 @@
     GET    /api/samples[/{name}]  the bundled sample pictures
 
 Uploads are capped while they are read (413), kept in memory (never spooled to a file
-outside the server's folder), decoded by ``nstyle.images.read_image`` from a file of a
+outside the server's folder), decoded by ``nstyle.media.images.read_image`` from a file of a
 random name in the server's own working folder, which it removes on exit (and makes again
 if it is removed while it runs). Every error answers ``{"error": "<the command line's
 one-line message>"}``, a foreign Host header and a failure of the server's own included;
@@ -46,8 +46,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nstyle import api, config, errors, images
+from nstyle import api, config, errors
 from nstyle.errors import NStyleError
+from nstyle.media import images
 from nstyle.web import options as fields
 from nstyle.web.jobs import FINAL, Job, QueueFull, Stopping, Worker, bug, log
 

@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from nstyle import api, config, images
+from nstyle import api, config
 from nstyle.errors import Diverged, NStyleError, mxnet_failed, one_line
+from nstyle.media import images
 from nstyle.web.options import Settings
 
 log = logging.getLogger("nstyle.web")

@@ -1,0 +1,59 @@
+"""Where the modules of nstyle 0.3 went in the restructure of issue 23, so that code
+written against the old layout (``from nstyle.images import read_image``) keeps working.
+
+A module that moved whole is the new module under its old name too; a module that was
+split finds each name in the modules it became, in order. Nothing is imported until an
+old name is.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+
+# old module -> the modules that hold its names now
+MOVED: dict[str, tuple[str, ...]] = {
+    "nstyle.images": ("nstyle.media.images",),
+    "nstyle.video": ("nstyle.media.video",),
+    "nstyle.temporal": ("nstyle.media.flow",),
+}
+
+
+class _Split(types.ModuleType):
+    """An old module split in several: each name from the first new module that has it."""
+
+    def __init__(self, name: str, targets: tuple[str, ...]):
+        super().__init__(name, f"moved to {', '.join(targets)}")
+        self._targets = targets
+
+    def __getattr__(self, name: str):
+        for target in self._targets:
+            module = importlib.import_module(target)
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec):
+        targets = MOVED[spec.name]
+        if len(targets) == 1:  # moved whole: the same module object under both names
+            return importlib.import_module(targets[0])
+        return _Split(spec.name, targets)
+
+    def exec_module(self, module) -> None:
+        pass
+
+
+def install() -> None:
+    """Let the old module names import (once per process)."""
+    if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        sys.meta_path.append(_Finder())
