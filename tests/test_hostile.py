@@ -1167,7 +1167,8 @@ SIGNAL_INSIDE_MXNET = r"""
 import os, signal, sys
 import nstyle  # sets MXNet's threads before MXNet loads
 from mxnet._ctypes.ndarray import NDArrayBase
-from nstyle import cli, report
+from nstyle import cli
+from nstyle.cli import report
 
 # the signal, from when ("start": the first arrays are the weights being read; "epoch2":
 # after the second epoch), and at which NDArray calls, e.g. "__init__,__del__": two signals

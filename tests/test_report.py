@@ -9,7 +9,7 @@ import numpy as np
 from nstyle.api import Iterate
 from nstyle.config import Outputs
 from nstyle.optimize import Step
-from nstyle.report import Reporter
+from nstyle.cli.report import Reporter
 
 
 class Terminal(io.StringIO):

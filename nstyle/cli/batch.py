@@ -36,7 +36,7 @@ from nstyle.errors import (
 from nstyle.media import images
 from nstyle.spec import MODELS
 
-SAMPLES = Path(__file__).resolve().parents[1] / "input"  # the checkout's bundled pictures
+SAMPLES = Path(__file__).resolve().parents[2] / "input"  # the checkout's bundled pictures
 TYPES = {
     "str": str,
     "str | None": str,
@@ -311,7 +311,8 @@ class Run:
         """The long work: MXNet, the weights, the optimisation."""
         from mxnet.base import MXNetError
 
-        from nstyle import api, devices, report
+        from nstyle import api, devices
+        from nstyle.cli import report
 
         options = self.options
         explicit = any(a == "--model" or a.startswith("--model=") for a in self.argv)

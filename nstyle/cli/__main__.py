@@ -1,0 +1,7 @@
+"""``python -m nstyle.cli``: the ``nstyle`` command."""
+
+import sys
+
+from nstyle.cli import main
+
+sys.exit(main())
