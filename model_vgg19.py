@@ -2,11 +2,11 @@
 
 Kept at the top level for those who import it by this name: the names (``VGG_SPEC``,
 ``relu_names``, ...) live in ``nstyle.spec``, the Gluon network and its symbol in
-``nstyle.model``.
+``nstyle.engine.network``.
 """
 
 import nstyle  # noqa: F401  (sets MXNet's threads and loads CUDA libraries before MXNet)
-from nstyle.model import VGGFeatures, bind, get_symbol
+from nstyle.engine.network import VGGFeatures, bind, get_symbol
 from nstyle.spec import (
     CONTENT_LAYERS,
     POOLING,

@@ -27,10 +27,10 @@ import mxnet as mx
 import numpy as np
 import psutil
 
-from nstyle.losses import LossExecutor, Network
+from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.tiles import TiledLoss
 from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
-from nstyle.tiles import TiledLoss
 from nstyle.weights import obtain
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,8 +35,8 @@ import numpy as np
 
 from bench import exchange
 from nstyle.config import Options
+from nstyle.engine.memory import LBFGS_HISTORY, lbfgs_bytes
 from nstyle.media import images
-from nstyle.memory import LBFGS_HISTORY, lbfgs_bytes
 from nstyle.spec import conv_names
 from nstyle.weights import obtain
 

@@ -51,7 +51,7 @@ class Objective:
         for name in STYLE_LAYERS:
             _, c, h, w = fc[name].shape
             _, _, hs, ws = fs[name].shape
-            # the style's Gram brought to the output's positions, as nstyle.api.style_targets
+            # the Gram brought to the output's positions, as nstyle.engine.scale.style_targets
             self.style_targets[name] = self.gram(fs[name]) * (h * w / (hs * ws))
             self.heads[name] = style_weight / (c * c * h * w)
         self.content_weight = content_weight

@@ -18,11 +18,12 @@ import mxnet as mx
 import numpy as np
 
 from bench import exchange
-from nstyle.api import style_targets, transfer
+from nstyle.api import transfer
 from nstyle.config import Options, Outputs
-from nstyle.losses import LossExecutor, Network, TVExecutor
+from nstyle.engine.scale import style_targets
+from nstyle.engine.solvers import optimize
+from nstyle.engine.terms import LossExecutor, Network, TVExecutor
 from nstyle.media import images
-from nstyle.optimize import optimize
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import obtain
 
@@ -55,7 +56,7 @@ def check(image, loss, tv, out: str) -> dict:
 
 
 def iterations(image, loss, tv, optimizer: str, n: int) -> dict:
-    """``nstyle.optimize`` for ``n`` iterations, no early stop: seconds per evaluation of the
+    """``nstyle.engine.solvers`` for ``n`` iterations, no early stop: seconds per evaluation of the
     objective and gradient (for SGD, per iteration) and the number of evaluations."""
     evaluations = 0
     step = loss.step

@@ -27,7 +27,7 @@ import nstyle  # noqa: F401  (sets MXNet's threads before MXNet loads)
 import mxnet as mx
 import numpy as np
 
-from nstyle.losses import Network
+from nstyle.engine.terms import Network
 from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import Weights, obtain

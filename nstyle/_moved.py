@@ -19,6 +19,13 @@ MOVED: dict[str, tuple[str, ...]] = {
     "nstyle.images": ("nstyle.media.images",),
     "nstyle.video": ("nstyle.media.video",),
     "nstyle.temporal": ("nstyle.media.flow",),
+    "nstyle.model": ("nstyle.engine.network",),
+    "nstyle.losses": ("nstyle.engine.terms",),
+    "nstyle.tiles": ("nstyle.engine.tiles", "nstyle.engine.layout"),
+    "nstyle.memory": ("nstyle.engine.memory",),
+    "nstyle.optimize": ("nstyle.engine.solvers", "nstyle.engine.stop"),
+    "nstyle.batch": ("nstyle.many.inputs", "nstyle.many.manifest"),
+    "nstyle.report": ("nstyle.cli.report",),
 }
 
 

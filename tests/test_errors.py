@@ -7,8 +7,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from nstyle import cli, errors, memory
+from nstyle import cli, errors
 from nstyle.config import ScalePlan
+from nstyle.engine import memory
 from nstyle.web import app, jobs
 
 

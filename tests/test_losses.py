@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 from scipy.signal import convolve2d
 
 import model_vgg19
-from nstyle.losses import (
+from nstyle.engine.terms import (
     LAPLACIAN,
     LossExecutor,
     Network,

@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import model_vgg19
-from nstyle import api, memory
 from nstyle.config import Options
+from nstyle.engine import memory
+from nstyle.engine.layout import TileLayout, TilePlan
+from nstyle.engine.plan import plan_memory
+from nstyle.engine.terms import Network
 from nstyle.errors import NStyleError
-from nstyle.losses import Network
-from nstyle.tiles import TileLayout, TilePlan
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 GIB = memory.GIB
@@ -75,14 +76,12 @@ def test_a_cap_too_small_for_one_tile_names_the_smallest_cap_that_works():
         match=r"--max-memory 0.1 is too small for a 900x600 picture: "
         r"even 128-px tiles need about (\S+) GiB; --max-memory (\S+) would work",
     ) as e:
-        api.plan_memory(net, [(600, 900)], [], options, int(0.1 * GIB), 20 * GIB, mx.cpu())
+        plan_memory(net, [(600, 900)], [], options, int(0.1 * GIB), 20 * GIB, mx.cpu())
     works = e.value.suggested["max_memory"]  # the value the line names
     assert e.value.args[0].endswith(f"--max-memory {works:.1f} would work")
-    api.plan_memory(net, [(600, 900)], [], options, int(works * GIB), 20 * GIB, mx.cpu())
+    plan_memory(net, [(600, 900)], [], options, int(works * GIB), 20 * GIB, mx.cpu())
     with pytest.raises(NStyleError):
-        api.plan_memory(
-            net, [(600, 900)], [], options, int((works - 0.1) * GIB), 20 * GIB, mx.cpu()
-        )
+        plan_memory(net, [(600, 900)], [], options, int((works - 0.1) * GIB), 20 * GIB, mx.cpu())
 
 
 def test_too_little_free_memory_names_a_long_edge_that_fits():
@@ -96,12 +95,12 @@ def test_too_little_free_memory_names_a_long_edge_that_fits():
         match=r"a 8000x6000 picture needs at least .* GiB on cpu\(0\) "
         r".* --max-long-edge (\d+) would fit",
     ) as e:
-        api.plan_memory(net, [(h, w)], [], options, cap, cap, mx.cpu())
+        plan_memory(net, [(h, w)], [], options, cap, cap, mx.cpu())
     edge = e.value.suggested["max_long_edge"]
     assert e.value.args[0].endswith(f"--max-long-edge {edge} would fit")
     assert 3000 < edge <= 4000
     fit = (round(h * edge / w), edge)
-    api.plan_memory(net, [fit], [], options, cap, cap, mx.cpu())
+    plan_memory(net, [fit], [], options, cap, cap, mx.cpu())
 
 
 def test_style_images_count_and_name_a_style_scale():
@@ -113,7 +112,7 @@ def test_style_images_count_and_name_a_style_scale():
         match=r"style image at --style-scale 16 is 8192x6144 .*"
         r"--style-scale (\S+) would fit",
     ) as e:
-        api.plan_memory(net, [(384, 512)], [(6144, 8192)], options, cap, cap, mx.cpu())
+        plan_memory(net, [(384, 512)], [(6144, 8192)], options, cap, cap, mx.cpu())
     scale = e.value.suggested["style_scale"]
     assert e.value.args[0].endswith(f"--style-scale {scale:.2g} would fit")
     assert 1 < scale < 16

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from nstyle.config import Options
+from nstyle.engine.solvers import optimize
+from nstyle.engine.terms import LossExecutor, Network, TVExecutor
 from nstyle.errors import NStyleError
-from nstyle.losses import LossExecutor, Network, TVExecutor
-from nstyle.optimize import optimize
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 

@@ -5,7 +5,6 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from nstyle.api import finer_start
 from nstyle.config import (
     COARSEST_EDGE,
     Options,
@@ -14,8 +13,9 @@ from nstyle.config import (
     scale_plan,
     total_epochs,
 )
+from nstyle.engine.scale import finer_start
+from nstyle.engine.solvers import StopRule, optimize
 from nstyle.errors import NStyleError
-from nstyle.optimize import _StopRule, optimize
 from tests.test_optimize import schedule, setup
 
 
@@ -67,7 +67,7 @@ def test_explicit_number_of_scales_and_its_checks():
 def run_rule(images, window, eps, first_check=1):
     """Feed a sequence of images to the rule as an L-BFGS loop does; the epoch it stops."""
     image = mx.nd.array(images[0])
-    rule = _StopRule(image, Options(stop_window=window, stop_eps=eps), first_check)
+    rule = StopRule(image, Options(stop_window=window, stop_eps=eps), first_check)
     for epoch, x in enumerate(images[1:], start=1):
         image[:] = x
         _, change = rule.measure(epoch, image)

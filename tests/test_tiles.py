@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from nstyle.losses import LossExecutor, Network
+from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.layout import TilePlan, layer_margins, layer_strides
+from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.spec import layer_plan, relu_names
-from nstyle.tiles import TiledLoss, TilePlan, layer_margins, layer_strides, tiled_targets
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 CONFIGS = {
@@ -214,8 +215,8 @@ def test_tiled_and_untiled_runs_paint_the_same_picture(vgg16):
     """The real VGG-16 in float32, a few epochs of the original SGD loop: the picture
     computed tile by tile (4 tiles, 64-px margins) is the whole image's."""
     from nstyle.config import Options, ScalePlan
+    from nstyle.engine.solvers import optimize
     from nstyle.media import images
-    from nstyle.optimize import optimize
     from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 
     net = Network.build(

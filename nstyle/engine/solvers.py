@@ -11,49 +11,30 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import mxnet as mx
 import numpy as np
 
 from nstyle.config import FirstOrder, Options, ScalePlan, Stop, flag
+from nstyle.engine.memory import LBFGS_HISTORY
+from nstyle.engine.stop import Outcome, Step, StopRule, stop_reason
+from nstyle.engine.terms import ImageTerm, LossExecutor
+from nstyle.engine.tiles import TiledLoss
 from nstyle.errors import Diverged, NStyleError
-from nstyle.losses import ImageTerm, LossExecutor
-from nstyle.memory import LBFGS_HISTORY
-from nstyle.tiles import TiledLoss
 
 Loss = LossExecutor | TiledLoss  # the whole image at once, or tile by tile: one interface
 
+
 log = logging.getLogger(__name__)
 
+
 MAX_RETRIES = 4  # after a NaN or inf: smaller steps (sgd, adam) or a fresh L-BFGS, this often
+
+
 # L-BFGS works on the image in units of this many grey levels RMS: scipy's first trial step
 # has norm 1, so its line search starts at a step of that size instead of growing from a
 # millionth of it over several evaluations (docs/BENCHMARKS.md, "Time to picture").
 LBFGS_FIRST_STEP = 4.0
-
-
-@dataclass
-class Step:
-    """What the loop knows after an epoch (``nstyle.api`` makes the public ``Iterate``).
-
-    The losses and the change stay on the device until read: a callback that does not read
-    them costs the loop no host synchronisation.
-    """
-
-    epoch: int  # from 1, within this loop
-    read_losses: Callable[[], dict[str, float]]  # each loss times its weight
-    read_change: Callable[[], float]  # ||x_t - x_(t-1)|| / ||x_t||
-    lr: float  # nan for L-BFGS
-    image: mx.nd.NDArray  # the current image, (1, 3, H, W)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a loop ended: epochs run and why it stopped, in words for the run's report."""
-
-    epochs: int
-    reason: str
 
 
 def optimize(
@@ -72,7 +53,7 @@ def optimize(
     ``loss`` and ``tv`` must be bound to ``image``. ``sgd`` is the original loop; ``adam``
     the same loop with MXNet's Adam update; ``lbfgs`` hands the same loss and gradient to
     scipy's L-BFGS-B (one epoch per iteration). The plan's solver and L-BFGS history (fewer
-    pairs where memory is short, ``nstyle.memory``) stand before the options'. ``probe``:
+    pairs where memory is short, ``nstyle.engine.memory``) stand before the options'. ``probe``:
     first check that the objective is finite near the start image (``check_start``; a
     finer scale may skip it).
     """
@@ -158,87 +139,6 @@ def check_balance(
         )
 
 
-class _StopRule:
-    """When to stop: the picture's net change over a window of epochs.
-
-    The change per epoch ``||x_t - x_(t-1)|| / ||x_t||`` is measured every epoch (reported,
-    and the NaN check); the rule compares the window's net change per epoch,
-    ``||x_t - x_(t-k)|| / (k ||x_t||)`` with k = ``stop_window``, with ``stop_eps`` at the end
-    of each window from ``first_check`` on. A net change ignores the back and forth of single
-    steps (L-BFGS's line search, SGD's momentum) that leaves the picture as it was.
-
-    Changes are computed on the device and read in batches (``read``): one host
-    synchronisation per check, not per epoch.
-    """
-
-    def __init__(self, image: mx.nd.NDArray, stop: Stop, first_check: int):
-        self.previous = image.copy()  # x_(t-1)
-        self.anchor = image.copy()  # x at the start of the current window
-        self.anchor_epoch = 0
-        self.good = image.copy()  # the last image checked to be finite
-        self.good_epoch = 0
-        self.window, self.eps = stop.stop_window, stop.stop_eps
-        self.first_check = first_check
-        self.pending: list[tuple[int, mx.nd.NDArray, mx.nd.NDArray | None]] = []
-
-    def measure(self, epoch: int, image: mx.nd.NDArray):
-        """(this epoch's change, the window's change per epoch or None), as 1-element arrays
-        (not read)."""
-        size = mx.nd.norm(image)
-        change = mx.nd.norm(image - self.previous) / size
-        self.previous[:] = image
-        window = None
-        if epoch - self.anchor_epoch >= self.window:
-            window = mx.nd.norm(image - self.anchor) / (size * (epoch - self.anchor_epoch))
-            self.anchor[:] = image
-            self.anchor_epoch = epoch
-        return change, window
-
-    def record(self, epoch: int, image: mx.nd.NDArray) -> mx.nd.NDArray:
-        """Measure this epoch's changes and queue them for the next ``read``."""
-        change, window = self.measure(epoch, image)
-        self.pending.append((epoch, change, window))
-        return change
-
-    def read(self, image: mx.nd.NDArray) -> tuple[bool, bool]:
-        """Read the queued changes (one synchronisation): (finite, stop). A non-finite
-        change means ``image`` is NaN or inf: it is rolled back to the last finite image."""
-        arrays = [c for _, c, _ in self.pending] + [w for _, _, w in self.pending if w is not None]
-        values = mx.nd.concat(*arrays, dim=0).asnumpy()
-        windows = [e for e, _, w in self.pending if w is not None]
-        last = self.pending[-1][0]
-        self.pending = []
-        if not np.all(np.isfinite(values)):
-            self.roll_back(image)
-            return False, False
-        self.keep(image, last)
-        ends = values[len(values) - len(windows) :]
-        return True, any(self.stop(epoch, value) for epoch, value in zip(windows, ends))
-
-    def keep(self, image: mx.nd.NDArray, epoch: int) -> None:
-        self.good[:] = image
-        self.good_epoch = epoch
-
-    def roll_back(self, image: mx.nd.NDArray) -> None:
-        image[:] = self.good
-        self.previous[:] = self.good
-        self.anchor[:] = self.good
-        self.anchor_epoch = self.good_epoch
-
-    def stop(self, epoch: int, window_change: float | None) -> bool:
-        """At the end of a window from ``first_check`` on: is the change below ``eps``?"""
-        return window_change is not None and epoch >= self.first_check and window_change < self.eps
-
-
-def _stop_reason(stop: Stop, stopped: bool, budget: int) -> str:
-    if stopped:
-        return (
-            f"the image changed by less than {flag('stop_eps')} {stop.stop_eps:g} per epoch "
-            f"over {stop.stop_window} epoch(s)"
-        )
-    return f"the budget of {budget} epochs reached"
-
-
 def _first_order(
     loss, tv, image, settings: FirstOrder, stop_rule: Stop, solver: str, on_step, plan: ScalePlan
 ) -> Outcome:
@@ -259,7 +159,7 @@ def _first_order(
         )
     state = optimizer.create_state(0, image)
     clip_norm = settings.clip_factor * image.size  # N, the number of image elements
-    rule = _StopRule(image, stop_rule, plan.first_check)
+    rule = StopRule(image, stop_rule, plan.first_check)
     retries, epoch, stop = 0, 0, False
     while epoch < plan.epochs:
         epoch += 1
@@ -298,7 +198,7 @@ def _first_order(
             on_step(Step(epoch, loss.snapshot(), _reader(change), lr, image))
         if stop:
             break
-    return Outcome(epoch, _stop_reason(stop_rule, stop, plan.epochs))
+    return Outcome(epoch, stop_reason(stop_rule, stop, plan.epochs))
 
 
 def _reader(value: mx.nd.NDArray) -> Callable[[], float]:
@@ -323,7 +223,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step, plan: ScalePlan) -> Outco
     shape, dtype = image.shape, image.dtype
     start = image.copy()
     stop = options.stop
-    rule = _StopRule(image, stop, plan.first_check)
+    rule = StopRule(image, stop, plan.first_check)
     history = plan.history or LBFGS_HISTORY
     epochs, evaluations, stopped = 0, 0, False
     unit = LBFGS_FIRST_STEP * math.sqrt(image.size)  # scipy's first trial step: norm 1
@@ -386,7 +286,7 @@ def _lbfgs(loss, tv, image, options: Options, on_step, plan: ScalePlan) -> Outco
                 0, "the start image is already a minimum of the objective (its gradient is 0)"
             )
         if stopped or epochs >= plan.epochs:
-            return Outcome(epochs, _stop_reason(stop, stopped, plan.epochs))
+            return Outcome(epochs, stop_reason(stop, stopped, plan.epochs))
         # L-BFGS ended by itself (no descent left along its line search): a result, unless
         # it never moved the picture because one term drowns the others
         if float(mx.nd.norm(image - start).asscalar()) < stop.stop_eps * float(

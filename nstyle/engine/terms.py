@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import mxnet as mx
 import numpy as np
 
-from nstyle import model
+from nstyle.engine import network
 from nstyle.spec import layer_channels
 
 # The TV gradient kernel, per channel: the discrete Laplacian / 8.
@@ -107,7 +107,7 @@ class Network:
         ``channels`` gives per-block widths other than VGG's (``Weights.channels``);
         ``dtype`` float64 serves the finite-difference tests."""
         outputs = tuple(dict.fromkeys(tuple(style_layers) + tuple(content_layers)))
-        features = model.get_symbol(num_layers, outputs, pooling, channels)
+        features = network.get_symbol(num_layers, outputs, pooling, channels)
         arg_names = [
             n for n in mx.sym.Group(list(features.values())).list_arguments() if n != "data"
         ]
@@ -136,7 +136,7 @@ class Network:
         outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
         symbol = mx.sym.Group(list(outputs.values()))
         data = mx.nd.array(image, ctx=self.ctx, dtype=self.dtype)
-        executor = model.bind(symbol, self.ctx, dict(self.params, data=data))
+        executor = network.bind(symbol, self.ctx, dict(self.params, data=data))
         executor.forward(is_train=False)
         return {name: out.copy() for name, out in zip(outputs, executor.outputs)}
 
@@ -227,7 +227,7 @@ class LossExecutor:
             self.names.append(f"content_{name}")
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
-        self.executor = model.bind(
+        self.executor = network.bind(
             mx.sym.Group(losses),
             net.ctx,
             dict(net.params, **targets, data=image),

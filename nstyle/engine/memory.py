@@ -6,7 +6,7 @@ and the weights; the largest executor, estimated from the graph's shapes
 (``Network.loss_bytes``, an upper bound on this CPU); the whole image's arrays (the image,
 its gradient, the stop rule's copies, the photo's features, the optimiser's state), per
 pixel; and L-BFGS's float64 history. When the whole image does not fit, the loss is
-computed tile by tile (``nstyle.tiles``): the largest tile that fits is chosen, L-BFGS
+computed tile by tile (``nstyle.engine.tiles``): the largest tile that fits is chosen, L-BFGS
 keeps fewer correction pairs, and where even a few pairs do not fit, that scale runs Adam.
 """
 
@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 
 from nstyle.config import MAX_ELEMENTS, ScalePlan, flag
+from nstyle.engine.layout import TileLayout, deepest_layer
+from nstyle.engine.terms import Network
 from nstyle.errors import TooLarge
-from nstyle.losses import Network
 from nstyle.spec import MIN_EDGE
-from nstyle.tiles import TileLayout, deepest_layer
 
 GIB = 2.0**30
 BASE_BYTES = int(0.45 * GIB)  # MXNet, oneDNN, the weights: measured at the smallest sizes

@@ -1,0 +1,332 @@
+"""The painter: the weights loaded and the network built once, for many pictures with one set
+of styles and options (a batch, a video's frames, a Ray actor's items, the web app's
+jobs). It checks its arguments, plans the run (``nstyle.engine.plan``) and paints its scales
+(``nstyle.engine.scale``); its progress reaches callers as the public ``Iterate``, epochs
+and seconds counted over all scales.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import mxnet as mx
+import numpy as np
+
+from nstyle import devices
+from nstyle.config import (
+    INITS,
+    NStyleTypeError,
+    Options,
+    blend_weights,
+    check_layers,
+    check_options,
+)
+from nstyle.engine import memory
+from nstyle.engine.plan import RunPlan, memory_cap, plan_run
+from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
+from nstyle.engine.solvers import Step
+from nstyle.engine.terms import Network
+from nstyle.errors import NStyleError
+from nstyle.media import images
+from nstyle.media.flow import previous_frame_target
+from nstyle.weights import Weights, resolve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Iterate:
+    """What a callback receives after each epoch (epochs count from 1 over all scales).
+
+    ``losses`` and ``rel_change`` stay on the device until read: a callback that does not
+    read them costs the loop no host synchronisation.
+    """
+
+    epoch: int
+    lr: float  # the rate this epoch's update used; nan for L-BFGS
+    elapsed: float  # seconds since the run started (work queued, not always finished)
+    image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
+    scale: tuple[int, int]  # (this scale, number of scales), coarse to fine
+    _step: Step = field(repr=False)
+    _render: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+
+    def picture(self) -> np.ndarray:
+        """The current image as the run's result would be: RGB uint8 (H, W, 3)."""
+        return self._render(self.image.asnumpy())
+
+    @property
+    def losses(self) -> dict[str, float]:
+        """Each loss times its weight."""
+        return self._step.read_losses()
+
+    @property
+    def rel_change(self) -> float:
+        """``||x_t - x_(t-1)|| / ||x_t||``."""
+        return self._step.read_change()
+
+    @property
+    def style_loss(self) -> float:
+        return sum(v for k, v in self.losses.items() if k.startswith("style_"))
+
+    @property
+    def content_loss(self) -> float:
+        return sum(v for k, v in self.losses.items() if k.startswith("content_"))
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished transfer: the picture and how the optimisation ended."""
+
+    image: np.ndarray  # RGB uint8 (H, W, 3), before any denoising
+    epochs: int  # over all scales
+    seconds: float
+    reason: str  # why the last scale stopped
+
+
+def load_weights(options: Options, fallback: str | None = None) -> Weights:
+    """The weights ``options`` ask for (see ``nstyle.weights.resolve``)."""
+    return resolve(options.model, options.weights, fallback)
+
+
+# ------------------------------------------------------------ the arguments, at the entry
+def checked_context(ctx) -> mx.Context:
+    """``ctx`` (None: the CPU), or one line naming it: not a context, or a GPU this MXNet
+    build or machine cannot use (``devices.select_context``'s checks)."""
+    if ctx is None:
+        return mx.cpu()
+    if not isinstance(ctx, mx.Context):
+        raise NStyleTypeError(
+            f"ctx: expected an mxnet.Context such as mx.cpu() or mx.gpu(0), got "
+            f"{type(ctx).__name__} {ctx!r:.60}"
+        )
+    if ctx.device_type == "gpu":
+        try:
+            devices.select_context(ctx.device_id)
+        except NStyleError as exc:
+            said = str(exc).replace("--gpu -1", "mx.cpu()").replace(f"--gpu {ctx.device_id}: ", "")
+            raise NStyleError(f"ctx={ctx}: {said}") from None
+    elif ctx.device_type != "cpu":
+        raise NStyleError(f"ctx={ctx}: nstyle runs on mx.cpu() or mx.gpu(N)")
+    return ctx
+
+
+def checked_weights(weights, options: Options) -> Weights:
+    """``weights`` as loaded weights: given (a ``Weights``), read from a path (as
+    ``Options.weights`` would be), or by default ``load_weights(options)``."""
+    if weights is None:
+        return load_weights(options)
+    if isinstance(weights, Weights):
+        return weights
+    if isinstance(weights, (str, os.PathLike)):
+        return resolve(options.model, os.fspath(weights))
+    raise NStyleTypeError(
+        f"weights: expected nstyle's Weights (load_weights) or a weights file's path, got "
+        f"{type(weights).__name__} {weights!r:.60}"
+    )
+
+
+def check_callback(callback) -> None:
+    if callback is not None and not callable(callback):
+        raise NStyleTypeError(
+            f"callback: expected a function taking an Iterate, got "
+            f"{type(callback).__name__} {callback!r:.60}"
+        )
+
+
+def checked_temporal(temporal) -> Temporal:
+    """``temporal`` with its picture as RGB uint8, its mask (H, W) of 0..1 float32 beside
+    it, and a finite weight >= 0; else one line naming the part."""
+    if not isinstance(temporal, Temporal):
+        raise NStyleTypeError(
+            f"temporal: expected nstyle.api.Temporal, got {type(temporal).__name__}"
+        )
+    warped = images.as_rgb(temporal.warped, "temporal.warped")
+    mask = temporal.mask
+    if not isinstance(mask, np.ndarray) or mask.shape != warped.shape[:2]:
+        raise NStyleError(
+            f"temporal.mask: expected an array of shape {warped.shape[:2]}, got "
+            f"{getattr(mask, 'shape', type(mask).__name__)}"
+        )
+    if not np.issubdtype(mask.dtype, np.number) and mask.dtype != bool:
+        raise NStyleError(f"temporal.mask: expected numbers, got dtype {mask.dtype}")
+    mask = mask.astype(np.float32)
+    if not (np.all(np.isfinite(mask)) and mask.min() >= 0 and mask.max() <= 1):
+        raise NStyleError("temporal.mask: values must be in 0..1")
+    weight = temporal.weight
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)):
+        raise NStyleTypeError(f"temporal.weight: expected a number, got {type(weight).__name__}")
+    if not 0 <= float(weight) < float("inf"):
+        raise NStyleError(f"temporal.weight must be a finite number >= 0, got {weight}")
+    return Temporal(warped, mask, float(weight))
+
+
+class Painter:
+    """The weights loaded and the network built once, for many pictures with one set of
+    styles and options: a batch, the frames of a video, a Ray actor's items. ``init``: the
+    start picture when ``options.init`` names a file, already read (the command line reads
+    it under its own --max-image-pixels; a Ray worker has no such file); default: read from
+    that file here."""
+
+    def __init__(
+        self,
+        styles,
+        options: Options = Options(),
+        *,
+        ctx: mx.Context | None = None,
+        weights: Weights | str | os.PathLike | None = None,
+        init: np.ndarray | None = None,
+    ):
+        check_options(options, init_read=init is not None)
+        ctx = checked_context(ctx)
+        if isinstance(styles, np.ndarray):
+            styles = [styles]
+        if not isinstance(styles, (list, tuple)):
+            raise NStyleError(
+                f"styles: expected an array or a list of arrays, got {type(styles).__name__}"
+            )
+        if not styles:
+            raise NStyleError("styles: at least one style image is needed")
+        self.styles = [images.as_rgb(style, f"styles[{i}]") for i, style in enumerate(styles)]
+        self.init = None
+        if options.init not in INITS:  # a file: read once, for every picture
+            picture = images.read_image(options.init) if init is None else init
+            self.init = images.as_rgb(picture, "init")
+        self.options, self.ctx = options, ctx
+        self.blend = blend_weights(options, len(self.styles))  # before the weights load
+        self.weights = checked_weights(weights, options)
+        check_layers(options, self.weights.num_layers)
+        self.net = Network.build(
+            self.weights.network_params,
+            self.weights.num_layers,
+            options.style_layers,
+            options.content_layers,
+            options.pooling,
+            self.ctx,
+            self.weights.channels,
+        )
+
+    def paint(
+        self,
+        content: np.ndarray,
+        *,
+        callback: Callable[[Iterate], None] | None = None,
+        start: np.ndarray | None = None,
+        temporal: Temporal | None = None,
+    ) -> Result:
+        """Paint ``content`` (as ``stylize`` takes it). ``start``: a first image, RGB at the
+        output's size, optimised at that one scale (a warm start: the stop rule from its
+        first window on, the finest scale's budget); ``temporal``: a temporal term."""
+        content = images.as_rgb(content, "content")
+        check_callback(callback)
+        start = None if start is None else images.as_rgb(start, "start")
+        temporal = None if temporal is None else checked_temporal(temporal)
+        final = images.long_edge_shape(content.shape, self.options.max_long_edge)
+        given_pictures = [(start, "start")]
+        if temporal is not None:
+            given_pictures.append((temporal.warped, "temporal.warped"))
+        for given, what in given_pictures:
+            if given is not None and tuple(given.shape[:2]) != final:
+                raise NStyleError(
+                    f"{what}: {given.shape[1]}x{given.shape[0]}, the output is "
+                    f"{final[1]}x{final[0]}"
+                )
+        run = self.plan(content.shape, warm_start=start is not None)
+        self._log_start(run, final)
+        setup = Setup(
+            self.net, self.styles, self.blend, self.options, self.weights, self.init, run.cap.cap
+        )
+        previous, done, begin = None, 0, time.perf_counter()
+        for index, plan in enumerate(run.scales, start=1):
+            job = ScaleJob(plan, index, len(run.scales), content, start, temporal, previous)
+            began = time.perf_counter()
+            scaled = paint_scale(setup, job, _iterate_callback(callback, done, begin, job))
+            previous, done = (scaled.x, scaled.content_x), done + scaled.outcome.epochs
+            if len(run.scales) > 1:
+                log.info(
+                    "scale %d/%d, %d px: %d of %d epochs in %.1f s; %s",
+                    index,
+                    len(run.scales),
+                    plan.edge,
+                    scaled.outcome.epochs,
+                    plan.epochs,
+                    time.perf_counter() - began,
+                    scaled.outcome.reason,
+                )
+        return Result(scaled.picture, done, time.perf_counter() - begin, scaled.outcome.reason)
+
+    def _log_start(self, run: RunPlan, final: tuple[int, int]) -> None:
+        edges = [plan.edge for plan in run.scales]
+        log.info(run.describe())
+        log.info(
+            "network: %s; content %dx%d, %s%s",
+            self.weights.description,
+            final[1],
+            final[0],
+            self.ctx,
+            f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
+        )
+
+    def plan(self, shape, *, warm_start: bool = False) -> RunPlan:
+        """The run's plan for a picture of ``shape`` (``plan_run``): one line, before
+        anything of that size is made, when it cannot fit."""
+        styles = [images.long_edge_shape(s.shape, style_edge(self.options)) for s in self.styles]
+        cap = memory_cap(self.options, self.ctx)
+        return plan_run(self.net, self.options, shape, styles, cap, warm_start=warm_start)
+
+    def check_fits_at_all(self) -> None:
+        """Fail before any picture when none fits the cap (``memory.check_fits_at_all``)."""
+        cap = memory_cap(self.options, self.ctx)
+        memory.check_fits_at_all(self.net, cap.asked, cap.cap, cap.available, cap.where)
+
+    def paint_frame(
+        self,
+        frame: np.ndarray,
+        previous: np.ndarray | None = None,
+        previous_styled: np.ndarray | None = None,
+        *,
+        callback: Callable[[Iterate], None] | None = None,
+    ) -> Result:
+        """One frame of a video (RGB uint8). Given the previous input frame and its styled
+        result, and a temporal weight above 0: the styled frame carried along the optical
+        flow is the start and, outside occlusions, the temporal term's target (Ruder et
+        al. 2016; ``nstyle.media.flow``). Otherwise ``paint(frame)``: styled on its own."""
+        weight = self.options.temporal_weight
+        if previous is None or previous_styled is None or weight == 0:
+            return self.paint(frame, callback=callback)
+        frame = images.as_rgb(frame, "frame")
+        self.plan(frame.shape, warm_start=True)  # before the frames are resized
+        shape = images.long_edge_shape(frame.shape, self.options.max_long_edge)
+        current = images.resize_to(frame, shape)
+        before = images.resize_to(images.as_rgb(previous, "previous"), shape)
+        styled = images.resize_to(images.as_rgb(previous_styled, "previous_styled"), shape)
+        warped, mask = previous_frame_target(before, current, styled)
+        return self.paint(
+            frame, callback=callback, start=warped, temporal=Temporal(warped, mask, weight)
+        )
+
+
+def _iterate_callback(
+    callback: Callable[[Iterate], None] | None, done: int, begin: float, job: ScaleJob
+) -> Callable[[Step, Callable], None]:
+    """The optimiser's steps at this scale as the public ``Iterate``: epochs and seconds
+    count on across scales."""
+
+    def report(step: Step, render: Callable[[np.ndarray], np.ndarray]) -> None:
+        if callback is not None:
+            callback(
+                Iterate(
+                    step.epoch + done,
+                    step.lr,
+                    time.perf_counter() - begin,
+                    step.image,
+                    (job.index, job.count),
+                    step,
+                    render,
+                )
+            )
+
+    return report
