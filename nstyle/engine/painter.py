@@ -169,7 +169,8 @@ class Painter:
     styles and options: a batch, the frames of a video, a Ray actor's items. ``init``: the
     start picture when ``options.init`` names a file, already read (the command line reads
     it under its own --max-image-pixels; a Ray worker has no such file); default: read from
-    that file here."""
+    that file here. ``verbose``: the plan and each scale's line at INFO (else DEBUG: a
+    batch shows one line per picture instead)."""
 
     def __init__(
         self,
@@ -179,7 +180,9 @@ class Painter:
         ctx: mx.Context | None = None,
         weights: Weights | str | os.PathLike | None = None,
         init: np.ndarray | None = None,
+        verbose: bool = True,
     ):
+        self.level = logging.INFO if verbose else logging.DEBUG
         check_options(options, init_read=init is not None)
         ctx = checked_context(ctx)
         if isinstance(styles, np.ndarray):
@@ -237,7 +240,14 @@ class Painter:
         run = self.plan(content.shape, warm_start=start is not None)
         self._log_start(run, final)
         setup = Setup(
-            self.net, self.styles, self.blend, self.options, self.weights, self.init, run.cap.cap
+            self.net,
+            self.styles,
+            self.blend,
+            self.options,
+            self.weights,
+            self.init,
+            run.cap.cap,
+            self.level,
         )
         previous, done, begin = None, 0, time.perf_counter()
         for index, plan in enumerate(run.scales, start=1):
@@ -246,7 +256,8 @@ class Painter:
             scaled = paint_scale(setup, job, _iterate_callback(callback, done, begin, job))
             previous, done = (scaled.x, scaled.content_x), done + scaled.outcome.epochs
             if len(run.scales) > 1:
-                log.info(
+                log.log(
+                    self.level,
                     "scale %d/%d, %d px: %d of %d epochs in %.1f s; %s",
                     index,
                     len(run.scales),
@@ -260,8 +271,9 @@ class Painter:
 
     def _log_start(self, run: RunPlan, final: tuple[int, int]) -> None:
         edges = [plan.edge for plan in run.scales]
-        log.info(run.describe())
-        log.info(
+        log.log(self.level, run.describe())
+        log.log(
+            self.level,
             "network: %s; content %dx%d, %s%s",
             self.weights.description,
             final[1],

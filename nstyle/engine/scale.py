@@ -8,6 +8,7 @@ needs (``ScaleJob``).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -116,7 +117,8 @@ class Temporal:
 @dataclass(frozen=True)
 class Setup:
     """What every scale of a run shares: the network, the styles and their blend, the
-    options, the weights, the start picture (``--init``'s) and the memory cap in bytes."""
+    options, the weights, the start picture (``--init``'s), the memory cap in bytes, and the
+    level of the solver's log lines."""
 
     net: Network
     styles: list[np.ndarray]
@@ -125,6 +127,7 @@ class Setup:
     weights: Weights
     init: np.ndarray | None
     cap: int
+    level: int = logging.INFO
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,7 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
             lambda step: report(step, render),
             job.plan,
             probe=job.previous is None,
+            level=setup.level,
         )
     except Diverged as exc:  # rolled back: the last good image goes with the error
         raise Diverged(exc.message, picture=render(image.asnumpy())) from None

@@ -46,6 +46,7 @@ def optimize(
     plan: ScalePlan | None = None,
     *,
     probe: bool = True,
+    level: int = logging.INFO,
 ) -> Outcome:
     """Update ``image`` in place until the stop rule fires or the scale's budget (``plan``;
     default: the first scale's, ``max_num_epochs`` and ``min_num_epochs``) is spent.
@@ -55,14 +56,14 @@ def optimize(
     scipy's L-BFGS-B (one epoch per iteration). The plan's solver and L-BFGS history (fewer
     pairs where memory is short, ``nstyle.engine.memory``) stand before the options'. ``probe``:
     first check that the objective is finite near the start image (``check_start``; a
-    finer scale may skip it).
+    finer scale may skip it). ``level``: of the solver's summary line.
     """
     plan = plan or ScalePlan.budget(options.max_num_epochs, options.min_num_epochs)
     solver = plan.optimizer or options.optimizer
     if probe:
         check_start(loss, tv, image, options)
     if solver == "lbfgs":
-        return _lbfgs(loss, tv, image, options, on_step, plan)
+        return _lbfgs(loss, tv, image, options, on_step, plan, level)
     return _first_order(loss, tv, image, options.first_order, options.stop, solver, on_step, plan)
 
 
@@ -210,7 +211,7 @@ class _NonFinite(Exception):
     """L-BFGS asked for the objective at a NaN or inf image."""
 
 
-def _lbfgs(loss, tv, image, options: Options, on_step, plan: ScalePlan) -> Outcome:
+def _lbfgs(loss, tv, image, options: Options, on_step, plan: ScalePlan, level: int) -> Outcome:
     """scipy's L-BFGS-B on the objective the executors define.
 
     No clipping, schedule or weight decay: L-BFGS needs the true objective and its gradient.
@@ -218,83 +219,98 @@ def _lbfgs(loss, tv, image, options: Options, on_step, plan: ScalePlan) -> Outco
     the gradient of the energy ``w / 2 * x . L x``, which is added to the value. After a NaN
     or inf, L-BFGS starts afresh from the last good image (its history forgotten).
     """
-    from scipy.optimize import minimize
+    return _Lbfgs(loss, tv, image, options, on_step, plan).run(level)
 
-    shape, dtype = image.shape, image.dtype
-    start = image.copy()
-    stop = options.stop
-    rule = StopRule(image, stop, plan.first_check)
-    history = plan.history or LBFGS_HISTORY
-    epochs, evaluations, stopped = 0, 0, False
-    unit = LBFGS_FIRST_STEP * math.sqrt(image.size)  # scipy's first trial step: norm 1
 
-    def objective(y: np.ndarray):
-        nonlocal evaluations
-        image[:] = (y * unit).reshape(shape).astype(dtype)
+class _Lbfgs:
+    """One scale's L-BFGS run: scipy works on the image in units of ``unit`` (its first
+    trial step: norm 1); ``objective`` and ``step`` are scipy's callbacks."""
+
+    def __init__(self, loss, tv, image, options: Options, on_step, plan: ScalePlan):
+        self.loss, self.tv, self.image, self.options = loss, tv, image, options
+        self.on_step, self.plan = on_step, plan
+        self.shape, self.dtype = image.shape, image.dtype
+        self.rule = StopRule(image, options.stop, plan.first_check)
+        self.epochs, self.evaluations, self.stopped = 0, 0, False
+        self.unit = LBFGS_FIRST_STEP * math.sqrt(image.size)
+
+    def _set(self, y: np.ndarray) -> None:
+        self.image[:] = (y * self.unit).reshape(self.shape).astype(self.dtype)
+
+    def objective(self, y: np.ndarray):
+        """The value and gradient at ``y``, for scipy (float64, in its units)."""
+        self._set(y)
+        loss, tv = self.loss, self.tv
         loss.step()
-        evaluations += 1
+        self.evaluations += 1
         losses, grad = loss.snapshot(), loss.grad
         if tv is not None:  # on the device: the host reads one gradient and a few numbers
             smooth = tv.forward()
             grad = grad + smooth
             energy = tv.energy(smooth)
-        grad = grad.asnumpy().astype(np.float64).ravel() * unit
+        grad = grad.asnumpy().astype(np.float64).ravel() * self.unit
         value = sum(losses().values()) + (0.0 if tv is None else float(energy.asscalar()))
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):
             raise _NonFinite
         return value, grad
 
-    def step(intermediate_result) -> None:
-        nonlocal epochs, stopped
-        epochs += 1
-        image[:] = (intermediate_result.x * unit).reshape(shape).astype(dtype)
+    def step(self, intermediate_result) -> None:
+        """After each iteration: an epoch reported, and the stop rule."""
+        self.epochs += 1
+        epochs, image, rule = self.epochs, self.image, self.rule
+        self._set(intermediate_result.x)
         measured, window = rule.measure(epochs, image)  # scipy synchronises anyway
         change = float(measured.asscalar())
         rule.keep(image, epochs)
-        if on_step is not None:
-            on_step(Step(epochs, loss.snapshot(), lambda: change, float("nan"), image))
-        stopped = rule.stop(epochs, None if window is None else float(window.asscalar()))
-        if stopped or epochs >= plan.epochs:
+        if self.on_step is not None:
+            self.on_step(Step(epochs, self.loss.snapshot(), lambda: change, float("nan"), image))
+        self.stopped = rule.stop(epochs, None if window is None else float(window.asscalar()))
+        if self.stopped or epochs >= self.plan.epochs:
             raise StopIteration
 
-    for _ in range(MAX_RETRIES + 1):
-        try:
-            result = minimize(
-                objective,
-                image.asnumpy().astype(np.float64).ravel() / unit,
-                jac=True,
-                method="L-BFGS-B",
-                callback=step,
-                options={
-                    "maxiter": plan.epochs - epochs,
-                    "maxcor": history,
-                    "ftol": 0.0,
-                    "gtol": 0.0,
-                },
-            )
-        except _NonFinite:
-            rule.roll_back(image)
-            log.warning(
-                "L-BFGS reached a NaN or inf image after epoch %d: starting afresh from there",
-                epochs,
-            )
-            continue
-        image[:] = (result.x * unit).reshape(shape).astype(dtype)
-        log.info("L-BFGS: %d iterations, %d evaluations", epochs, evaluations)
-        if epochs == 0 and evaluations <= 1:
+    def run(self, level: int) -> Outcome:
+        """Minimise, afresh from the last good image after a NaN or inf, a few times."""
+        from scipy.optimize import minimize
+
+        start = self.image.copy()
+        options = {"maxcor": self.plan.history or LBFGS_HISTORY, "ftol": 0.0, "gtol": 0.0}
+        for _ in range(MAX_RETRIES + 1):
+            try:
+                result = minimize(
+                    self.objective,
+                    self.image.asnumpy().astype(np.float64).ravel() / self.unit,
+                    jac=True,
+                    method="L-BFGS-B",
+                    callback=self.step,
+                    options={"maxiter": self.plan.epochs - self.epochs, **options},
+                )
+            except _NonFinite:
+                self.rule.roll_back(self.image)
+                log.warning(
+                    "L-BFGS reached a NaN or inf image after epoch %d: starting afresh from there",
+                    self.epochs,
+                )
+                continue
+            self._set(result.x)
+            log.log(level, "L-BFGS: %d iterations, %d evaluations", self.epochs, self.evaluations)
+            return self.outcome(start, result)
+        raise Diverged(
+            f"L-BFGS reached a NaN or inf image after epoch {self.epochs}, "
+            f"{MAX_RETRIES + 1} times; try {flag('optimizer')} sgd"
+        )
+
+    def outcome(self, start: mx.nd.NDArray, result) -> Outcome:
+        """Why the run ended: the stop rule, the budget, or no descent left (then fail,
+        naming the weights, if the picture never moved because one term drowns another)."""
+        epochs, image, stop = self.epochs, self.image, self.options.stop
+        if epochs == 0 and self.evaluations <= 1:
             return Outcome(
                 0, "the start image is already a minimum of the objective (its gradient is 0)"
             )
-        if stopped or epochs >= plan.epochs:
-            return Outcome(epochs, stop_reason(stop, stopped, plan.epochs))
-        # L-BFGS ended by itself (no descent left along its line search): a result, unless
-        # it never moved the picture because one term drowns the others
+        if self.stopped or epochs >= self.plan.epochs:
+            return Outcome(epochs, stop_reason(stop, self.stopped, self.plan.epochs))
         if float(mx.nd.norm(image - start).asscalar()) < stop.stop_eps * float(
             mx.nd.norm(image).asscalar()
         ):
-            check_balance(loss, tv, image, options, str(result.message))
+            check_balance(self.loss, self.tv, image, self.options, str(result.message))
         return Outcome(epochs, f"L-BFGS found no further descent ({result.message})")
-    raise Diverged(
-        f"L-BFGS reached a NaN or inf image after epoch {epochs}, "
-        f"{MAX_RETRIES + 1} times; try {flag('optimizer')} sgd"
-    )
