@@ -46,6 +46,7 @@ CHECKS = {
     "paint",  # the shape of ``start`` against the output's
     "check_readable",  # a weights path that is no file
     "check_styles",  # blend weights against the styles given
+    "with_settings",  # settings given as keywords
 }
 
 
@@ -300,6 +301,31 @@ def test_a_bad_start_or_temporal_term_is_named(painter, argument, given, message
 def test_options_of_another_kind_are_named(options, message):
     with pytest.raises(NStyleError, match=f"^{message}") as raised:
         nstyle.stylize(RGB, STYLE, options)
+    raised_by_a_check(raised)
+
+
+def test_settings_as_keywords_mean_what_the_options_mean(tiny):
+    """``stylize(photo, painting, max_long_edge=...)`` is ``stylize(photo, painting,
+    Options(max_long_edge=...))``; keywords replace the given options' fields."""
+    by_options = nstyle.stylize(RGB, STYLE, Options(**SMALL), weights=tiny)
+    assert by_options.shape == SHAPE
+    assert np.array_equal(nstyle.stylize(RGB, STYLE, weights=tiny, **SMALL), by_options)
+    replaced = nstyle.stylize(RGB, STYLE, Options(**SMALL), weights=tiny, max_long_edge=24)
+    assert max(replaced.shape[:2]) == 24
+
+
+@pytest.mark.parametrize(
+    "settings, error, message",
+    [
+        ({"max_edge": 32}, NStyleTypeError, "unknown setting(s) max_edge: the settings are"),
+        ({"max_long_edge": "32"}, NStyleTypeError, "max_long_edge: expected an int, got str"),
+        ({"max_long_edge": -1}, NStyleError, "--max-long-edge must be > 0, got -1"),
+    ],
+)
+def test_a_bad_setting_given_as_a_keyword_is_named(settings, error, message):
+    with pytest.raises(error) as raised:
+        nstyle.stylize(RGB, STYLE, **settings)
+    assert str(raised.value).startswith(message), str(raised.value)
     raised_by_a_check(raised)
 
 
