@@ -1,6 +1,7 @@
-"""The web app's API through Starlette's test client: real jobs on tiny pictures with the
-real VGG-16, cancelling, the queue, and every refusal (with the command line's message
-where the command line has one)."""
+"""The web app's API through Starlette's test client: real jobs on tiny pictures (with the
+real VGG-16 where the network is what a test reads, else small random weights), cancelling,
+the queue, and every refusal (with the command line's message where the command line has
+one)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from starlette.testclient import TestClient
 
 from nstyle import cli, config
 from nstyle.web import jobs, options
-from nstyle.web.app import MAX_UPLOAD, create_app
+from nstyle.web.app import create_app
+from nstyle.web.guard import MAX_UPLOAD
+from nstyle.weights import read_weights
 from tests.conftest import cpu_build_only
 from tests.test_hostile import bomb_png
 
@@ -34,15 +37,34 @@ ENDLESS = {**TINY, "optimizer": "sgd", "stop_eps": 0, "max_num_epochs": 10**6}
 
 
 @pytest.fixture(scope="module")
-def app(vgg16):  # vgg16: the real weights are in the cache before any job asks
+def real_app(vgg16):  # vgg16: the real weights are in the cache before any job asks
     return create_app(max_waiting=1, preview_seconds=0)  # on the CPU
 
 
 @pytest.fixture(scope="module")
-def client(app):
+def tiny_app(tiny_weights_file):
+    """The app with conftest's small random VGG-16 for every job: for the tests of the app,
+    not of the network."""
+    tiny = read_weights(tiny_weights_file)
+    return create_app(
+        max_waiting=1, preview_seconds=0, load_weights=lambda options, fallback=None: tiny
+    )
+
+
+def served(app):
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
     assert not app.state.server.workdir.exists()  # the server's folder goes with it
+
+
+@pytest.fixture(scope="module")
+def real_client(real_app):
+    yield from served(real_app)
+
+
+@pytest.fixture(scope="module")
+def client(tiny_app):
+    yield from served(tiny_app)
 
 
 def post(client, content=CONTENT, styles=(STYLE,), names=None, **fields):
@@ -72,7 +94,8 @@ def refused(response, status: int) -> str:
 
 # ------------------------------------------------------------------ jobs
 @pytest.mark.platform
-def test_a_tiny_job_runs_and_its_picture_forms_live(client, app):
+def test_a_tiny_job_runs_and_its_picture_forms_live(real_client, real_app):
+    client, app = real_client, real_app
     response = post(client, styles=(STYLE, MOSAIC), **{**TINY, "max_num_epochs": 10})
     assert response.status_code == 201, response.text
     job_id = response.json()["id"]
@@ -101,13 +124,13 @@ def test_a_tiny_job_runs_and_its_picture_forms_live(client, app):
     assert list(app.state.server.workdir.iterdir()) == []  # the uploads are gone
 
 
-def test_cancel_and_a_full_queue(client, app):
+def test_cancel_and_a_full_queue(client, tiny_app):
     running = post(client, **ENDLESS).json()["id"]
     wait(client, running, until=("running",), epoch=1)
     waiting = post(client, styles=(STYLE, MOSAIC), **{**TINY, "style_scale": 0.5})
     assert waiting.status_code == 201 and waiting.json()["position"] == 2
     waiting = waiting.json()["id"]
-    held = app.state.server.worker.get(waiting)  # a waiting job holds what it needs, no more
+    held = tiny_app.state.server.worker.get(waiting)  # a waiting job holds what it needs, no more
     assert held.content.shape == (48, 48, 3)
     assert [s.shape for s in held.styles] == [(18, 24, 3), (18, 24, 3)]
     full = post(client, **TINY)
@@ -218,10 +241,10 @@ def test_the_pictures_must_be_there(client):
 
 
 @pytest.mark.parametrize("data", [b"this is no picture\n", b"", CONTENT[:200]])
-def test_not_an_image_is_415(client, app, data):
+def test_not_an_image_is_415(client, tiny_app, data):
     message = refused(post(client, styles=(data,), names=["a.jpg", "notes.txt"]), 415)
     assert message.startswith("notes.txt: not a readable image (")
-    assert str(app.state.server.workdir) not in message
+    assert str(tiny_app.state.server.workdir) not in message
 
 
 def test_only_multipart_is_taken(client):
@@ -230,13 +253,13 @@ def test_only_multipart_is_taken(client):
     )
 
 
-def test_a_decompression_bomb_is_413_with_the_command_lines_message(client, app):
+def test_a_decompression_bomb_is_413_with_the_command_lines_message(client, tiny_app):
     message = refused(post(client, content=bomb_png(20_000, 10_000), names=["b.png", "s"]), 413)
     assert message == (
         "b.png: 20000x10000 is 200 megapixels, more than the 179 nstyle reads (a guard "
         "against decompression bombs); raise it with --max-image-pixels"
     )
-    assert list(app.state.server.workdir.iterdir()) == []
+    assert list(tiny_app.state.server.workdir.iterdir()) == []
 
 
 def test_an_upload_over_the_cap_is_413_while_it_is_read(client):

@@ -16,12 +16,16 @@ import logging
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from nstyle.config import Options
 from nstyle.errors import NStyleError, Terminated, error_line, exit_code
 from nstyle.hosts import is_loopback
 from nstyle.media import images
 from nstyle.spec import MODELS
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 PROG = "python -m nstyle.web"
 
@@ -98,6 +102,32 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(number, handler)
 
 
+def check_args(args: argparse.Namespace) -> str | None:
+    """The first mistake in the numbers given, as one line's message; None when none."""
+    if not 0 <= args.port <= 65535:
+        return f"--port must be in 0..65535, got {args.port}"
+    if args.max_image_pixels < 1:
+        return f"--max-image-pixels must be >= 1, got {args.max_image_pixels}"
+    if args.queue < 1:
+        return f"--queue must be >= 1, got {args.queue}"
+    return None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, bound before anything else: a port in use is
+    one line, and ``--port 0`` learns its number; from then on, connections wait."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     loopback = is_loopback(args.host)
@@ -107,31 +137,22 @@ def serve(argv: list[str] | None) -> int:
             "can reach this machine can upload pictures and run jobs on it",
             file=sys.stderr,
         )
-    if not 0 <= args.port <= 65535:
-        return fail(f"--port must be in 0..65535, got {args.port}")
-    if args.max_image_pixels < 1:
-        return fail(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
-    if args.queue < 1:
-        return fail(f"--queue must be >= 1, got {args.queue}")
+    mistake = check_args(args)
+    if mistake is not None:
+        return fail(mistake)
     try:
         from nstyle import devices
 
         ctx = devices.select_context(args.gpu)
     except NStyleError as exc:
         return fail(str(exc))
-    try:  # bind first: a port in use is one line, and --port 0 learns its number
-        family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(128)  # from the line that names the address on, connections wait
+    try:
+        sock = bind(args.host, args.port)
     except OSError as exc:
         return fail(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
-    import uvicorn
+    from nstyle.web.app import create_app
+    from nstyle.web.guard import LOOPBACK_NAMES
 
-    from nstyle.web.app import LOOPBACK_NAMES, create_app
-
-    hosts = (LOOPBACK_NAMES + [args.host]) if loopback else ["*"]
     app = create_app(
         ctx,
         max_waiting=args.queue,
@@ -139,11 +160,22 @@ def serve(argv: list[str] | None) -> int:
         preload=True,
         defaults=Options(model=args.model) if args.model else Options(),
         fallback=None if args.model else "vgg16",
-        hosts=hosts,
+        hosts=(LOOPBACK_NAMES + [args.host]) if loopback else ["*"],
     )
+    run(app, sock, args.host, str(ctx))
+    print("nstyle.web: stopped", file=sys.stderr)
+    return 0
+
+
+def run(app: Starlette, sock: socket.socket, host: str, device: str) -> None:
+    """Serve ``app`` on ``sock`` until a signal stops uvicorn (then raise it), and stop
+    the app's server: the running job's epoch ends (a second Ctrl-C: at once), the
+    working folder is removed."""
+    import uvicorn
+
     server = app.state.server
 
-    class Server(uvicorn.Server):
+    class Stoppable(uvicorn.Server):
         def handle_exit(self, sig: int, frame) -> None:
             server.stopping.set()  # uploads and event streams end now, not at the timeout
             super().handle_exit(sig, frame)
@@ -156,18 +188,15 @@ def serve(argv: list[str] | None) -> int:
     try:
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
         port = sock.getsockname()[1]
-        shown = f"[{args.host}]" if family == socket.AF_INET6 else args.host
-        server.worker.start()
-        print(f"nstyle.web: serving on http://{shown}:{port} ({ctx}); Ctrl-C stops it", flush=True)
-        Server(config).run(sockets=[sock])  # then raises the signal that stopped it
+        shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+        server.start()
+        print(
+            f"nstyle.web: serving on http://{shown}:{port} ({device}); Ctrl-C stops it", flush=True
+        )
+        Stoppable(config).run(sockets=[sock])  # then raises the signal that stopped it
     finally:
         server.stopping.set()
-        try:
-            server.worker.stop()  # the running job's epoch ends; a second Ctrl-C: at once
-        finally:
-            server.remove_folder()
-    print("nstyle.web: stopped", file=sys.stderr)
-    return 0
+        server.close()
 
 
 if __name__ == "__main__":

@@ -115,7 +115,9 @@ class Job:
 
 
 class Worker:
-    """The job registry, the bounded queue and the thread that works through it."""
+    """The job registry, the bounded queue and the thread that works through it.
+    ``load_weights(options, fallback=...)`` gives a job's network, loaded once per model
+    and fallback (the real ones by default; a test may give small ones)."""
 
     def __init__(
         self,

@@ -1,0 +1,220 @@
+"""One app's state: its worker, its working folder, its limits, and a job's intake.
+
+A new job's form is read (``guard.read_form``), its options parsed and checked as the
+command line checks its flags, and each picture decoded by ``nstyle.media.images.read_image``
+from a file of a random name in the server's own working folder, one at a time and no
+larger than the job needs. The folder is made when the server is, made again if it is
+removed while the server runs, and removed when the server closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+
+from nstyle import config
+from nstyle.engine.scale import style_edge
+from nstyle.errors import NStyleError
+from nstyle.media import images
+from nstyle.web import options as fields
+from nstyle.web.guard import MAX_STYLES, MAX_UPLOAD, STALLED, read_form, sanitized
+from nstyle.web.jobs import Job, QueueFull, Stopping, Worker, log
+from nstyle.web.options import Settings
+from nstyle.web.refusals import STOPPING, Refused, status_of
+
+Uploads = dict[str, list[UploadFile]]  # "content" and "style": the form's files
+
+
+def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
+    """The form's files (one content, at most ``MAX_STYLES`` styles) and its text fields;
+    a file where text belongs, or text where a file does, is refused."""
+    uploads: Uploads = {"content": [], "style": []}
+    values = []
+    for name, value in form.multi_items():
+        if name in uploads:
+            if not isinstance(value, UploadFile):
+                raise Refused(400, f"{name} must be a file, not text")
+            uploads[name].append(value)
+        elif isinstance(value, UploadFile):
+            raise Refused(400, f"{sanitized(name, 40)!r} is not a file field")
+        else:
+            values.append((name, value))
+    if len(uploads["content"]) != 1:
+        raise Refused(400, "give one photo as the file field 'content'")
+    if len(uploads["style"]) > MAX_STYLES:
+        raise Refused(400, f"at most {MAX_STYLES} style images")
+    return uploads, values
+
+
+class Server:
+    """The worker, the working folder (``workdir``, made here when none is given), the
+    limits of an upload, and the event a signal sets to stop the server."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        workdir: Path | None = None,
+        *,
+        max_upload: int = MAX_UPLOAD,
+        max_pixels: int = images.MAX_IMAGE_PIXELS,
+        stalled: float = STALLED,
+    ):
+        self.worker, self.stalled = worker, stalled
+        self.own = workdir is None  # the folder is ours to remove
+        self.workdir = Path(tempfile.mkdtemp(prefix="nstyle-web-")) if workdir is None else workdir
+        self.max_upload, self.max_pixels = max_upload, max_pixels
+        self.decoding = threading.Lock()  # one picture decoded at a time: bounded memory
+        self.folder = threading.Lock()  # guards ``workdir`` and the upload's file in it
+        self.stopping = threading.Event()  # set when a signal stops the server
+        self.closed = False
+
+    def start(self) -> None:
+        self.worker.start()
+
+    def close(self) -> None:
+        """Stop the worker (the running job's epoch ends), then remove the folder."""
+        try:
+            self.worker.stop()
+        finally:
+            self.remove_folder()
+
+    def job(self, job_id: str) -> Job:
+        job = self.worker.get(job_id)
+        if job is None:
+            raise Refused(404, "no such job (the id is unknown, or the job was forgotten)")
+        return job
+
+    def status(self, job: Job) -> dict[str, Any]:
+        return {**job.status(), "position": self.worker.position(job)}
+
+    # ------------------------------------------------------------ a new job
+    async def new_job(self, request: Request) -> Job:
+        """A job from a POST's form, queued; refused with the status of what is wrong."""
+        form = await read_form(request, self.max_upload, self.stalled, self.stopping)
+        try:
+            uploads, values = split_form(form)
+            settings = self.settings(values, len(uploads["style"]))
+            if not self.worker.has_room():  # before decoding anything
+                raise QueueFull("the queue is full; try again when a job has finished")
+            files = uploads["content"] + uploads["style"]
+            names = [sanitized(u.filename) for u in files]
+            labels = [name or "content" for name in names[:1]] + [
+                name or f"style {i}" for i, name in enumerate(names[1:], 1)
+            ]
+            edges = [settings.options.max_long_edge]
+            edges += [style_edge(settings.options)] * len(uploads["style"])
+            pictures = []
+            for upload, label, edge in zip(files, labels, edges):
+                if self.stopping.is_set():
+                    raise Refused(503, STOPPING)
+                data = await upload.read()
+                pictures.append(await self.in_thread(self.decode, data, label, edge))
+        finally:
+            await form.close()
+        if self.stopping.is_set():
+            raise Refused(503, STOPPING)
+        job = Job(settings, pictures[0], pictures[1:], {"content": names[0], "styles": names[1:]})
+        try:
+            return self.worker.submit(job)
+        except Stopping as exc:  # (a full queue goes to its own handler: 429, retry-after)
+            raise Refused(status_of(exc, 400), str(exc)) from None
+
+    def settings(self, values: list[tuple[str, str]], styles: int) -> Settings:
+        """The form's text as checked settings, with the command line's messages."""
+        try:
+            settings = fields.parse(values, self.worker.defaults, self.worker.fallback)
+            config.check_styles(settings.options, styles)
+        except NStyleError as exc:
+            raise Refused(status_of(exc, 400), str(exc)) from None
+        return settings
+
+    def decode(self, data: bytes, label: str, edge: int) -> np.ndarray:
+        """An upload as RGB uint8, by the command line's reader and its guards, made no
+        larger than the job needs (a long edge of ``edge``: what the run would resize it to),
+        so that waiting jobs hold no more memory than that. One at a time."""
+        with self.decoding:
+            with self.folder:
+                picture = self._read(data, label)
+            try:  # what the run would refuse at once: a side under the minimum
+                images.long_edge_shape(picture.shape, edge)
+            except NStyleError as exc:
+                raise Refused(status_of(exc, 400), str(exc)) from None
+            if max(picture.shape[:2]) > edge:
+                picture = images.resize_long_edge(picture, edge)
+            return picture
+
+    async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` in a thread of its own, given up (503) when the server stops:
+        a stop waits neither for a decode nobody will use nor for a thread of a pool (the
+        thread is a daemon, and writes no file once the folder is removed)."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(function(*args))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        threading.Thread(target=run, name="nstyle-decode", daemon=True).start()
+        while not done.done():
+            if self.stopping.is_set():
+                raise Refused(503, STOPPING)
+            await asyncio.sleep(0.02)
+        return done.result()
+
+    # ------------------------------------------------------------ the working folder
+    def _read(self, data: bytes, label: str) -> np.ndarray:
+        """``data`` decoded from a file of our folder, removed after; errors name ``label``."""
+        if self.closed:
+            raise Refused(503, STOPPING)
+        path = self.workdir / f"upload-{secrets.token_hex(16)}"
+        try:
+            fd, path = self._open(path)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            return images.read_image(path, self.max_pixels)
+        except NStyleError as exc:
+            message = str(exc).replace(str(path), label)
+            raise Refused(status_of(exc, 415), message) from None
+        except OSError as exc:  # a full disk, a temporary folder removed
+            raise Refused(
+                503, f"the server cannot write its temporary file ({exc.strerror or exc})"
+            ) from None
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _open(self, path: Path) -> tuple[int, Path]:
+        """A new file at ``path`` to write, or of its name in a new folder of our own when
+        the folder was removed: its descriptor and its path."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:  # the folder was removed: a new one of our own
+            self.workdir, self.own = Path(tempfile.mkdtemp(prefix="nstyle-web-")), True
+            log.warning("nstyle.web: warning: %s was removed; now %s", path.parent, self.workdir)
+            path = self.workdir / path.name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return fd, path
+
+    def remove_folder(self, timeout: float = 10.0) -> None:
+        """Remove the working folder (when it is ours) once no upload is in it; later
+        uploads are refused."""
+        got = self.folder.acquire(timeout=timeout)
+        try:
+            self.closed = True
+            if self.own:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        finally:
+            if got:
+                self.folder.release()
