@@ -8,9 +8,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstyle import batch
-from nstyle.batch import IMAGE, VIDEO, Item, Manifest
 from nstyle.errors import NStyleError
+from nstyle.many import inputs
+from nstyle.many.inputs import IMAGE, VIDEO, Item
+from nstyle.many.manifest import (
+    MANIFEST,
+    MANIFEST_VERSION,
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    file_hash,
+    item_key,
+    part_key,
+    settings_hash,
+)
 from nstyle.media.images import read_image, write_image
 
 
@@ -42,7 +52,7 @@ def photos(tmp_path):
 
 
 def test_a_folder_gives_its_images_and_videos_in_name_order_and_one_warning(photos, tmp_path):
-    found = batch.expand([photos])
+    found = inputs.expand([photos])
     assert names(found.items, tmp_path) == [
         ("photos/a_png_named.dat", IMAGE),
         ("photos/b.jpg", IMAGE),
@@ -60,7 +70,7 @@ def test_files_folders_and_globs_in_the_order_given_without_repeats(photos, tmp_
     other = picture(tmp_path / "shots" / "x.jpg", 40)
     picture(tmp_path / "shots" / "y.jpg", 50)
     (tmp_path / "shots" / "readme.md").write_text("#")
-    found = batch.expand([one, str(tmp_path / "shots" / "*"), photos, other, str(one)])
+    found = inputs.expand([one, str(tmp_path / "shots" / "*"), photos, other, str(one)])
     assert names(found.items, tmp_path) == [
         ("one.png", IMAGE),
         ("shots/x.jpg", IMAGE),
@@ -70,13 +80,13 @@ def test_files_folders_and_globs_in_the_order_given_without_repeats(photos, tmp_
         ("photos/clip.MP4", VIDEO),
     ]
     assert tmp_path / "shots" / "readme.md" in found.skipped
-    recursive = batch.expand([str(tmp_path / "**" / "*.jpg")])
+    recursive = inputs.expand([str(tmp_path / "**" / "*.jpg")])
     assert names(recursive.items, tmp_path) == [
         ("photos/b.jpg", IMAGE),
         ("shots/x.jpg", IMAGE),
         ("shots/y.jpg", IMAGE),
     ]
-    assert batch.expand([str(tmp_path / "sh?ts")]).items == found.items[1:3]  # a matched folder
+    assert inputs.expand([str(tmp_path / "sh?ts")]).items == found.items[1:3]  # a matched folder
 
 
 def test_bad_arguments_are_one_line_errors(photos, tmp_path):
@@ -93,7 +103,7 @@ def test_bad_arguments_are_one_line_errors(photos, tmp_path):
     ]
     for arguments, message in cases:
         with pytest.raises(NStyleError, match=message) as caught:
-            batch.expand(arguments)
+            inputs.expand(arguments)
         assert "\n" not in str(caught.value)
 
 
@@ -107,7 +117,7 @@ def test_output_names_are_stems_made_unique_in_input_order(tmp_path):
         Item(tmp_path / "out" / "y.jpg", IMAGE),  # an input in the output folder
     ]
     out = tmp_path / "out"
-    assert [p.name for p in batch.output_paths(items, out)] == [
+    assert [p.name for p in inputs.output_paths(items, out)] == [
         "x.jpg",
         "x-2.jpg",
         "X-3.jpg",
@@ -115,24 +125,24 @@ def test_output_names_are_stems_made_unique_in_input_order(tmp_path):
         "x.mp4",
         "y-2.jpg",  # never the input itself
     ]
-    assert all(p.parent == out for p in batch.output_paths(items, out))
+    assert all(p.parent == out for p in inputs.output_paths(items, out))
 
 
 def test_settings_hash_ignores_order_and_sees_every_value():
-    first = batch.settings_hash({"style_weight": 1.0, "styles": ("a", "b"), "seed": None})
-    assert first == batch.settings_hash({"seed": None, "styles": ["a", "b"], "style_weight": 1.0})
-    assert first != batch.settings_hash({"style_weight": 1.5, "styles": ("a", "b"), "seed": None})
+    first = settings_hash({"style_weight": 1.0, "styles": ("a", "b"), "seed": None})
+    assert first == settings_hash({"seed": None, "styles": ["a", "b"], "style_weight": 1.0})
+    assert first != settings_hash({"style_weight": 1.5, "styles": ("a", "b"), "seed": None})
 
 
 def style_folder(arguments, out, settings) -> list[str]:
     """A batch run as a front end would do it, with a cheap real "style" (the negative):
     the names of the outputs it had to make."""
     made = []
-    found = batch.expand(arguments)
+    found = inputs.expand(arguments)
     manifest = Manifest(out)
-    settings_key = batch.settings_hash(settings)
-    for item, output in zip(found.items, batch.output_paths(found.items, out)):
-        key = batch.item_key(batch.file_hash(item.path), settings_key)
+    settings_key = settings_hash(settings)
+    for item, output in zip(found.items, inputs.output_paths(found.items, out)):
+        key = item_key(file_hash(item.path), settings_key)
         if manifest.is_done(key, output):
             continue
         write_image(output, (255 - read_image(item.path)) // settings["divisor"])
@@ -166,11 +176,11 @@ def test_a_second_run_does_nothing_and_changes_redo_only_their_items(tmp_path):
     assert style_folder([photos], out, changed) == []
     assert style_folder([photos], out, settings) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
 
-    data = json.loads((out / batch.MANIFEST).read_text())
-    assert data["version"] == batch.MANIFEST_VERSION
+    data = json.loads((out / MANIFEST).read_text())
+    assert data["version"] == MANIFEST_VERSION
     outputs = [name for entry in data["entries"].values() for name in entry]
     assert sorted(outputs) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]  # no stale entries
-    assert sorted(p.name for p in out.iterdir()) == sorted(outputs + [batch.MANIFEST])
+    assert sorted(p.name for p in out.iterdir()) == sorted(outputs + [MANIFEST])
 
 
 def test_identical_inputs_in_two_places_are_both_kept(tmp_path):
@@ -185,7 +195,7 @@ def test_a_damaged_manifest_means_redo_not_a_failure(tmp_path):
     picture(tmp_path / "photos" / "a.jpg", 10)
     out = tmp_path / "out"
     assert style_folder([tmp_path / "photos"], out, {"divisor": 1}) == ["a.jpg"]
-    (out / batch.MANIFEST).write_text('{"version": 1, "entries": ')
+    (out / MANIFEST).write_text('{"version": 1, "entries": ')
     assert style_folder([tmp_path / "photos"], out, {"divisor": 1}) == ["a.jpg"]
     assert style_folder([tmp_path / "photos"], out, {"divisor": 1}) == []
 
@@ -194,9 +204,9 @@ def test_a_video_resumes_at_its_first_unfinished_frame(tmp_path):
     out = tmp_path / "out"
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"stands for a video's bytes")
-    key = batch.item_key(batch.file_hash(clip), batch.settings_hash({"temporal_weight": 1}))
+    key = item_key(file_hash(clip), settings_hash({"temporal_weight": 1}))
     frames = out / ".frames-clip"
-    parts = [(batch.part_key(key, t), frames / f"{t:06d}.png") for t in range(5)]
+    parts = [(part_key(key, t), frames / f"{t:06d}.png") for t in range(5)]
 
     manifest = Manifest(out)
     assert manifest.first_unfinished(parts) == 0
@@ -232,7 +242,7 @@ def test_manifest_paths_are_relative_to_the_working_folder_like_any_path(tmp_pat
     write_image(tmp_path / "out" / "x.jpg", np.zeros((4, 4, 3), np.uint8))
     Manifest("out").record("key", "out/x.jpg")
     again = Manifest(tmp_path / "out")
-    assert again.entries == {"key": {"x.jpg": batch.file_hash(tmp_path / "out" / "x.jpg")}}
+    assert again.entries == {"key": {"x.jpg": file_hash(tmp_path / "out" / "x.jpg")}}
     assert again.is_done("key", tmp_path / "out" / "x.jpg")
 
 
@@ -248,7 +258,7 @@ def test_patterns_match_what_glob_matches(tmp_path, monkeypatch, pattern):
         (tmp_path / name).write_bytes(b"")
     monkeypatch.chdir(tmp_path)
     expected = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
-    assert batch._matches(pattern, "x") == expected
+    assert inputs._matches(pattern, "x") == expected
 
 
 def test_double_star_enters_each_folder_once_through_symlink_loops(tmp_path, monkeypatch):
@@ -258,12 +268,12 @@ def test_double_star_enters_each_folder_once_through_symlink_loops(tmp_path, mon
     (deep / "up2").symlink_to("../..")
     picture(deep / "x.png")
     monkeypatch.chdir(tmp_path)
-    assert [item.path for item in batch.expand(["**/*.png"]).items] == [Path("a/b/x.png")]
+    assert [item.path for item in inputs.expand(["**/*.png"]).items] == [Path("a/b/x.png")]
     with pytest.raises(NStyleError, match="no file matches"):
-        batch.expand(["**/*.jpg"])
-    monkeypatch.setattr(batch, "MAX_MATCHES", 3)
+        inputs.expand(["**/*.jpg"])
+    monkeypatch.setattr(inputs, "MAX_MATCHES", 3)
     with pytest.raises(NStyleError, match="matches more than 3 paths"):
-        batch.expand(["**"])
+        inputs.expand(["**"])
 
 
 def test_the_manifest_vouches_only_for_unchanged_files_it_recorded(tmp_path):
@@ -275,12 +285,12 @@ def test_the_manifest_vouches_only_for_unchanged_files_it_recorded(tmp_path):
     assert manifest.outputs() == {os.path.realpath(tmp_path / "a.jpg")}
     picture(tmp_path / "a.jpg", 3)  # edited since
     assert not Manifest(tmp_path).wrote(tmp_path / "a.jpg")
-    (tmp_path / batch.MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
     broken = Manifest(tmp_path)
     assert broken.entries == {} and broken.broken == "nested too deep"
-    os.truncate(tmp_path / batch.MANIFEST, batch.MAX_MANIFEST_BYTES + 1)
+    os.truncate(tmp_path / MANIFEST, MAX_MANIFEST_BYTES + 1)
     assert Manifest(tmp_path).broken == "larger than 64 MiB"
-    os.unlink(tmp_path / batch.MANIFEST)
-    os.mkfifo(tmp_path / batch.MANIFEST)
+    os.unlink(tmp_path / MANIFEST)
+    os.mkfifo(tmp_path / MANIFEST)
     with pytest.raises(NStyleError, match="not a regular file, not nstyle's manifest"):
         Manifest(tmp_path)

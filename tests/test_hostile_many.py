@@ -281,19 +281,21 @@ def test_planning_a_long_video_keeps_one_histogram_at_a_time(tmp_path):
     """The shots of a video are found frame by frame: its length costs no memory."""
     import tracemalloc
 
-    from nstyle import batch, many
     from nstyle.config import Options
+    from nstyle.many.driver import Batch
+    from nstyle.many.inputs import VIDEO, Item
+    from nstyle.many.tasks import Job
 
     frames = 1500  # 5.6 MB of histograms if they were all kept
     path = video.write_video(
         tmp_path / "long.mp4", (f for _ in range(frames // 6) for f in pan(6, 16, 16)), 25
     )
-    job = many.Job(batch.Item(path, batch.VIDEO), tmp_path / "out" / "long.mp4", key="k")
+    job = Job(Item(path, VIDEO), tmp_path / "out" / "long.mp4", key="k")
     job.info = video.probe(path)
-    driver = many.Batch([job], None, Options(), tmp_path / "out", quiet=True)
+    driver = Batch([job], None, Options(), tmp_path / "out", quiet=True)
     tracemalloc.start()
     try:
-        assert driver._plan_video(0, job) == (frames, 0)
+        assert driver.videos.plan(0, job) == (frames, 0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

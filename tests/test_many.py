@@ -21,10 +21,11 @@ import numpy as np
 import psutil
 import pytest
 
-from nstyle import batch, cli, many
+from nstyle import cli
 from nstyle.config import Options
 from nstyle.errors import NStyleError
-from nstyle.media import images, video
+from nstyle.many import cluster, inputs, manifest
+from nstyle.media import images, scenes, video
 from tests.conftest import make_rgb
 from tests.test_video import SAMPLE_RATE, write_tone
 
@@ -71,24 +72,24 @@ def free_port() -> int:
 # ------------------------------------------------------------ without painting
 def test_scene_cuts_split_a_clip_where_the_scene_changes_not_where_it_moves():
     frames = pan(8, cut=5)
-    histograms = [many.frame_histogram(f) for f in frames]
-    assert many.scene_cuts(histograms) == [5]
-    assert many.shots(8, [5]) == [range(0, 5), range(5, 8)]
-    assert many.scene_cuts([many.frame_histogram(f) for f in pan(8)]) == []
-    assert many.shots(3, []) == [range(0, 3)]
+    histograms = [scenes.frame_histogram(f) for f in frames]
+    assert scenes.scene_cuts(histograms) == [5]
+    assert scenes.shots(8, [5]) == [range(0, 5), range(5, 8)]
+    assert scenes.scene_cuts([scenes.frame_histogram(f) for f in pan(8)]) == []
+    assert scenes.shots(3, []) == [range(0, 3)]
 
 
 def test_settings_keep_what_shapes_the_picture():
-    base = many.settings(Options(), ["s"], 0.0, batch.IMAGE)
-    key = batch.settings_hash
-    assert key(base) == key(many.settings(Options(max_memory=3.0), ["s"], 0.0, batch.IMAGE))
-    assert key(base) == key(many.settings(Options(temporal_weight=1), ["s"], 0.0, batch.IMAGE))
-    clip = many.settings(Options(), ["s"], 0.0, batch.VIDEO)
-    assert key(clip) != key(many.settings(Options(temporal_weight=1), ["s"], 0.0, batch.VIDEO))
+    base = manifest.settings(Options(), ["s"], 0.0, inputs.IMAGE)
+    key = manifest.settings_hash
+    assert key(base) == key(manifest.settings(Options(max_memory=3.0), ["s"], 0.0, inputs.IMAGE))
+    assert key(base) == key(manifest.settings(Options(temporal_weight=1), ["s"], 0.0, inputs.IMAGE))
+    clip = manifest.settings(Options(), ["s"], 0.0, inputs.VIDEO)
+    assert key(clip) != key(manifest.settings(Options(temporal_weight=1), ["s"], 0.0, inputs.VIDEO))
     for changed in (
-        many.settings(Options(style_weight=2), ["s"], 0.0, batch.IMAGE),
-        many.settings(Options(), ["t"], 0.0, batch.IMAGE),
-        many.settings(Options(), ["s"], 0.1, batch.IMAGE),
+        manifest.settings(Options(style_weight=2), ["s"], 0.0, inputs.IMAGE),
+        manifest.settings(Options(), ["t"], 0.0, inputs.IMAGE),
+        manifest.settings(Options(), ["s"], 0.1, inputs.IMAGE),
     ):
         assert key(changed) != key(base)
 
@@ -105,10 +106,10 @@ def test_an_unreachable_ray_address_is_one_line_within_seconds(tmp_path, capsys)
     # a host that does not answer at all: the short timeout, not Ray's minutes
     began = time.monotonic()
     with pytest.raises(NStyleError, match="no Ray cluster answers"):
-        many.check_reachable("192.0.2.254:6379", seconds=1.0)  # TEST-NET-1: never routed
+        cluster.check_reachable("192.0.2.254:6379", seconds=1.0)  # TEST-NET-1: never routed
     assert time.monotonic() - began < 5
     with pytest.raises(NStyleError, match="expected HOST:PORT"):
-        many.parse_address("cluster-without-port")
+        cluster.parse_address("cluster-without-port")
 
 
 @pytest.mark.parametrize(
@@ -167,7 +168,7 @@ def test_folder_glob_and_files_then_resume_and_changed_settings(tmp_path, capsys
         "nstyle: warning: skipped 2 entries that are neither an image nor a video: "
         f"{photos / 'empty.jpg'}, {photos / 'notes.txt'}"
     ]
-    assert sorted(p.name for p in out.iterdir()) == [batch.MANIFEST, "a.jpg", "b.jpg", "c.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == [manifest.MANIFEST, "a.jpg", "b.jpg", "c.jpg"]
     assert re.search(r"^wrote .*a\.jpg \(1/3, [0-9.]+ s\)$", err, re.M)
     assert "wrote" in err and "epoch" not in err and "memory plan" not in err
     assert images.read_image(out / "b.jpg").shape == (46, 64, 3)  # 40x56 -> long edge 64
@@ -222,7 +223,7 @@ def test_a_video_is_styled_frame_by_frame_and_resumes_at_its_first_unfinished_fr
     info = video.probe(styled)
     assert (info.frames, info.rate, info.width, info.height) == (6, 12, 64, 48)
     assert not frames.exists()  # the frames are in the video now
-    assert sorted(p.name for p in styled.parent.iterdir()) == [batch.MANIFEST, "styled.mp4"]
+    assert sorted(p.name for p in styled.parent.iterdir()) == [manifest.MANIFEST, "styled.mp4"]
     frames_out = list(video.read_frames(styled))
     assert len(frames_out) == 6
     # styled, not the input: the painting changed the frames
@@ -291,7 +292,7 @@ def test_a_real_ray_cluster_through_ray_address(tmp_path, ray_cluster):
         for conn in process.net_connections(kind="inet"):
             if conn.status == psutil.CONN_LISTEN:
                 assert conn.laddr.ip in ("127.0.0.1", "::ffff:127.0.0.1"), conn
-    assert many.loopback_only(address)  # so the run must not let Ray swap in the outward IP
+    assert cluster.loopback_only(address)  # so the run must not let Ray swap in the outward IP
     names = ["a.jpg", "b.jpg", "c.jpg"]
     for turn, name in enumerate(names):
         photo(tmp_path / "photos" / name, turn)
@@ -305,7 +306,7 @@ def test_a_real_ray_cluster_through_ray_address(tmp_path, ray_cluster):
         said.append(line)
         if line.startswith("wrote ") and not killed:
             for process in cluster_processes(session):
-                if "ray::Worker" in " ".join(process.cmdline()):
+                if "ray::RayActor" in " ".join(process.cmdline()):
                     process.kill()
                     killed.append(process.pid)
     assert run.wait(timeout=300) == 0, "".join(said)
@@ -313,7 +314,7 @@ def test_a_real_ray_cluster_through_ray_address(tmp_path, ray_cluster):
     assert killed, said_all
     assert f"on the Ray cluster at {address}: 1 worker(s) on 1 machine(s)" in said_all
     assert "error" not in said_all and len(re.findall(r"^wrote ", said_all, re.M)) == 3
-    assert sorted(p.name for p in out.iterdir()) == [batch.MANIFEST, *names]
+    assert sorted(p.name for p in out.iterdir()) == [manifest.MANIFEST, *names]
     # the same pictures as in this process
     local = tmp_path / "local"
     argv_local = [a if a != str(out) else str(local) for a in argv]
@@ -346,7 +347,7 @@ def test_workers_start_a_local_cluster_for_the_run(tmp_path):
         done.stderr
     )
     assert "clip.mp4: 4 frames, 2 shots (cuts before frames 3)" in done.stderr
-    assert sorted(p.name for p in out.iterdir()) == [batch.MANIFEST, "a.jpg", "clip.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [manifest.MANIFEST, "a.jpg", "clip.mp4"]
     info = video.probe(out / "clip.mp4")
     assert (info.frames, info.rate) == (4, 10)
     time.sleep(2)  # the cluster stops with the run: no process of it is left

@@ -1,0 +1,78 @@
+"""Many pictures in one run: a folder of photos, videos frame by frame, on this process or
+on a Ray cluster, resumable from the output folder's manifest. No MXNet at import.
+
+A picture is one task; a video is split into shots at scene cuts and each shot is a chain of
+frame tasks, painted in order, each from the previous styled frame. Different chains and
+pictures run in parallel when there are several workers; chains are served before
+pictures, the longest first, so that they do not end last.
+
+The modules, in the order a run meets them:
+
+* ``inputs``: what ``--content-image`` names (files, folders, patterns) and each output's
+  name;
+* ``manifest``: the settings that shape a picture, their hash, and the record of what is
+  finished;
+* ``tasks``: a job (an input and its output), the task a worker paints, a video's chains;
+* ``driver``: ``Batch``, the pictures half and the loop that feeds a runner; ``videos``:
+  its video half (shots, frames, the video written);
+* ``runners``: where tasks are painted, in this process or on Ray, through ``Local``;
+  ``cluster``: reaching and starting Ray;
+* ``progress``: the bar and a line per finished item.
+
+Scene cuts are ``nstyle.media.scenes``.
+"""
+
+from nstyle.many.cluster import check_reachable, loopback_only, parse_address
+from nstyle.many.driver import Batch
+from nstyle.many.inputs import (
+    GLOB_CHARACTERS,
+    IMAGE,
+    VIDEO,
+    VIDEO_SUFFIXES,
+    Item,
+    expand,
+    output_paths,
+)
+from nstyle.many.manifest import (
+    MANIFEST,
+    MANIFEST_VERSION,
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    file_hash,
+    item_key,
+    part_key,
+    settings,
+    settings_hash,
+)
+from nstyle.many.runners import InProcess, RayRunner
+from nstyle.many.tasks import Job
+from nstyle.media.scenes import frame_histogram, scene_cuts, shots
+
+__all__ = [
+    "GLOB_CHARACTERS",
+    "IMAGE",
+    "MANIFEST",
+    "MANIFEST_VERSION",
+    "MAX_MANIFEST_BYTES",
+    "VIDEO",
+    "VIDEO_SUFFIXES",
+    "Batch",
+    "InProcess",
+    "Item",
+    "Job",
+    "Manifest",
+    "RayRunner",
+    "check_reachable",
+    "expand",
+    "file_hash",
+    "frame_histogram",
+    "item_key",
+    "loopback_only",
+    "output_paths",
+    "parse_address",
+    "part_key",
+    "scene_cuts",
+    "settings",
+    "settings_hash",
+    "shots",
+]
