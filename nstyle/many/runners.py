@@ -61,7 +61,7 @@ class Local:
     def __init__(self, ctx: Any, *, load_weights: Callable[..., Any] | None = None, verbose=True):
         self.ctx = ctx
         self.load_weights = load_weights  # default: nstyle.api.load_weights
-        self.verbose = verbose  # the painter's notices (not passed on yet)
+        self.verbose = verbose  # the painter's plan and scale lines at INFO (else DEBUG)
         self._weights: dict[tuple[str, str | None, str | None], Any] = {}
 
     def weights(self, options: Options, fallback: str | None) -> Any:
@@ -88,7 +88,9 @@ class Local:
         from nstyle import api
 
         weights = self.weights(options, fallback)
-        return api.Painter(styles, options, ctx=self.ctx, weights=weights, init=init)
+        return api.Painter(
+            styles, options, ctx=self.ctx, weights=weights, init=init, verbose=self.verbose
+        )
 
     def run(self, painter: Any, task: Task, callback: Callable | None = None) -> Any:
         """Paint ``task``: its ``api.Result``, or a ``Failure`` when the item failed (an
@@ -128,7 +130,7 @@ class InProcess:
         """Load the weights and build the network: the painter."""
         from nstyle import devices
 
-        local = self.local = Local(devices.select_context(self.gpu))
+        local = self.local = Local(devices.select_context(self.gpu), verbose=False)
         self.painter = local.painter(
             self.styles, self.options, fallback=self.fallback, init=self.init
         )
@@ -177,7 +179,7 @@ class RayActor:
 
             from nstyle import devices
 
-            local = self.local = Local(devices.select_context(self.gpu))
+            local = self.local = Local(devices.select_context(self.gpu), verbose=False)
             styles, init = ray.get(pictures[0])
             self.painter = local.painter(styles, self.options, fallback=self.fallback, init=init)
             self.description = local.weights(self.options, self.fallback).description

@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 
 from nstyle import api, config
-from nstyle.errors import Diverged, NStyleError, mxnet_failed, one_line
+from nstyle.errors import Diverged, NStyleError, one_line
+from nstyle.many.runners import Failure, Local
+from nstyle.many.tasks import Task
 from nstyle.media import images
 from nstyle.web.options import Settings
 
@@ -134,12 +136,11 @@ class Worker:
         self.ctx = ctx
         self.max_waiting, self.keep, self.preview_seconds = max_waiting, keep, preview_seconds
         self.preload, self.defaults, self.fallback = preload, defaults, fallback
-        self.load_weights = load_weights
+        self.local = Local(ctx, load_weights=load_weights)  # paints as the batch path does
         self.jobs: dict[str, Job] = {}  # oldest first
         self.waiting: collections.deque[Job] = collections.deque()
         self.running: Job | None = None
         self.network: str | None = None  # the default model's weights, once loaded
-        self._weights: dict[tuple[str, str | None], Any] = {}
         self._cond = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="nstyle-worker", daemon=True)
@@ -234,16 +235,12 @@ class Worker:
 
     def weights_for(self, options: config.Options, fallback: str | None) -> Any:
         """Loaded once per server for each model (and fallback)."""
-        key = (options.model, fallback)
-        if key not in self._weights:
-            self._weights[key] = self.load_weights(options, fallback=fallback)
-            if key == (self.defaults.model, self.fallback):
-                self.network = self._weights[key].description
-        return self._weights[key]
+        weights = self.local.weights(options, fallback)
+        if (options.model, fallback) == (self.defaults.model, self.fallback):
+            self.network = weights.description
+        return weights
 
     def _execute(self, job: Job) -> None:
-        from mxnet.base import MXNetError
-
         settings, shown = job.settings, [0.0]
 
         def on_epoch(it: api.Iterate) -> None:
@@ -263,27 +260,29 @@ class Worker:
             weights = self.weights_for(settings.options, settings.fallback)
             job.update(network=weights.description)
             assert job.content is not None and job.styles is not None
-            result = api.transfer(
-                job.content,
-                job.styles,
-                settings.options,
-                ctx=self.ctx,
-                weights=weights,
-                callback=on_epoch,
-            )
+            painter = self.local.painter(job.styles, settings.options, fallback=settings.fallback)
+            result = self.local.run(painter, Task(0, None, job.content), on_epoch)
         except Cancelled:
             job.update(state="cancelled")
-        except NStyleError as exc:
-            if isinstance(exc, Diverged) and exc.picture is not None:  # the last good image
-                job.show(images.denoise(exc.picture, settings.remove_noise), quality=95)
-            job.update(state="failed", error=one_line(str(exc)))
-        except MXNetError as exc:  # e.g. out of memory: what MXNet says, in a line
-            job.update(state="failed", error=one_line(str(mxnet_failed(exc))))
-        except Exception as exc:  # a bug: the job fails, the server goes on
-            log.error("nstyle.web: error: job %s failed: %s", job.id, bug(exc))
+        except Exception as exc:
+            failure = Failure.of(exc)  # the weights or the painter refused, or MXNet failed
+            if failure is not None:
+                self._failed(job, failure)
+                return
+            log.error("nstyle.web: error: job %s failed: %s", job.id, bug(exc))  # a bug
             job.update(state="failed", error=one_line(f"internal error: {exc!r}"))
         else:
+            if isinstance(result, Failure):
+                self._failed(job, result)
+                return
             job.show(images.denoise(result.image, settings.remove_noise), quality=95)
             job.update(
                 state="done", epoch=result.epochs, elapsed=result.seconds, reason=result.reason
             )
+
+    def _failed(self, job: Job, failure: Failure) -> None:
+        """A job that failed: its line, and the last good picture where it diverged."""
+        error = failure.error
+        if isinstance(error, Diverged) and error.picture is not None:
+            job.show(images.denoise(error.picture, job.settings.remove_noise), quality=95)
+        job.update(state="failed", error=one_line(str(error)))
