@@ -7,9 +7,9 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.api import Iterate
+from nstyle.cli.report import Reporter
 from nstyle.config import Outputs
 from nstyle.optimize import Step
-from nstyle.cli.report import Reporter
 
 
 class Terminal(io.StringIO):

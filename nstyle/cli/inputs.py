@@ -1,0 +1,87 @@
+"""What a command-line run reads, and what it must never overwrite; shared by one run and a
+batch. Every picture is read here once, under --max-image-pixels, before MXNet is imported,
+so a bad file costs a fraction of a second and one line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from nstyle import config, files
+from nstyle.config import Options, Outputs
+from nstyle.errors import NStyleError
+from nstyle.media import images
+from nstyle.spec import MODELS
+
+SAMPLES = Path(__file__).resolve().parents[2] / "input"  # the checkout's bundled pictures
+
+
+def bundled(path: str, default: str) -> Path:
+    """``path``; the default sample is found in the checkout from any working folder."""
+    if path == default and not Path(path).exists() and (SAMPLES / Path(path).name).exists():
+        return SAMPLES / Path(path).name
+    return Path(path)
+
+
+def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) -> None:
+    """The flags' values on their own, before any file is read."""
+    config.check_options(options, None if options.weights else MODELS[options.model])
+    config.check_outputs(outputs)
+    if args.max_image_pixels < 1:
+        raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+
+
+def fallback_weights(argv: list[str], options: Options) -> str | None:
+    """The model whose weights stand in when the chosen model's are missing: VGG-16, unless
+    --model or --weights was given (then the user's choice or nothing)."""
+    explicit = any(a == "--model" or a.startswith("--model=") for a in argv)
+    return None if explicit or options.weights else "vgg16"
+
+
+@dataclasses.dataclass
+class Styles:
+    """The paintings and the --init picture, each read once under the run's pixel limit
+    (a batch hands the same pictures to every job and worker)."""
+
+    paths: list[Path]  # the paintings
+    pictures: list[Any]  # each painting, RGB uint8
+    init: Any  # the --init picture, or None when the start is a named one
+    init_path: Path | None
+    weights: Path | None  # --weights, when given
+
+    def protected(self) -> list[Path]:
+        """The files no output may land on: the paintings, --init, --weights."""
+        init = [] if self.init_path is None else [self.init_path]
+        return [*self.paths, *init, *([self.weights] if self.weights else [])]
+
+
+def read_styles(args: argparse.Namespace, options: Options) -> Styles:
+    """The paintings (their count checked against --style-blend-weights) and --init."""
+    paths = [bundled(p, "input/style.jpg") for p in args.style_image]
+    pictures = [images.read_image(p, args.max_image_pixels) for p in paths]
+    config.check_styles(options, len(pictures))
+    init, init_path = None, None
+    if options.init not in config.INITS:  # read once, under this run's limit
+        init = images.read_image(options.init, args.max_image_pixels)
+        init_path = Path(options.init)
+    weights = Path(options.weights) if options.weights else None
+    return Styles(paths, pictures, init, init_path, weights)
+
+
+def check_outputs(outputs: list[Path], inputs: list[Path], ours: Callable[[Path], bool]) -> None:
+    """A batch's outputs: none of them an input, and each writable unless a file is there
+    that nstyle did not write (``ours``: the manifest lists it): that one is kept, and the
+    driver refuses its input."""
+    for output in outputs:
+        if not os.path.lexists(output) or ours(output):
+            files.check_writable_file(output, "--output")
+        for path in inputs:
+            if files.same_file(output, path):
+                raise NStyleError(
+                    f"--output {output} is the input {path}; writing it would destroy "
+                    "it: choose another --output"
+                )
