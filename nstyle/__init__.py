@@ -24,7 +24,8 @@ _PUBLIC = {
     "load_weights": "nstyle.api",
     "Options": "nstyle.config",
     "NStyleError": "nstyle.errors",
-    "NStyleTypeError": "nstyle.config",
+    "NStyleTypeError": "nstyle.errors",
+    "Temporal": "nstyle.api",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -1,7 +1,7 @@
 """The VGG networks by name: blocks, layers and channels, with no framework imported.
 
 Options, checks and the documentation read these names without loading MXNet; the Gluon
-network in ``nstyle.model`` is built from the same table.
+network in ``nstyle.engine.network`` is built from the same table.
 """
 
 from __future__ import annotations

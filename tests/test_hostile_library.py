@@ -414,7 +414,7 @@ SIZES = [
     ),
     (
         "resize-beyond-mxnet",
-        "from nstyle import images; images.resize_to(rgb, (40000, 60000))",
+        "from nstyle.media import images; images.resize_to(rgb, (40000, 60000))",
         "a 60000x40000 picture is beyond MXNet's arrays",
     ),
 ]

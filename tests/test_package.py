@@ -16,57 +16,111 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.platform  # all of it runs on every supported Python in CI
 
-# Each module may import only modules of lower layers (lazy imports inside functions too).
-# A subpackage (nstyle.web) is one module here: its files together.
+# Each module may import only modules of lower layers (lazy imports inside functions too;
+# imports for type annotations only, under ``if TYPE_CHECKING``, are not dependencies). A
+# module is a file, named from nstyle (``engine.plan``; a package's __init__ is the
+# package's name); the web app (nstyle.web) is one module here: its files together.
 LAYERS = [
-    {"errors", "runtime", "spec", "cuda", "temporal", "hosts"},  # leaves: no MXNet at import
-    {"config", "files"},  # the options and the files a run touches: no MXNet
-    {"images", "weights", "devices", "video"},  # video: PyAV, no MXNet
-    {"batch"},  # many inputs, their output names and the manifest (issue 14): no MXNet
-    {"model"},
-    {"losses"},
-    {"tiles"},  # the loss tile by tile (issue 13), on the losses
-    {"memory"},  # the memory model and each scale's plan: whole or tiles, which optimiser
-    {"optimize"},
-    {"api"},
-    {"many"},  # many pictures and videos, in this process or on Ray (issue 14), on the api
-    {"report"},
-    {"cli", "web"},  # the two front ends: the command line and the web app
+    # leaves; the engine's, media's and many's __init__ are docstrings
+    {"errors", "runtime", "spec", "cuda", "hosts", "_moved", "engine", "media", "many"},
+    {"nstyle", "config.limits", "files", "media.flow", "media.scenes"},  # no MXNet from here ...
+    {"config.values"},  # each field's type and range
+    {"config.options", "config.schedule"},  # the fields and their views; the scales
+    {"config.checks"},  # what depends on several fields, the styles, files
+    {"config"},  # re-exports
+    {"media.images", "media.video", "weights.formats", "devices"},
+    {"weights.fetch"},
+    {"weights"},
+    {"many.inputs"},
+    {"many.manifest"},  # ... to here
+    {"engine.network"},  # the VGG on MXNet
+    {"engine.terms"},  # the objective's graphs and executors
+    {"engine.layout"},  # the tiles' geometry
+    {"engine.tiles"},  # the objective tile by tile
+    {"engine.memory"},  # what fits
+    {"engine.plan"},  # the run's plan
+    {"engine.stop"},
+    {"engine.solvers"},
+    {"engine.scale"},  # one scale
+    {"engine.painter"},
+    {"api"},  # the library's entry points
+    {"many.tasks", "many.progress", "many.cluster"},
+    {"many.runners"},  # in this process or on Ray, through Local
+    {"many.videos"},
+    {"many.driver"},
+    {"cli.signals", "cli.exits", "cli.parser", "cli.inputs", "cli.report"},
+    {"cli.single"},
+    {"cli.batch"},
+    {"cli"},
+    {"cli.__main__"},
+    {"web"},  # the two front ends: the command line and the web app
 ]
 LAYER = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+PACKAGE = ROOT / "nstyle"
+
+
+def module_of(path: Path) -> str:
+    """``engine.plan`` for nstyle/engine/plan.py, ``config`` for its __init__.py, ``web``
+    for any file of the web app."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    if not parts:
+        return "nstyle"  # the package's own __init__: its public names load on first use
+    return "web" if parts[0] == "web" else ".".join(parts)
+
+
+MODULES = {module_of(path) for path in PACKAGE.rglob("*.py")}
+
+
+def resolve(dotted: str) -> str | None:
+    """The module that ``nstyle.<dotted>`` is or lives in (its longest known prefix)."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name == "web" or name.startswith("web."):
+            return "web"
+        if name in MODULES:
+            return name
+    return None
+
+
+def type_only(tree: ast.Module) -> set[ast.AST]:
+    """The nodes under ``if TYPE_CHECKING:``."""
+    return {
+        inner
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
 
 
 def imports_of(path: Path) -> set[str]:
-    """The nstyle modules a file imports, anywhere in it."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "nstyle":
-                found |= {alias.name for alias in node.names}
-            elif node.module.startswith("nstyle."):
-                found.add(node.module.split(".")[1])
+    """The nstyle modules a file imports, anywhere in it (not for types only)."""
+    tree = ast.parse(path.read_text())
+    skipped, found = type_only(tree), set()
+    for node in ast.walk(tree):
+        if node in skipped:
+            continue
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nstyle"):
+            base = node.module.removeprefix("nstyle").lstrip(".")
+            for alias in node.names:  # a submodule by name, or a name from a module
+                found.add(resolve(f"{base}.{alias.name}" if base else alias.name) or resolve(base))
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("nstyle.")}
-    return found
-
-
-def sources(module: str) -> list[Path]:
-    """A module's file, or every file of a subpackage."""
-    package = ROOT / "nstyle" / module
-    return sorted(package.rglob("*.py")) if package.is_dir() else [package.with_suffix(".py")]
+            names = [a.name for a in node.names if a.name.startswith("nstyle.")]
+            found |= {resolve(name.removeprefix("nstyle.")) for name in names}
+    return found - {None}
 
 
 def test_every_module_has_a_layer():
-    modules = {p.stem for p in (ROOT / "nstyle").glob("*.py")} - {"__init__"}
-    modules |= {p.parent.name for p in (ROOT / "nstyle").glob("*/__init__.py")}
-    assert modules == set(LAYER)
+    assert MODULES == set(LAYER)
 
 
-@pytest.mark.parametrize("module", sorted(LAYER))
-def test_imports_run_one_way(module):
-    for path in sources(module):
-        for imported in imports_of(path) - {module}:  # within a subpackage: any way
-            assert LAYER[imported] < LAYER[module], f"{path.name} of {module} imports {imported}"
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: module_of(p))
+def test_imports_run_one_way(path):
+    module = module_of(path)
+    for imported in imports_of(path) - {module}:  # within the web app: any way
+        assert LAYER[imported] < LAYER[module], f"{module} ({path.name}) imports {imported}"
 
 
 def test_options_and_checks_load_no_framework():

@@ -9,7 +9,7 @@ import numpy as np
 from nstyle.api import Iterate
 from nstyle.cli.report import Reporter
 from nstyle.config import Outputs
-from nstyle.optimize import Step
+from nstyle.engine.stop import Step
 
 
 class Terminal(io.StringIO):

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from nstyle.engine.terms import LossExecutor, Network
 from nstyle.engine.layout import TilePlan, layer_margins, layer_strides
+from nstyle.engine.terms import LossExecutor, Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.spec import layer_plan, relu_names
 from tests.conftest import TINY_CHANNELS, random_vgg

@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 
 from nstyle.cli.batch import Many, is_many
+from nstyle.cli.exits import EXIT_CODES, exit_for
 from nstyle.cli.parser import add_fields, build_parser, error, parse_options, shown_default
 from nstyle.cli.signals import Signals
 from nstyle.cli.single import Run
-from nstyle.errors import FrameworkFailure, NStyleError, exit_code, one_line
+from nstyle.errors import NStyleError, exit_code, one_line
 
 __all__ = [
     "EXIT_CODES",
@@ -35,13 +36,7 @@ __all__ = [
     "shown_default",
 ]
 
-EXIT_CODES = ((FrameworkFailure, 1), (NStyleError, 2))  # by kind, the first that matches
 log = logging.getLogger("nstyle")
-
-
-def exit_for(failure: NStyleError) -> int:
-    """The exit code of a failure, by its kind (a user's mistake: 2)."""
-    return next(code for kind, code in EXIT_CODES if isinstance(failure, kind))
 
 
 class StderrHandler(logging.StreamHandler):

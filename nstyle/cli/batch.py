@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nstyle import files
+from nstyle.cli.exits import exit_for_failures
 from nstyle.cli.inputs import bundled, check_flags, check_outputs, fallback_weights, read_styles
 from nstyle.cli.parser import error
 from nstyle.cli.signals import Signals
@@ -24,7 +25,7 @@ log = logging.getLogger("nstyle")
 def is_many(args: argparse.Namespace) -> bool:
     """Whether the run is a batch: several inputs, a folder, a pattern, a video, or Ray.
     One image file (or one name that is no file at all) is today's single run."""
-    from nstyle.batch import GLOB_CHARACTERS, VIDEO_SUFFIXES
+    from nstyle.many.inputs import GLOB_CHARACTERS, VIDEO_SUFFIXES
 
     given = args.content_image
     if len(given) != 1 or args.workers is not None or args.ray_address is not None:
@@ -49,13 +50,6 @@ def check_workers(args: argparse.Namespace) -> None:
         )
 
 
-def exit_for_failures(failed: list[NStyleError]) -> int:
-    """A batch's exit code by its failures' kinds: 1 if every one is MXNet's fault, else 2."""
-    from nstyle.cli import exit_for  # the package's table (the package imports this module)
-
-    return max(exit_for(failure) for failure in failed)
-
-
 class Many:
     """A batch run (``nstyle.many``): its checks, then the jobs on a runner."""
 
@@ -70,7 +64,9 @@ class Many:
 
     def check(self) -> None:
         """Everything knowable before any work, each failure one line."""
-        from nstyle import batch, many
+        from nstyle.many.cluster import check_reachable
+        from nstyle.many.inputs import expand
+        from nstyle.many.tasks import Job
 
         options, outputs, args = self.options, self.outputs, self.args
         check_flags(options, outputs, args)
@@ -80,17 +76,17 @@ class Many:
         styles = read_styles(args, options)
         self.style_paths, self.styles, self.init = styles.paths, styles.pictures, styles.init
         given = [str(bundled(p, "input/content.jpg")) for p in args.content_image]
-        found = batch.expand(given)
+        found = expand(given)
         if found.warning():
             log.warning("nstyle: warning: %s", found.warning())
         items = self.inputs(found.items)
         self.folder, outputs_ = self.destination(items)
         if args.ray_address is not None:
-            many.check_reachable(args.ray_address)
+            check_reachable(args.ray_address)
         files.check_folder(self.folder, "--output")
         inputs = [*styles.protected(), *(item.path for item in items)]
         check_outputs(outputs_, inputs, self.manifest.wrote)
-        self.jobs = [many.Job(item, output, info=self.infos.get(item.path))
+        self.jobs = [Job(item, output, info=self.infos.get(item.path))
                      for item, output in zip(items, outputs_)]  # fmt: skip
 
     def inputs(self, items) -> list:
@@ -98,10 +94,10 @@ class Many:
         into the input folder does not paint them again) and the videos found in a folder
         or by a pattern that cannot be read (skipped with a warning line each); a video
         named on its own that cannot be read is an error. Each video is probed here."""
-        from nstyle import batch
+        from nstyle.many import inputs, manifest
         from nstyle.media import video
 
-        self.manifest = batch.Manifest(self.destination(items)[0])
+        self.manifest = manifest.Manifest(self.destination(items)[0])
         if self.manifest.broken:
             log.warning(
                 "nstyle: warning: %s is broken (%s): it counts as empty, and files in %s "
@@ -122,7 +118,7 @@ class Many:
                 )
         readable = []
         for item in kept:
-            if item.kind == batch.VIDEO:
+            if item.kind == inputs.VIDEO:
                 try:
                     self.infos[item.path] = video.probe(item.path)  # unreadable, no frames
                 except NStyleError as exc:
@@ -138,7 +134,7 @@ class Many:
     def destination(self, items) -> tuple[Path, list[Path]]:
         """The output folder and each item's output: one video or one picture may be named
         (a file of its kind); else --output is a folder (output/ by default)."""
-        from nstyle import batch
+        from nstyle.many import inputs
         from nstyle.media import video
 
         given = self.args.output
@@ -147,12 +143,12 @@ class Many:
         named_folder = output.is_dir() or given.endswith(os.sep)  # "out.d/" is a folder
         if len(items) == 1 and not named_folder and not default:
             item = items[0]
-            if item.kind == batch.VIDEO and output.suffix.lower() in video.OUTPUT_FORMATS:
+            if item.kind == inputs.VIDEO and output.suffix.lower() in video.OUTPUT_FORMATS:
                 return output.parent, [output]
-            if item.kind == batch.IMAGE and output.suffix:
+            if item.kind == inputs.IMAGE and output.suffix:
                 files.image_format(output)
                 return output.parent, [output]
-            if output.suffix and item.kind == batch.VIDEO:
+            if output.suffix and item.kind == inputs.VIDEO:
                 video.output_format(output)  # one line naming the video types
         if not default and output.suffix and not named_folder:
             raise NStyleError(
@@ -160,7 +156,7 @@ class Many:
                 f"(each input gets its own file in it)"
             )
         folder = Path("output") if default else output
-        return folder, batch.output_paths(items, folder)
+        return folder, inputs.output_paths(items, folder)
 
     def paint(self) -> int:
         """Every job, under the output folder's lock; the exit code."""
@@ -169,29 +165,29 @@ class Many:
 
     def key_jobs(self) -> None:
         """Each job's key in the manifest: its input's hash and the settings of its kind."""
-        from nstyle import batch, many
+        from nstyle.many import manifest
 
         options, outputs = self.options, self.outputs
-        style_hashes = [batch.file_hash(p) for p in self.style_paths]
+        style_hashes = [manifest.file_hash(p) for p in self.style_paths]
         keyed: dict[str, str] = {}
         for job in self.jobs:
-            values = many.settings(options, style_hashes, outputs.remove_noise, job.item.kind)
-            kind_key = keyed.setdefault(job.item.kind, batch.settings_hash(values))
-            job.key = batch.item_key(batch.file_hash(job.item.path), kind_key)
+            values = manifest.settings(options, style_hashes, outputs.remove_noise, job.item.kind)
+            kind_key = keyed.setdefault(job.item.kind, manifest.settings_hash(values))
+            job.key = manifest.item_key(manifest.file_hash(job.item.path), kind_key)
 
     def make_runner(self) -> Any:
         """Where the pictures are painted: in this process, or on Ray's workers."""
-        from nstyle import many
+        from nstyle.many import runners
 
         options, args = self.options, self.args
         fallback = fallback_weights(self.run.argv, options)
         hook = Signals.check
         if args.workers is None and args.ray_address is None:
-            return many.InProcess(
+            return runners.InProcess(
                 self.styles, options, gpu=args.gpu, fallback=fallback, epoch_hook=hook,
                 init=self.init,
             )  # fmt: skip
-        return many.RayRunner(
+        return runners.RayRunner(
             self.styles,
             options,
             address=args.ray_address,
@@ -204,25 +200,18 @@ class Many:
         )
 
     def drive(self, runner) -> int:
-        """The batch's driver under the folder lock, loggers muted; the exit code (an
+        """The batch's driver under the folder lock; the exit code (an
         interrupt's, with a line saying that what is finished is kept)."""
-        from nstyle import many
+        from nstyle.many.driver import Batch
 
         options, args, outputs = self.options, self.args, self.outputs
-        # A line per item: no memory plan, no optimiser summary per picture.
-        chatty = [
-            logging.getLogger(f"nstyle.{name}") for name in ("engine.painter", "engine.solvers")
-        ]
-        levels = [logger.level for logger in chatty]
-        for logger in chatty:
-            logger.setLevel(logging.WARNING)
         # MXNet may run here: interrupts act between epochs (and, with Ray, between the
         # short waits for its workers: Ray's own start is left to finish, a few seconds,
         # so that it can be shut down whole).
         Signals.defer = True
         try:
             with files.FolderLock(self.folder):
-                driver = many.Batch(
+                driver = Batch(
                     self.jobs,
                     runner,
                     options,
@@ -244,8 +233,6 @@ class Many:
             return exit_code(interrupt)
         finally:
             Signals.defer = False
-            for logger, level in zip(chatty, levels):
-                logger.setLevel(level)
         return self.outcome(summary)
 
     def outcome(self, summary) -> int:

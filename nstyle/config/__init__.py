@@ -1,25 +1,22 @@
-"""The options of a run, their checks and the coarse-to-fine schedule: ``options`` (every
-field, its default and flag, and the views by concern), ``checks`` (before any work) and
-``schedule`` (the scales and their budgets). No framework: the command line, the web app
-and the docs read them without MXNet. Every name is re-exported here."""
+"""The options of a run, their checks and the coarse-to-fine schedule: ``limits`` (choices,
+defaults, limits, a flag's spelling), ``values`` (each field's type and range),
+``options`` (every field, its default and flag, and the views by concern), ``schedule``
+(the scales and their budgets) and ``checks`` (what depends on several fields, the styles
+or files). No framework: the command line, the web app and the docs read them without
+MXNet. Every name is re-exported here."""
 
 from nstyle.config.checks import (
-    KINDS,
     blend_weights,
-    check_finite,
     check_layers,
     check_options,
     check_outputs,
     check_styles,
-    check_values,
-    typed,
 )
-from nstyle.config.options import (
+from nstyle.config.limits import (
     COARSEST_EDGE,
     DEFAULT_LR,
     FLOAT32_MAX,
     FULL_FLOOR_EDGE,
-    GROUPS,
     INITS,
     MAX_ELEMENTS,
     MAX_LONG_EDGE,
@@ -28,6 +25,11 @@ from nstyle.config.options import (
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
     TEMPORAL_WEIGHT,
+    flag,
+    shown,
+)
+from nstyle.config.options import (
+    GROUPS,
     FirstOrder,
     Network,
     Objective,
@@ -37,11 +39,10 @@ from nstyle.config.options import (
     Solver,
     Start,
     Stop,
-    flag,
     option,
-    shown,
 )
 from nstyle.config.schedule import ScalePlan, scale_count, scale_floor, scale_plan, total_epochs
+from nstyle.config.values import KINDS, check_finite, check_values, typed
 from nstyle.errors import NStyleTypeError
 
 __all__ = [

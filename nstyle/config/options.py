@@ -1,6 +1,6 @@
-"""Every option and its default, in one place, and the spelling of its flag.
+"""Every option and its default, in one place, with its help: one flag each.
 
-A leaf: it imports no framework, so the command line, the web app and the documentation
+It imports no framework, so the command line, the web app and the documentation
 read the options without loading MXNet. ``nstyle.cli`` builds its flags from these fields;
 the README's flag table is generated from that parser. The fields are stored flat (one
 flag each) and read by concern through views (``Options.network``, ``.scales``, ...).
@@ -12,23 +12,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from nstyle.spec import CONTENT_LAYERS, MIN_EDGE, MODELS, POOLING, STYLE_LAYERS
-
-OPTIMIZERS = ("lbfgs", "sgd", "adam")
-DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
-INITS = ("content", "noise")
-MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
-COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
-MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
-TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight
-FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096
-# MXNet 1.9.1's arrays hold fewer than 2**31 numbers, the picture's (1, 3, H, W) included:
-# beyond this long edge not even a picture MIN_EDGE px wide fits one (the memory plan,
-# which knows the picture's shape, refuses far smaller sizes; docs/BENCHMARKS.md).
-MAX_ELEMENTS = 2**31  # MXNet 1.9.1's 32-bit tensor sizes
-MAX_LONG_EDGE = MAX_ELEMENTS // (3 * MIN_EDGE)
-MAX_MEMORY_GIB = 2**33  # a byte count of 64 bits
-FLOAT32_MAX = 3.4028234663852886e38  # what MXNet's optimiser operators take
+from nstyle.config.limits import (
+    COARSEST_EDGE,
+    DEFAULT_LR,
+    FULL_FLOOR_EDGE,
+    MAX_SEED,
+    MIN_SCALE_EPOCHS,
+    OPTIMIZERS,
+    TEMPORAL_WEIGHT,
+)
+from nstyle.config.values import check_values, typed
+from nstyle.spec import CONTENT_LAYERS, MODELS, POOLING, STYLE_LAYERS
 
 
 def option(default: Any, help: str, **cli: Any) -> Any:
@@ -155,8 +149,6 @@ class Options:
         """Each field's type and range, at once: a value that cannot work fails here,
         naming the field, not deep inside a run (``check_options`` adds what depends on
         several fields or on files)."""
-        from nstyle.config.checks import check_values, typed  # the checks import Options
-
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, typed(f.name, str(f.type), getattr(self, f.name)))
         check_values(self)
@@ -296,7 +288,7 @@ def _view(options: Options, group: type[Any]) -> Any:
 
 @dataclass(frozen=True)
 class Outputs:
-    """What a command-line run writes and prints besides its result (``nstyle.report``)."""
+    """What a command-line run writes and prints besides its result (``nstyle.cli.report``)."""
 
     save_epochs: int = option(
         50, "write tmp_<epoch>.jpg beside the output every this many epochs (0: never)"
@@ -307,13 +299,3 @@ class Outputs:
     print_every: int = option(10, "print the losses every this many epochs (0: never)")
     quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
     log: str | None = option(None, "write every epoch's losses to this CSV file")
-
-
-def flag(name: str) -> str:
-    """The command-line spelling of a field: ``--content-weight``."""
-    return "--" + name.replace("_", "-")
-
-
-def shown(value: float) -> str:
-    """A number short enough for a one-line message (10**30 as 1e+30)."""
-    return f"{value:.4g}" if abs(value) >= 1e15 else str(value)

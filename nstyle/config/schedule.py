@@ -7,7 +7,7 @@ import math
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
-from nstyle.config.options import COARSEST_EDGE, FULL_FLOOR_EDGE, MIN_SCALE_EPOCHS, shown
+from nstyle.config.limits import COARSEST_EDGE, FULL_FLOOR_EDGE, MIN_SCALE_EPOCHS, shown
 from nstyle.errors import NStyleError
 from nstyle.spec import MIN_EDGE
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class ScalePlan:
     """One scale's plan: its long edge, at most ``epochs`` epochs, the stop rule applied from
     epoch ``first_check`` on (``scale_plan``); then what the memory search fills in
-    (``nstyle.memory.plan_scale``): the picture's shape, whole or in tiles, the solver and
+    (``nstyle.engine.memory.plan_scale``): the picture's shape, whole or in tiles, the solver and
     L-BFGS's history, and the predicted peak."""
 
     edge: int

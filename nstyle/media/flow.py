@@ -140,7 +140,7 @@ def temporal_loss(
     x: np.ndarray, warped: np.ndarray, mask: np.ndarray, weight: float = 1.0
 ) -> tuple[float, np.ndarray]:
     """The short-term temporal loss and its gradient with respect to ``x``: the numpy
-    reference of ``nstyle.losses.TemporalTerm``.
+    reference of ``nstyle.engine.terms.TemporalTerm``.
 
     ``L = w sum c (x - warped)^2`` and ``dL/dx = 2 w c (x - warped)``: a sum over the
     elements where the paper takes their mean, as the content and style terms here are

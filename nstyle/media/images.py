@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nstyle.config import MAX_ELEMENTS
+from nstyle.config.limits import MAX_ELEMENTS
 from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia
 from nstyle.files import check_readable, image_format, replaced_atomically
 from nstyle.spec import MIN_EDGE

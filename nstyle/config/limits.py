@@ -1,0 +1,32 @@
+"""The options' choices, defaults and limits, and how a flag and a number are spelled in
+a message: the bottom of ``nstyle.config``, imported by its other modules. No framework."""
+
+from __future__ import annotations
+
+from nstyle.spec import MIN_EDGE
+
+OPTIMIZERS = ("lbfgs", "sgd", "adam")
+DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
+INITS = ("content", "noise")
+MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
+COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
+MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
+TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight
+FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096
+# MXNet 1.9.1's arrays hold fewer than 2**31 numbers, the picture's (1, 3, H, W) included:
+# beyond this long edge not even a picture MIN_EDGE px wide fits one (the memory plan,
+# which knows the picture's shape, refuses far smaller sizes; docs/BENCHMARKS.md).
+MAX_ELEMENTS = 2**31  # MXNet 1.9.1's 32-bit tensor sizes
+MAX_LONG_EDGE = MAX_ELEMENTS // (3 * MIN_EDGE)
+MAX_MEMORY_GIB = 2**33  # a byte count of 64 bits
+FLOAT32_MAX = 3.4028234663852886e38  # what MXNet's optimiser operators take
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a field: ``--content-weight``."""
+    return "--" + name.replace("_", "-")
+
+
+def shown(value: float) -> str:
+    """A number short enough for a one-line message (10**30 as 1e+30)."""
+    return f"{value:.4g}" if abs(value) >= 1e15 else str(value)
