@@ -56,8 +56,8 @@ def check(image, loss, tv, out: str) -> dict:
 
 
 def iterations(image, loss, tv, optimizer: str, n: int) -> dict:
-    """``nstyle.engine.solvers`` for ``n`` iterations, no early stop: seconds per evaluation of the
-    objective and gradient (for SGD, per iteration) and the number of evaluations."""
+    """``nstyle.engine.solvers`` for ``n`` iterations, no early stop: seconds per evaluation
+    of the objective and gradient (for SGD, per iteration) and the number of evaluations."""
     evaluations = 0
     step = loss.step
 

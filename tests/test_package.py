@@ -283,3 +283,35 @@ def test_the_wheel_holds_the_web_app_and_installs_a_working_command(tmp_path, ti
     run = subprocess.run([command, *argv], capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (tmp_path / "out.jpg").stat().st_size > 0
+
+
+def test_the_old_module_names_still_import():
+    """Code written against nstyle 0.3's layout keeps working (``nstyle._moved``): a module
+    that moved whole is the new module; a split one finds each name where it went."""
+    import importlib
+
+    import nstyle.media.images
+    from nstyle._moved import MOVED
+
+    images = importlib.import_module("nstyle.images")
+    assert images is nstyle.media.images
+    from nstyle.images import read_image
+    from nstyle.losses import Network
+    from nstyle.optimize import StopRule, optimize
+    from nstyle.tiles import TiledLoss, TilePlan
+
+    assert read_image.__module__ == "nstyle.media.images"
+    assert Network.__module__ == "nstyle.engine.terms"
+    assert (optimize.__module__, StopRule.__module__) == (
+        "nstyle.engine.solvers",
+        "nstyle.engine.stop",
+    )
+    assert (TiledLoss.__module__, TilePlan.__module__) == (
+        "nstyle.engine.tiles",
+        "nstyle.engine.layout",
+    )
+    for old, new in MOVED.items():
+        assert all(importlib.import_module(target) for target in new), old
+        importlib.import_module(old)
+    with pytest.raises(AttributeError, match="nstyle.optimize.*no_such_name"):
+        getattr(importlib.import_module("nstyle.optimize"), "no_such_name")  # noqa: B009
