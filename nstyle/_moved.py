@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import types
 
@@ -64,3 +65,19 @@ def install() -> None:
     """Let the old module names import (once per process)."""
     if not any(isinstance(finder, _Finder) for finder in sys.meta_path):
         sys.meta_path.append(_Finder())
+
+
+def names_in(package: str, modules: tuple[str, ...]):
+    """A package's ``__getattr__`` for the names its one module had before it became the
+    package (``nstyle.many.Batch``): each from the first of ``modules`` that has it. A
+    submodule's own name is left to the import system."""
+
+    def __getattr__(name: str):
+        if not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}") is None:
+            for target in modules:
+                module = importlib.import_module(target)
+                if hasattr(module, name):
+                    return getattr(module, name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -87,9 +87,12 @@ def transfer(
     **settings: Any,
 ) -> Result:
     """``stylize``, returning the picture with the number of epochs and why they ended
-    (a ``Result``); ``init``: the start picture when ``options.init`` names a file, already
-    read (as ``Painter`` takes it)."""
+    (a ``Result``). ``init``: the start picture when ``options.init`` names a file, already
+    read (as ``Painter`` takes it); a name or path here is the setting ``Options.init``
+    (``init="noise"``), as every other keyword."""
     check_callback(callback)
+    if isinstance(init, (str, os.PathLike)):  # the setting, not a picture
+        settings, init = {**settings, "init": os.fspath(init)}, None
     painter = Painter(styles, with_settings(options, settings), ctx=ctx, weights=weights, init=init)
     return painter.paint(content, callback=callback)
 

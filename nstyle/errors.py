@@ -64,8 +64,8 @@ def framework_failure(exc: BaseException) -> FrameworkFailure | None:
     name, so that a caller without MXNet loaded can ask), else None."""
     if isinstance(exc, FrameworkFailure):
         return exc
-    if type(exc).__name__ != "MXNetError":
-        return None
+    if not any(kind.__name__ == "MXNetError" for kind in type(exc).__mro__):
+        return None  # (MXNet's InternalError and others are subclasses)
     return mxnet_failed(exc)
 
 

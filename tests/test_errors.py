@@ -68,6 +68,11 @@ def test_mxnet_s_own_error_becomes_a_framework_failure():
     assert str(failure).startswith("MXNet failed: ") and "\n" not in str(failure)
     assert errors.framework_failure(ValueError("MXNet")) is None
     assert errors.framework_failure(errors.NStyleError("MXNet failed: no")) is None
+    # MXNet raises subclasses too (a C++ message starting "InternalError:")
+    internal = mx.error.InternalError("InternalError: the device is lost")
+    assert (
+        str(errors.framework_failure(internal)) == "MXNet failed: InternalError: the device is lost"
+    )
 
 
 def test_exit_codes_and_http_statuses_follow_the_kind():

@@ -312,6 +312,11 @@ def test_settings_as_keywords_mean_what_the_options_mean(tiny):
     assert np.array_equal(nstyle.stylize(RGB, STYLE, weights=tiny, **SMALL), by_options)
     replaced = nstyle.stylize(RGB, STYLE, Options(**SMALL), weights=tiny, max_long_edge=24)
     assert max(replaced.shape[:2]) == 24
+    # init and weights are settings too (and parameters of transfer's): the same meaning
+    noise = Options(**SMALL, init="noise", seed=3)
+    by_keywords = nstyle.stylize(RGB, STYLE, weights=tiny, **SMALL, init="noise", seed=3)
+    assert np.array_equal(by_keywords, nstyle.stylize(RGB, STYLE, noise, weights=tiny))
+    assert not np.array_equal(by_keywords, by_options)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
+from nstyle import _moved
 from nstyle.cli.batch import Many, is_many
 from nstyle.cli.exits import EXIT_CODES, exit_for
 from nstyle.cli.parser import add_fields, build_parser, error, parse_options, shown_default
@@ -37,6 +38,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("nstyle")
+# nstyle 0.3's other names of nstyle.cli (bundled, check_flags, inside_mxnet, ...)
+__getattr__ = _moved.names_in(
+    __name__,
+    tuple(f"nstyle.cli.{m}" for m in ("parser", "inputs", "signals", "single", "batch")),
+)
 
 
 class StderrHandler(logging.StreamHandler):

@@ -4,4 +4,4 @@ import sys
 
 from nstyle.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m nstyle.cli"))

@@ -158,7 +158,7 @@ class TiledLoss:
     tile so that memory is bounded by the largest tile's executor; the same interface
     (``step``, ``grad``, ``snapshot``, ...), so the optimisers take either.
 
-    The weights are ``LossExecutor``'s (``losses.head_weights``): style layer l weighs
+    The weights are ``LossExecutor``'s (``terms.head_weights``): style layer l weighs
     ``style_weight * layer_weight_l / (C_l^2 H_l W_l)`` with the whole image's H_l W_l, each
     content layer ``content_weight / len(content_layers)``.
     """
@@ -230,7 +230,7 @@ class TiledLoss:
             for j in range(len(content)):
                 sums[j] += outs[len(style) + j]
         # dL/dG = 2h (G - T), symmetric: the head gradient of the Gram output is twice that
-        # (``losses.gram``'s one-operand backward).
+        # (``terms.gram``'s one-operand backward).
         heads, values = [], []
         for i, n in enumerate(style):
             residual = grams[i] - self.targets[f"target_gram_{n}"]

@@ -21,3 +21,24 @@ The modules, in the order a run meets them:
 
 Scene cuts are ``nstyle.media.scenes``.
 """
+
+from nstyle import _moved
+
+# nstyle 0.3's names of nstyle.many (and nstyle.batch's, for code that used them here)
+__getattr__ = _moved.names_in(
+    __name__,
+    tuple(
+        f"nstyle.{module}"
+        for module in (
+            "many.driver",
+            "many.runners",
+            "many.tasks",
+            "many.manifest",
+            "many.inputs",
+            "many.cluster",
+            "many.progress",
+            "many.videos",
+            "media.scenes",
+        )
+    ),
+)

@@ -73,7 +73,7 @@ class Local:
                 from nstyle import api
 
                 load = api.load_weights
-            self._weights[key] = load(options, fallback)
+            self._weights[key] = load(options, fallback=fallback)
         return self._weights[key]
 
     def painter(
@@ -180,9 +180,9 @@ class RayActor:
             from nstyle import devices
 
             local = self.local = Local(devices.select_context(self.gpu), verbose=False)
+            self.description = local.weights(self.options, self.fallback).description
             styles, init = ray.get(pictures[0])
             self.painter = local.painter(styles, self.options, fallback=self.fallback, init=init)
-            self.description = local.weights(self.options, self.fallback).description
         return self.painter
 
     def ready(self, pictures: list[Any]) -> tuple[str, int, int, str]:

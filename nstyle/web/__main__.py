@@ -150,6 +150,8 @@ def serve(argv: list[str] | None) -> int:
         sock = bind(args.host, args.port)
     except OSError as exc:
         return fail(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})")
+    import uvicorn  # noqa: F401  (before the app makes its working folder: none left behind)
+
     from nstyle.web.app import create_app
     from nstyle.web.guard import LOOPBACK_NAMES
 

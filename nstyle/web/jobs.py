@@ -2,10 +2,10 @@
 
 A job is submitted with its pictures already decoded and its settings checked; it waits in
 a bounded queue (``QueueFull`` past ``max_waiting``), runs in the worker thread through
-``nstyle.api.transfer``, and keeps its current picture (a JPEG, renewed every
-``preview_seconds``), epoch and losses for the page to fetch. Cancelling a running job
-raises ``Cancelled`` from the per-epoch callback; ``transfer`` lets it through. All MXNet
-work, weight loading included, happens in the worker thread.
+``nstyle.many.runners.Local`` (as a batch's pictures do), and keeps its current picture (a
+JPEG, renewed every ``preview_seconds``), epoch and losses for the page to fetch.
+Cancelling a running job raises ``Cancelled`` from the per-epoch callback; ``Local`` lets it
+through. All MXNet work, weight loading included, happens in the worker thread.
 """
 
 from __future__ import annotations
