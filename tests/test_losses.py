@@ -7,15 +7,8 @@ from numpy.testing import assert_allclose
 from scipy.signal import convolve2d
 
 import model_vgg19
-from nstyle.engine.terms import (
-    LAPLACIAN,
-    LossExecutor,
-    Network,
-    TemporalTerm,
-    TVExecutor,
-    gram,
-    image_terms,
-)
+from nstyle.engine.pixels import LAPLACIAN, TemporalTerm, TVExecutor, image_terms
+from nstyle.engine.terms import LossExecutor, Network, gram
 from nstyle.media.flow import temporal_loss
 from tests.conftest import TINY_CHANNELS, random_vgg
 

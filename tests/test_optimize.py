@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from nstyle.config import Options
+from nstyle.engine.pixels import TVExecutor
 from nstyle.engine.solvers import optimize
-from nstyle.engine.terms import LossExecutor, Network, TVExecutor
+from nstyle.engine.terms import LossExecutor, Network
 from nstyle.errors import NStyleError
 from tests.conftest import TINY_CHANNELS, random_vgg
 

@@ -35,7 +35,7 @@ LAYERS = [
     {"many.inputs"},
     {"many.manifest"},  # ... to here
     {"engine.network"},  # the VGG on MXNet
-    {"engine.terms"},  # the objective's graphs and executors
+    {"engine.terms", "engine.pixels", "engine.guides"},  # the objective's terms; guides
     {"engine.layout"},  # the tiles' geometry
     {"engine.tiles"},  # the objective tile by tile
     {"engine.memory"},  # what fits

@@ -20,8 +20,9 @@ from nstyle.config import (
     ScalePlan,
 )
 from nstyle.engine import memory
+from nstyle.engine.pixels import TemporalTerm, TVExecutor, image_terms
 from nstyle.engine.solvers import Outcome, optimize
-from nstyle.engine.terms import LossExecutor, Network, TemporalTerm, TVExecutor, image_terms
+from nstyle.engine.terms import LossExecutor, Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.errors import Diverged
 from nstyle.media import images

@@ -23,9 +23,6 @@ import numpy as np
 from nstyle.engine import network
 from nstyle.spec import layer_channels
 
-# The TV gradient kernel, per channel: the discrete Laplacian / 8.
-LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float32) / 8
-
 
 def gram(feature: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
     """Gram matrix x . x^T of a (1, C, H, W) feature, by FullyConnected: (C, C).
@@ -60,21 +57,6 @@ def content_loss(feature: mx.sym.Symbol, name: str) -> mx.sym.Symbol:
     """
     target = mx.sym.var(f"target_content_{name}")
     return mx.sym.reshape(gram(target - feature, 1), shape=(1,))
-
-
-def tv_gradient(weight: float) -> mx.sym.Symbol:
-    """``weight * Laplacian(img)`` per channel: (1, 3, H, W) -> (1, 3, H, W)."""
-    kernel = mx.sym.var("laplacian")  # (3, 1, 3, 3), one kernel per channel
-    conv = mx.sym.Convolution(
-        data=mx.sym.var("img"),
-        weight=kernel,
-        kernel=(3, 3),
-        pad=(1, 1),
-        num_filter=3,
-        num_group=3,
-        no_bias=True,
-    )
-    return conv * weight
 
 
 @dataclass
@@ -271,102 +253,3 @@ class LossExecutor:
     def weighted_losses(self) -> dict[str, float]:
         """Each loss times its head gradient (one host synchronisation for all of them)."""
         return self.snapshot()()
-
-
-class TVExecutor:
-    """``tv_weight * Laplacian(image)``, bound to the image array itself."""
-
-    def __init__(self, image: mx.nd.NDArray, tv_weight: float):
-        kernel = mx.nd.array(
-            np.broadcast_to(LAPLACIAN, (3, 1, 3, 3)), ctx=image.context, dtype=image.dtype
-        )
-        self.executor = tv_gradient(tv_weight).bind(
-            image.context, args={"img": image, "laplacian": kernel}, grad_req="null"
-        )
-
-    option = "tv_weight"
-
-    def forward(self) -> mx.nd.NDArray:
-        self.executor.forward(is_train=False)
-        return self.executor.outputs[0]
-
-    def energy(self, grad: mx.nd.NDArray) -> mx.nd.NDArray:
-        """The energy whose gradient ``grad`` (this ``forward``) is: ``x . grad / 2`` (the
-        operator is symmetric), a (1,) array on the device."""
-        return 0.5 * mx.nd.sum(self.executor.arg_dict["img"] * grad).reshape((1,))
-
-    def norms(self) -> dict[str, float]:
-        """The gradient's L2 norm under the option that weighs it (inf where it overflows)."""
-        return {self.option: float(mx.nd.norm(self.forward()).asscalar())}
-
-
-class TemporalTerm:
-    """Ruder et al.'s short-term temporal loss, ``w * sum(c * (x - t)^2)``, on the device:
-    ``t`` the previous styled frame warped into this one, ``c`` the (H, W) mask of where
-    it is trusted. A sum over the pixels, not the paper's mean, as the content and style
-    terms here are sums: the weight then does not depend on the frame's size.
-    (``nstyle.media.flow.temporal_loss`` is the numpy reference.)"""
-
-    option = "temporal_weight"
-
-    def __init__(self, image: mx.nd.NDArray, warped: np.ndarray, mask: np.ndarray, weight: float):
-        ctx, dtype = image.context, image.dtype
-        self.image = image
-        self.target = mx.nd.array(warped, ctx=ctx, dtype=dtype)
-        self.mask = mx.nd.array(np.asarray(mask)[None, None], ctx=ctx, dtype=dtype)
-        self.weight = float(weight)
-        if self.target.shape != image.shape or self.mask.shape[2:] != image.shape[2:]:
-            raise ValueError(
-                f"warped {self.target.shape} and mask {self.mask.shape} do not fit the image "
-                f"{image.shape}"
-            )
-
-    def forward(self) -> mx.nd.NDArray:
-        """``2 w c (x - t)``."""
-        return mx.nd.broadcast_mul(self.image - self.target, self.mask) * (2 * self.weight)
-
-    def energy(self, grad: mx.nd.NDArray) -> mx.nd.NDArray:
-        """``w sum c (x - t)^2 = (x - t) . grad / 2``, a (1,) array."""
-        return 0.5 * mx.nd.sum((self.image - self.target) * grad).reshape((1,))
-
-    def norms(self) -> dict[str, float]:
-        return {self.option: float(mx.nd.norm(self.forward()).asscalar())}
-
-
-class ImageTerms:
-    """Several terms on the image itself (TV, temporal) as one: the gradients summed, the
-    energies summed, the norms by option; the optimisers take it where they take a
-    ``TVExecutor``."""
-
-    def __init__(self, terms):
-        self.terms = list(terms)
-        self._grads: list[mx.nd.NDArray] = []
-
-    def forward(self) -> mx.nd.NDArray:
-        self._grads = [t.forward() for t in self.terms]
-        total = self._grads[0].copy()
-        for g in self._grads[1:]:
-            total += g
-        return total
-
-    def energy(self, grad: mx.nd.NDArray) -> mx.nd.NDArray:
-        """The terms' energies at the image of the last ``forward`` (``grad`` its sum)."""
-        found = [t.energy(g) for t, g in zip(self.terms, self._grads)]
-        return mx.nd.add_n(*found) if len(found) > 1 else found[0]
-
-    def norms(self) -> dict[str, float]:
-        found: dict[str, float] = {}
-        for t in self.terms:
-            found.update(t.norms())
-        return found
-
-
-ImageTerm = TVExecutor | TemporalTerm | ImageTerms  # what the optimisers add to the loss
-
-
-def image_terms(terms) -> ImageTerm | None:
-    """None, the one term, or the terms as one (``ImageTerms``)."""
-    terms = [t for t in terms if t is not None]
-    if not terms:
-        return None
-    return terms[0] if len(terms) == 1 else ImageTerms(terms)
