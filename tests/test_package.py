@@ -35,7 +35,8 @@ LAYERS = [
     {"many.inputs"},
     {"many.manifest"},  # ... to here
     {"engine.network"},  # the VGG on MXNet
-    {"engine.terms", "engine.pixels", "engine.guides"},  # the objective's terms; guides
+    {"engine.terms", "engine.pixels"},  # the objective's terms
+    {"engine.guides"},  # regions: guided Gram targets
     {"engine.layout"},  # the tiles' geometry
     {"engine.tiles"},  # the objective tile by tile
     {"engine.memory"},  # what fits

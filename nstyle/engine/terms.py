@@ -48,6 +48,14 @@ def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbo
     return mx.sym.sum(mx.sym.square(target - gram(feature, channels)))
 
 
+def guided_style_loss(feature: mx.sym.Symbol, channels: int, key: str) -> mx.sym.Symbol:
+    """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``): the
+    variables ``target_gram_<key>`` and ``guide_<key>`` (1, 1, h, w), ``key`` = r<k>_<layer>."""
+    target, guide = mx.sym.var(f"target_gram_{key}"), mx.sym.var(f"guide_{key}")
+    guided = mx.sym.broadcast_mul(feature, guide)
+    return mx.sym.sum(mx.sym.square(target - gram(guided, channels)))
+
+
 def content_loss(feature: mx.sym.Symbol, name: str) -> mx.sym.Symbol:
     """``sum((target - F)^2)``; the target is the variable ``target_content_<name>``.
 
@@ -107,18 +115,30 @@ class Network:
             dtype,
         )
 
-    def targets(self, image: np.ndarray) -> dict[str, mx.nd.NDArray]:
+    def targets(
+        self, image: np.ndarray, guides: dict[str, mx.nd.NDArray] | None = None
+    ) -> dict[str, mx.nd.NDArray]:
         """Run the Gram/content executor once on ``image`` (1, 3, H, W).
 
         Returns ``target_gram_<layer>`` (C, C) and ``target_content_<layer>`` (1, C, h, w).
+        ``guides``: each style layer's guide (1, 1, h, w): the Gram matrices of the guided
+        features (a painting's statistics taken from part of it).
         """
+        guides = guides or {}
         outputs = {
-            f"target_gram_{n}": gram(self.features[n], self.channels[n]) for n in self.style_layers
+            f"target_gram_{n}": gram(
+                mx.sym.broadcast_mul(self.features[n], mx.sym.var(f"guide_{n}"))
+                if n in guides
+                else self.features[n],
+                self.channels[n],
+            )
+            for n in self.style_layers
         }
         outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
         symbol = mx.sym.Group(list(outputs.values()))
         data = mx.nd.array(image, ctx=self.ctx, dtype=self.dtype)
-        executor = network.bind(symbol, self.ctx, dict(self.params, data=data))
+        arrays = {f"guide_{n}": guide for n, guide in guides.items()}
+        executor = network.bind(symbol, self.ctx, dict(self.params, **arrays, data=data))
         executor.forward(is_train=False)
         return {name: out.copy() for name, out in zip(outputs, executor.outputs)}
 
@@ -185,7 +205,9 @@ class LossExecutor:
     """The loss graph bound to an image array, with its fixed head gradients.
 
     ``step()`` runs forward and backward; afterwards ``grad`` holds the data gradient of
-    ``sum_l head_l * loss_l`` and ``outputs`` the unweighted losses.
+    ``sum_l head_l * loss_l`` and ``outputs`` the unweighted losses. With ``regions``, each
+    style layer has one guided Gram loss per region (``targets`` then hold each region's
+    ``target_gram_r<k>_<layer>`` and ``guide_r<k>_<layer>``; ``nstyle.engine.guides``).
     """
 
     def __init__(
@@ -196,13 +218,17 @@ class LossExecutor:
         style_weight: float,
         content_weight: float,
         style_layer_weights: dict[str, float] | None = None,
+        regions: int = 0,
     ):
         weights = head_weights(net, image.shape, style_weight, content_weight, style_layer_weights)
         losses, heads, self.names = [], [], []
         for name in net.style_layers:
-            losses.append(style_loss(net.features[name], net.channels[name], name))
-            heads.append(weights[f"style_{name}"])
-            self.names.append(f"style_{name}")
+            for key in [f"r{k}_{name}" for k in range(regions)] or [name]:
+                feature, channels = net.features[name], net.channels[name]
+                guided = guided_style_loss if regions else style_loss
+                losses.append(guided(feature, channels, key))
+                heads.append(weights[f"style_{name}"])  # a region: a part of the same sum
+                self.names.append(f"style_{key}")
         for name in net.content_layers:
             losses.append(content_loss(net.features[name], name))
             heads.append(weights[f"content_{name}"])

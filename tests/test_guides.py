@@ -1,0 +1,169 @@
+"""Spatial control (issue 24): guides on the features' grid, guided Gram matrices against
+numpy and finite differences, a guide of ones equal to no guide, regions and masks."""
+
+import mxnet as mx
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from nstyle.engine import guides
+from nstyle.engine.scale import style_targets
+from nstyle.engine.terms import LossExecutor
+from nstyle.errors import NStyleError, NStyleTypeError
+from tests.test_losses import CONTENT, STYLE, tiny_network
+
+
+def test_a_guide_lies_on_each_layer_s_grid_at_odd_sizes():
+    net = tiny_network()
+    shape = (1, 3, 37, 53)
+    guide = np.random.default_rng(0).uniform(0, 1, (1, 1, 37, 53))
+    on_layers = guides.layer_guides(guide, 16, STYLE, mx.cpu(), "float64")
+    _, feature_shapes, _ = mx.sym.Group([net.features[n] for n in STYLE]).infer_shape(data=shape)
+    for name, feature_shape in zip(STYLE, feature_shapes):
+        assert on_layers[name].shape == (1, 1, *feature_shape[2:]), name
+    # relu1_1 sees the guide itself; relu2_1 its 2x2 means (the floor drops the odd row)
+    assert_allclose(on_layers["relu1_1"].asnumpy(), guide)
+    means = guide[0, 0, :36, :52].reshape(18, 2, 26, 2).mean(axis=(1, 3))
+    assert_allclose(on_layers["relu2_1"].asnumpy()[0, 0], means)
+
+
+def written_guided_objective(net, x, targets, regions, style_weight, content_weight):
+    """sum_k sum_l sw/(C_l^2 H_l W_l) ||gram(F_l * g_kl) - A_kl||^2 + cw ||F - P||^2, in
+    numpy from the network's features."""
+    symbols = [net.features[n] for n in STYLE + CONTENT]
+    data = mx.nd.array(x, dtype="float64")
+    executor = mx.sym.Group(symbols).bind(mx.cpu(), dict(net.params, data=data))
+    features = dict(zip(STYLE + CONTENT, (o.asnumpy() for o in executor.forward())))
+    positions = net.positions(x.shape)
+    total = 0.0
+    for k in range(regions):
+        for name in STYLE:
+            c = net.channels[name]
+            guided = (features[name] * targets[f"guide_r{k}_{name}"].asnumpy()).reshape(c, -1)
+            diff = guided @ guided.T - targets[f"target_gram_r{k}_{name}"].asnumpy()
+            total += style_weight / (c**2 * positions[name]) * np.sum(diff**2)
+    for name in CONTENT:
+        diff = features[name] - targets[f"target_content_{name}"].asnumpy()
+        total += content_weight * np.sum(diff**2)
+    return total
+
+
+def two_regions(net, shape, rng):
+    """Targets of two paintings, one per half (soft at the seam), and the photo's features."""
+    left = np.zeros(shape[2:], np.float32)
+    left[:, : shape[3] // 2] = 1
+    left[:, shape[3] // 2] = 0.5
+    paintings = [rng.uniform(-100, 100, shape), rng.uniform(-100, 100, (1, 3, 20, 14))]
+    regions = guides.regions([left, 1 - left], [1.0, 1.0])
+    targets = guides.region_targets(net, paintings, regions, shape)
+    photo = net.targets(rng.uniform(-100, 100, shape))
+    targets.update({k: v for k, v in photo.items() if "content" in k})
+    return targets, len(regions)
+
+
+def test_the_guided_gradient_equals_finite_differences_of_the_objective():
+    net = tiny_network()
+    rng = np.random.default_rng(2)
+    shape = (1, 3, 16, 20)
+    targets, regions = two_regions(net, shape, rng)
+    x = rng.uniform(-100, 100, shape)
+    image = mx.nd.array(x, dtype="float64")
+    loss = LossExecutor(net, targets, image, 3.0, 0.5, regions=regions)
+    loss.step()
+    grad = loss.grad.asnumpy()
+    assert len([n for n in loss.names if n.startswith("style_r")]) == 2 * len(STYLE)
+
+    def objective(y):
+        return written_guided_objective(net, y, targets, regions, 3.0, 0.5)
+
+    assert_allclose(sum(loss.weighted_losses().values()), objective(x), rtol=1e-10)
+    h = 1e-3
+    for index in [(0, 0, 0, 0), (0, 1, 7, 9), (0, 2, 15, 19), (0, 0, 8, 10), (0, 2, 3, 12)]:
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        numeric = (objective(plus) - objective(minus)) / (2 * h)
+        assert_allclose(grad[index], numeric, rtol=1e-5, atol=1e-8 * np.abs(grad).max())
+
+
+def test_a_region_covering_everything_is_the_unguided_objective():
+    """One mask of ones for two blended paintings: the same targets, loss and gradient as
+    without masks (the coverage of ones is the positions)."""
+    net = tiny_network()
+    rng = np.random.default_rng(4)
+    shape = (1, 3, 24, 18)
+    paintings = [rng.uniform(-100, 100, shape), rng.uniform(-100, 100, (1, 3, 16, 30))]
+    blend = [0.25, 0.75]
+    ones = np.ones(shape[2:], np.float32)
+    regions = guides.regions([ones, ones], blend)
+    assert len(regions) == 1 and regions[0].weights == (0.25, 0.75)
+    guided = guides.region_targets(net, paintings, regions, shape)
+    plain = style_targets(net, paintings, blend, shape)
+    for name in STYLE:
+        assert_allclose(
+            guided[f"target_gram_r0_{name}"].asnumpy(),
+            plain[f"target_gram_{name}"].asnumpy(),
+            rtol=1e-12,
+        )
+    content = {
+        k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k
+    }
+    x = rng.uniform(-100, 100, shape)
+    results = []
+    for targets, regions_count in (({**guided, **content}, 1), ({**plain, **content}, 0)):
+        loss = LossExecutor(
+            net, targets, mx.nd.array(x, dtype="float64"), 2.0, 1.0, regions=regions_count
+        )
+        loss.step()
+        results.append((sum(loss.weighted_losses().values()), loss.grad.asnumpy()))
+    assert_allclose(results[0][0], results[1][0], rtol=1e-12)
+    assert_allclose(results[0][1], results[1][1], rtol=1e-10, atol=1e-12)
+
+
+def test_a_style_mask_takes_the_painting_s_statistics_from_its_part_only():
+    """A painting whose left half is one texture and right half another: masked to its left
+    half, its target is the left half's Gram alone (brought to the photo's coverage)."""
+    net = tiny_network()
+    rng = np.random.default_rng(5)
+    painting = rng.uniform(-100, 100, (1, 3, 16, 32))
+    left_mask = np.zeros((16, 32), np.float32)
+    left_mask[:, :16] = 1
+    shape = (1, 3, 16, 16)
+    regions = guides.regions([np.ones((16, 16), np.float32)], [1.0])
+    masked = guides.region_targets(net, [painting], regions, shape, [left_mask])
+    left_only = style_targets(net, [np.ascontiguousarray(painting[..., :16])], [1.0], shape)
+    for name in ("relu1_1", "relu2_1"):  # shallow layers: the seam's margin is small
+        got, want = masked[f"target_gram_r0_{name}"].asnumpy(), left_only[f"target_gram_{name}"]
+        assert np.linalg.norm(got - want.asnumpy()) < 0.1 * np.linalg.norm(want.asnumpy())
+
+
+def test_styles_with_the_same_mask_share_a_region_blended_there():
+    a, b = np.zeros((4, 6), np.float32), np.ones((4, 6), np.float32)
+    a[0, 0] = 1
+    found = guides.regions([a, b, a.copy()], [1.0, 2.0, 3.0])
+    assert [r.styles for r in found] == [(0, 2), (1,)]
+    assert found[0].weights == (0.25, 0.75) and found[1].weights == (1.0,)
+    with pytest.raises(NStyleError, match="all weigh 0"):
+        guides.regions([a, a], [0.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "mask, error, message",
+    [
+        ([[1, 0]], NStyleTypeError, "masks[0]: expected a numpy array, got list"),
+        (np.ones((4, 4, 3), np.uint8), NStyleError, "masks[0]: expected a greyscale mask"),
+        (np.zeros((4, 4), np.uint8), NStyleError, "masks[0] is empty everywhere"),
+        (np.full((4, 4), 2.0), NStyleError, "masks[0]: a float mask's values must be in 0..1"),
+        (np.ones((4, 4), np.int64), NStyleError, "masks[0]: expected uint8, bool or float"),
+    ],
+)
+def test_a_mask_that_cannot_work_is_named(mask, error, message):
+    with pytest.raises(error) as raised:
+        guides.as_mask(mask, "masks[0]")
+    assert str(raised.value).startswith(message)
+
+
+def test_masks_of_each_kind_become_guides_in_0_to_1():
+    assert guides.as_mask(np.array([[0, 255]], np.uint8), "m").tolist() == [[0.0, 1.0]]
+    assert guides.as_mask(np.array([[False, True]]), "m").tolist() == [[0.0, 1.0]]
+    assert guides.as_mask(np.array([[0.0, 0.5]]), "m").dtype == np.float32
