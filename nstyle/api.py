@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mxnet as mx
@@ -40,6 +40,8 @@ def stylize(
     ctx: mx.Context | None = None,
     weights: Weights | str | os.PathLike | None = None,
     callback: Callable[[Iterate], None] | None = None,
+    masks: Sequence[np.ndarray] | None = None,
+    style_masks: Sequence[np.ndarray | None] | None = None,
     **settings: Any,
 ) -> np.ndarray:
     """Paint ``content`` in the style of ``styles``; returns the picture, RGB uint8 (H, W, 3)
@@ -62,6 +64,13 @@ def stylize(
         ``load_weights(options)``.
     callback : callable, optional
         Called after every epoch with an ``Iterate``.
+    masks : list of ndarray, optional
+        One greyscale mask (H, W) per style image, any size (resized to the photo): where
+        on the photo that painting goes (1: there, between: a blend); where no mask covers
+        a pixel the photo is kept. uint8, bool or floats in 0..1.
+    style_masks : list of ndarray or None, optional
+        One per style image (None: all of it): the part of each painting its statistics
+        are taken from.
     **settings
         ``Options`` fields that replace the options' own, e.g. ``max_long_edge=384``.
 
@@ -71,7 +80,15 @@ def stylize(
         For any argument that cannot work, naming it, before any work.
     """
     return transfer(
-        content, styles, options, ctx=ctx, weights=weights, callback=callback, **settings
+        content,
+        styles,
+        options,
+        ctx=ctx,
+        weights=weights,
+        callback=callback,
+        masks=masks,
+        style_masks=style_masks,
+        **settings,
     ).image
 
 
@@ -84,6 +101,8 @@ def transfer(
     weights: Weights | str | os.PathLike | None = None,
     callback: Callable[[Iterate], None] | None = None,
     init: np.ndarray | None = None,
+    masks: Sequence[np.ndarray] | None = None,
+    style_masks: Sequence[np.ndarray | None] | None = None,
     **settings: Any,
 ) -> Result:
     """``stylize``, returning the picture with the number of epochs and why they ended
@@ -93,8 +112,9 @@ def transfer(
     check_callback(callback)
     if isinstance(init, (str, os.PathLike)):  # the setting, not a picture
         settings, init = {**settings, "init": os.fspath(init)}, None
-    painter = Painter(styles, with_settings(options, settings), ctx=ctx, weights=weights, init=init)
-    return painter.paint(content, callback=callback)
+    options = with_settings(options, settings)
+    painter = Painter(styles, options, ctx=ctx, weights=weights, init=init, style_masks=style_masks)
+    return painter.paint(content, callback=callback, masks=masks)
 
 
 def with_settings(options: Options, settings: dict[str, Any]) -> Options:

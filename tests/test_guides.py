@@ -167,3 +167,72 @@ def test_masks_of_each_kind_become_guides_in_0_to_1():
     assert guides.as_mask(np.array([[0, 255]], np.uint8), "m").tolist() == [[0.0, 1.0]]
     assert guides.as_mask(np.array([[False, True]]), "m").tolist() == [[0.0, 1.0]]
     assert guides.as_mask(np.array([[0.0, 0.5]]), "m").dtype == np.float32
+
+
+# ------------------------------------------------------------------ real runs, real VGG-16
+def stripes(colour, size=96, period=8):
+    """A painting of ``colour`` stripes on white: strong colour statistics."""
+    picture = np.full((size, size, 3), 255, np.uint8)
+    for start in range(0, size, period):
+        picture[:, start : start + period // 2] = colour
+    return picture
+
+
+@pytest.fixture(scope="module")
+def photo():
+    from nstyle.media import images
+
+    return images.resize_long_edge(images.read_image("input/content.jpg"), 128)
+
+
+RUN = dict(max_long_edge=128, num_scales=1, max_num_epochs=40, min_num_epochs=40, seed=0)
+
+
+def test_a_protected_region_keeps_the_photo_and_the_rest_is_painted(vgg16, photo):
+    """A mask on the right half only: the left half (more than 16 px from the seam) stays
+    within a few grey levels of the photo; the right half is painted."""
+    import nstyle
+
+    h, w = photo.shape[:2]
+    right = np.zeros((h, w), np.float32)
+    right[:, w // 2 :] = 1
+    painting = stripes((200, 30, 30))
+    masked = nstyle.stylize(photo, painting, weights=vgg16, masks=[right], **RUN).astype(float)
+    kept = np.abs(masked[16:-16, 16 : w // 2 - 16] - photo[16:-16, 16 : w // 2 - 16]).mean()
+    painted = np.abs(masked[:, w // 2 + 16 :] - photo[:, w // 2 + 16 :]).mean()
+    assert kept <= 6, kept
+    assert painted > 4 * kept and painted > 10, (painted, kept)
+
+
+def test_two_halves_take_two_paintings(vgg16, photo):
+    """Left half red stripes, right half blue: each half leans to its own painting's colour."""
+    import nstyle
+
+    h, w = photo.shape[:2]
+    left = np.zeros((h, w), np.float32)
+    left[:, : w // 2] = 1
+    paintings = [stripes((220, 20, 20)), stripes((20, 20, 220))]
+    picture = nstyle.stylize(photo, paintings, weights=vgg16, masks=[left, 1 - left], **RUN)
+    redness = picture[..., 0].astype(float) - picture[..., 2]
+    assert redness[:, : w // 2 - 16].mean() > redness[:, w // 2 + 16 :].mean() + 20
+
+
+@pytest.mark.parametrize(
+    "masks, error, message",
+    [
+        ("mask.png", NStyleTypeError, "masks: expected a list of arrays, one per style image"),
+        ([np.ones((8, 8))] * 2, NStyleError, "masks: 2 mask(s) for 1 style image(s)"),
+        ([np.zeros((8, 8), bool)], NStyleError, "masks[0] is empty everywhere"),
+        ([np.ones((8, 8, 4), np.uint8)], NStyleError, "masks[0]: expected a greyscale mask"),
+    ],
+)
+def test_masks_that_cannot_work_are_one_line_before_any_work(
+    tiny_weights_file, masks, error, message
+):
+    import nstyle
+    from tests.test_hostile_library import RGB, STYLE, raised_by_a_check
+
+    with pytest.raises(error) as raised:
+        nstyle.stylize(RGB, STYLE, weights=str(tiny_weights_file), masks=masks, max_long_edge=32)
+    assert str(raised.value).startswith(message), str(raised.value)
+    raised_by_a_check(raised)

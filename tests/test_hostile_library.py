@@ -43,7 +43,9 @@ CHECKS = {
     "check_callback",
     "checked_temporal",
     "as_rgb",
-    "paint",  # the shape of ``start`` against the output's
+    "check_given",  # the shape of ``start`` against the output's
+    "checked_masks",  # masks: one per style image
+    "as_mask",  # each mask's kind and values
     "check_readable",  # a weights path that is no file
     "check_styles",  # blend weights against the styles given
     "with_settings",  # settings given as keywords

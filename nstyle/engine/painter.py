@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import mxnet as mx
@@ -26,6 +26,7 @@ from nstyle.config import (
     check_options,
 )
 from nstyle.engine import memory
+from nstyle.engine.guides import as_mask, regions
 from nstyle.engine.plan import RunPlan, memory_cap, plan_run
 from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
@@ -164,13 +165,47 @@ def checked_temporal(temporal) -> Temporal:
     return Temporal(warped, mask, float(weight))
 
 
+def check_given(final: tuple[int, int], start, temporal) -> None:
+    """A given start picture and temporal target must be at the output's size."""
+    given_pictures = [(start, "start")]
+    if temporal is not None:
+        given_pictures.append((temporal.warped, "temporal.warped"))
+    for given, what in given_pictures:
+        if given is not None and tuple(given.shape[:2]) != final:
+            raise NStyleError(
+                f"{what}: {given.shape[1]}x{given.shape[0]}, the output is {final[1]}x{final[0]}"
+            )
+
+
+def checked_masks(masks, count: int, what: str, optional: bool = False):
+    """``masks`` as guides (``guides.as_mask``), one per style image (None entries where
+    ``optional``), or None; one line naming the argument otherwise."""
+    if masks is None:
+        return None
+    if isinstance(masks, np.ndarray):
+        masks = [masks]
+    if not isinstance(masks, (list, tuple)):
+        raise NStyleTypeError(
+            f"{what}: expected a list of arrays, one per style image, got {type(masks).__name__}"
+        )
+    if len(masks) != count:
+        raise NStyleError(
+            f"{what}: {len(masks)} mask(s) for {count} style image(s); give one per style image"
+        )
+    return [
+        None if mask is None and optional else as_mask(mask, f"{what}[{i}]")
+        for i, mask in enumerate(masks)
+    ]
+
+
 class Painter:
     """The weights loaded and the network built once, for many pictures with one set of
     styles and options: a batch, the frames of a video, a Ray actor's items. ``init``: the
     start picture when ``options.init`` names a file, already read (the command line reads
     it under its own --max-image-pixels; a Ray worker has no such file); default: read from
-    that file here. ``verbose``: the plan and each scale's line at INFO (else DEBUG: a
-    batch shows one line per picture instead)."""
+    that file here. ``style_masks``: one per style image (or None), the part of each
+    painting its statistics come from. ``verbose``: the plan and each scale's line at INFO
+    (else DEBUG: a batch shows one line per picture instead)."""
 
     def __init__(
         self,
@@ -180,6 +215,7 @@ class Painter:
         ctx: mx.Context | None = None,
         weights: Weights | str | os.PathLike | None = None,
         init: np.ndarray | None = None,
+        style_masks: Sequence[np.ndarray | None] | None = None,
         verbose: bool = True,
     ):
         self.level = logging.INFO if verbose else logging.DEBUG
@@ -200,6 +236,7 @@ class Painter:
             self.init = images.as_rgb(picture, "init")
         self.options, self.ctx = options, ctx
         self.blend = blend_weights(options, len(self.styles))  # before the weights load
+        self.style_masks = checked_masks(style_masks, len(self.styles), "style_masks", True)
         self.weights = checked_weights(weights, options)
         check_layers(options, self.weights.num_layers)
         self.net = Network.build(
@@ -219,25 +256,20 @@ class Painter:
         callback: Callable[[Iterate], None] | None = None,
         start: np.ndarray | None = None,
         temporal: Temporal | None = None,
+        masks: Sequence[np.ndarray] | None = None,
     ) -> Result:
         """Paint ``content`` (as ``stylize`` takes it). ``start``: a first image, RGB at the
         output's size, optimised at that one scale (a warm start: the stop rule from its
-        first window on, the finest scale's budget); ``temporal``: a temporal term."""
+        first window on, the finest scale's budget); ``temporal``: a temporal term;
+        ``masks``: one per style image, where on the photo it goes (``engine.guides``)."""
         content = images.as_rgb(content, "content")
         check_callback(callback)
         start = None if start is None else images.as_rgb(start, "start")
         temporal = None if temporal is None else checked_temporal(temporal)
         final = images.long_edge_shape(content.shape, self.options.max_long_edge)
-        given_pictures = [(start, "start")]
-        if temporal is not None:
-            given_pictures.append((temporal.warped, "temporal.warped"))
-        for given, what in given_pictures:
-            if given is not None and tuple(given.shape[:2]) != final:
-                raise NStyleError(
-                    f"{what}: {given.shape[1]}x{given.shape[0]}, the output is "
-                    f"{final[1]}x{final[0]}"
-                )
-        run = self.plan(content.shape, warm_start=start is not None)
+        check_given(final, start, temporal)
+        guides = checked_masks(masks, len(self.styles), "masks")
+        run = self.plan(content.shape, warm_start=start is not None, masked=guides is not None)
         self._log_start(run, final)
         setup = Setup(
             self.net,
@@ -248,6 +280,8 @@ class Painter:
             self.init,
             run.cap.cap,
             self.level,
+            () if guides is None else regions(guides, self.blend),
+            self.style_masks,
         )
         previous, done, begin = None, 0, time.perf_counter()
         for index, plan in enumerate(run.scales, start=1):
@@ -282,12 +316,21 @@ class Painter:
             f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
         )
 
-    def plan(self, shape, *, warm_start: bool = False) -> RunPlan:
+    def plan(self, shape, *, warm_start: bool = False, masked: bool = False) -> RunPlan:
         """The run's plan for a picture of ``shape`` (``plan_run``): one line, before
-        anything of that size is made, when it cannot fit."""
+        anything of that size is made, when it cannot fit (or, ``masked``, when it needs
+        tiles, which do not take masks yet)."""
         styles = [images.long_edge_shape(s.shape, style_edge(self.options)) for s in self.styles]
         cap = memory_cap(self.options, self.ctx)
-        return plan_run(self.net, self.options, shape, styles, cap, warm_start=warm_start)
+        run = plan_run(self.net, self.options, shape, styles, cap, warm_start=warm_start)
+        tiled = [scale.edge for scale in run.scales if scale.tile is not None]
+        if (masked or self.style_masks is not None) and tiled:
+            raise NStyleError(
+                f"masks: at {tiled[0]} px the picture is computed in tiles (beyond the "
+                f"{cap.cap / 2**30:.1f} GiB cap), and tiles do not take masks yet; give a "
+                "smaller --max-long-edge or a larger --max-memory"
+            )
+        return run
 
     def check_fits_at_all(self) -> None:
         """Fail before any picture when none fits the cap (``memory.check_fits_at_all``)."""
@@ -301,14 +344,16 @@ class Painter:
         previous_styled: np.ndarray | None = None,
         *,
         callback: Callable[[Iterate], None] | None = None,
+        masks: Sequence[np.ndarray] | None = None,
     ) -> Result:
-        """One frame of a video (RGB uint8). Given the previous input frame and its styled
-        result, and a temporal weight above 0: the styled frame carried along the optical
-        flow is the start and, outside occlusions, the temporal term's target (Ruder et
-        al. 2016; ``nstyle.media.flow``). Otherwise ``paint(frame)``: styled on its own."""
+        """One frame of a video (RGB uint8), ``masks`` as ``paint`` takes them. Given the
+        previous input frame and its styled result, and a temporal weight above 0: the
+        styled frame carried along the optical flow is the start and, outside occlusions,
+        the temporal term's target (Ruder et al. 2016; ``nstyle.media.flow``). Otherwise
+        ``paint(frame)``: styled on its own."""
         weight = self.options.temporal_weight
         if previous is None or previous_styled is None or weight == 0:
-            return self.paint(frame, callback=callback)
+            return self.paint(frame, callback=callback, masks=masks)
         frame = images.as_rgb(frame, "frame")
         self.plan(frame.shape, warm_start=True)  # before the frames are resized
         shape = images.long_edge_shape(frame.shape, self.options.max_long_edge)
@@ -316,9 +361,8 @@ class Painter:
         before = images.resize_to(images.as_rgb(previous, "previous"), shape)
         styled = images.resize_to(images.as_rgb(previous_styled, "previous_styled"), shape)
         warped, mask = previous_frame_target(before, current, styled)
-        return self.paint(
-            frame, callback=callback, start=warped, temporal=Temporal(warped, mask, weight)
-        )
+        temporal = Temporal(warped, mask, weight)
+        return self.paint(frame, callback=callback, start=warped, temporal=temporal, masks=masks)
 
 
 def _iterate_callback(

@@ -20,6 +20,7 @@ from nstyle.config import (
     ScalePlan,
 )
 from nstyle.engine import memory
+from nstyle.engine.guides import Region, region_targets
 from nstyle.engine.pixels import TemporalTerm, TVExecutor, image_terms
 from nstyle.engine.solvers import Outcome, optimize
 from nstyle.engine.terms import LossExecutor, Network
@@ -129,6 +130,8 @@ class Setup:
     init: np.ndarray | None
     cap: int
     level: int = logging.INFO
+    regions: tuple[Region, ...] = ()  # where each painting goes (none: everywhere)
+    style_masks: list[np.ndarray | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +217,10 @@ def _inputs(setup: Setup, job: ScaleJob):
     # Tiled scales compute targets with the plan's tiles: the same executor size, so the
     # plan's peak bounds this phase too.
     net, cap = setup.net, setup.cap
-    targets = style_targets(net, styles_x, setup.blend, content_x.shape, cap, plan.tile)
+    if setup.regions:
+        targets = region_targets(net, styles_x, setup.regions, content_x.shape, setup.style_masks)
+    else:
+        targets = style_targets(net, styles_x, setup.blend, content_x.shape, cap, plan.tile)
     del styles_x
     targets.update(image_targets(net, content_x, "content", cap, plan.tile))
     return photo, content_x, targets
@@ -253,7 +259,10 @@ def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x)
     )
     weighting = (options.style_weight, options.content_weight, layer_weights)
     if job.plan.tile is None:
-        loss: LossExecutor | TiledLoss = LossExecutor(net, targets, image, *weighting)
+        regions = len(setup.regions)
+        loss: LossExecutor | TiledLoss = LossExecutor(
+            net, targets, image, *weighting, regions=regions
+        )
     else:
         loss = TiledLoss(net, targets, image, job.plan.tile, *weighting)
     temporal = job.temporal
