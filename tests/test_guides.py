@@ -236,3 +236,71 @@ def test_masks_that_cannot_work_are_one_line_before_any_work(
         nstyle.stylize(RGB, STYLE, weights=str(tiny_weights_file), masks=masks, max_long_edge=32)
     assert str(raised.value).startswith(message), str(raised.value)
     raised_by_a_check(raised)
+
+
+# ------------------------------------------------------------------ the command line
+@pytest.fixture(scope="module")
+def mask_files(tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("masks")
+    half = np.zeros((60, 80), np.uint8)
+    half[:, 40:] = 255
+    Image.fromarray(half).save(folder / "right.png")
+    Image.fromarray(255 - half).save(folder / "left.png")
+    Image.fromarray(np.zeros((60, 80), np.uint8)).save(folder / "black.png")
+    Image.fromarray(np.dstack([half, half, half, half])).save(folder / "alpha.png")
+    Image.fromarray(half.astype(np.uint16) * 257).save(folder / "deep.png")
+    (folder / "text.png").write_text("not an image")
+    return folder
+
+
+def run(tmp_path, weights, *argv):
+    import subprocess
+    import sys
+
+    from tests.test_cli import ROOT
+
+    command = [sys.executable, str(ROOT / "run.py"), "--weights", str(weights), "--gpu", "-1"]
+    command += ["--max-long-edge", "48", "--max-num-epochs", "3", "--save-epochs", "0"]
+    return subprocess.run(
+        [*command, "--quiet", *argv], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_command_line_paints_with_masks(tmp_path, tiny_weights_file, mask_files):
+    out = tmp_path / "out.png"
+    done = run(
+        tmp_path, tiny_weights_file, "--style-image", "input/style.jpg", "input/style.jpg",
+        "--content-mask", mask_files / "left.png", mask_files / "right.png",
+        "--style-mask", mask_files / "right.png", mask_files / "left.png", "--output", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--content-mask", "right.png", "left.png"], "--content-mask: 2 mask(s) for 1 style"),
+        (["--content-mask", "black.png"], "--content-mask MASKS/black.png is black everywhere"),
+        (["--content-mask", "alpha.png"], "--content-mask MASKS/alpha.png has an alpha channel"),
+        (["--content-mask", "deep.png"], "--content-mask MASKS/deep.png has 16 bits per value"),
+        (["--content-mask", "text.png"], "MASKS/text.png: not a readable image"),
+        (["--style-mask", "right.png"], "--style-mask works with --content-mask"),
+        (["--content-mask", "right.png", "--output", "right.png"], "--output MASKS/right.png"),
+        (
+            ["--content-mask", "right.png", "--content-image", "input/"],
+            "--content-mask takes one photo for now",
+        ),
+    ],
+)
+def test_masks_that_cannot_work_are_one_line_and_exit_2(
+    tmp_path, tiny_weights_file, mask_files, argv, message
+):
+    in_folder = [str(mask_files / a) if a.endswith(".png") else a for a in argv]
+    done = run(tmp_path, tiny_weights_file, *in_folder)
+    message = message.replace("MASKS", str(mask_files))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(f"nstyle: error: {message}"), done.stderr
+    assert done.stderr.count("\n") == 1

@@ -73,6 +73,11 @@ class Many:
         check_workers(args)
         if outputs.log:
             raise NStyleError("--log writes one picture's losses: not with several inputs")
+        if args.content_mask is not None:
+            raise NStyleError(
+                "--content-mask takes one photo for now: not yet folders, patterns, videos "
+                "or Ray (paint each photo with its masks)"
+            )
         styles = read_styles(args, options)
         self.style_paths, self.styles, self.init = styles.paths, styles.pictures, styles.init
         given = [str(bundled(p, "input/content.jpg")) for p in args.content_image]

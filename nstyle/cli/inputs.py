@@ -52,11 +52,15 @@ class Styles:
     init: Any  # the --init picture, or None when the start is a named one
     init_path: Path | None
     weights: Path | None  # --weights, when given
+    masks: list[Any] | None = None  # --content-mask: one greyscale uint8 per painting
+    style_masks: list[Any] | None = None  # --style-mask
+    mask_paths: list[Path] = dataclasses.field(default_factory=list)
 
     def protected(self) -> list[Path]:
-        """The files no output may land on: the paintings, --init, --weights."""
+        """The files no output may land on: the paintings, the masks, --init, --weights."""
         init = [] if self.init_path is None else [self.init_path]
-        return [*self.paths, *init, *([self.weights] if self.weights else [])]
+        weights = [self.weights] if self.weights else []
+        return [*self.paths, *self.mask_paths, *init, *weights]
 
 
 def read_styles(args: argparse.Namespace, options: Options) -> Styles:
@@ -69,7 +73,33 @@ def read_styles(args: argparse.Namespace, options: Options) -> Styles:
         init = images.read_image(options.init, args.max_image_pixels)
         init_path = Path(options.init)
     weights = Path(options.weights) if options.weights else None
-    return Styles(paths, pictures, init, init_path, weights)
+    styles = Styles(paths, pictures, init, init_path, weights)
+    read_masks(args, styles)
+    return styles
+
+
+def read_masks(args: argparse.Namespace, styles: Styles) -> None:
+    """--content-mask and --style-mask: one per painting, each read under the pixel limit."""
+    if args.style_mask is not None and args.content_mask is None:
+        raise NStyleError("--style-mask works with --content-mask: give both")
+    for flag_name, given in (
+        ("--content-mask", args.content_mask),
+        ("--style-mask", args.style_mask),
+    ):
+        if given is None:
+            continue
+        if len(given) != len(styles.paths):
+            raise NStyleError(
+                f"{flag_name}: {len(given)} mask(s) for {len(styles.paths)} style image(s); "
+                "give one per --style-image"
+            )
+        paths = [Path(p) for p in given]
+        masks = [images.read_mask(p, args.max_image_pixels, flag_name) for p in paths]
+        styles.mask_paths += paths
+        if flag_name == "--content-mask":
+            styles.masks = masks
+        else:
+            styles.style_masks = masks
 
 
 def check_outputs(outputs: list[Path], inputs: list[Path], ours: Callable[[Path], bool]) -> None:

@@ -98,6 +98,23 @@ def _io_flags(io) -> None:
         help="the painting, or several to blend (see --style-blend-weights)",
     )
     io.add_argument(
+        "--content-mask",
+        nargs="+",
+        default=None,
+        metavar="MASK",
+        help="one greyscale image per --style-image, resized to the photo: where that "
+        "painting goes (white: there, grey: a blend); where no mask is white the photo is "
+        "kept (Gatys et al. 2017)",
+    )
+    io.add_argument(
+        "--style-mask",
+        nargs="+",
+        default=None,
+        metavar="MASK",
+        help="with --content-mask: one greyscale image per --style-image, the part of that "
+        "painting its style is taken from",
+    )
+    io.add_argument(
         "--output",
         default="output/out.jpg",
         help="result (.jpg or .png); tmp_<epoch>.jpg snapshots go to the same "

@@ -64,7 +64,9 @@ class Run:
         self.content = images.read_image(self.content_path, args.max_image_pixels)
         styles = read_styles(args, options)
         self.styles, self.init = styles.pictures, styles.init
-        inputs = [self.content_path, *styles.paths, *([styles.weights] if styles.weights else [])]
+        self.masks, self.style_masks = styles.masks, styles.style_masks
+        inputs = [self.content_path, *styles.paths, *styles.mask_paths]
+        inputs += [styles.weights] if styles.weights else []
         self.files = files.RunFiles(
             tuple(inputs),
             styles.init_path,
@@ -102,7 +104,8 @@ class Run:
                 try:
                     self.result = api.transfer(
                         self.content, self.styles, options, ctx=ctx, weights=weights,
-                        callback=on_epoch, init=self.init,
+                        callback=on_epoch, init=self.init, masks=self.masks,
+                        style_masks=self.style_masks,
                     )  # fmt: skip
                 finally:
                     Signals.defer = False

@@ -37,14 +37,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
     try:
         with Image.open(path) as opened:
             img: Image.Image = opened
-            width, height = img.size
-            if width * height > max_pixels:
-                raise TooLarge(
-                    f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more "
-                    f"than the {max_pixels / 1e6:.0f} nstyle reads (a guard against "
-                    "decompression bombs); raise it with --max-image-pixels",
-                    subject=path,
-                )
+            check_pixels(path, img.size, max_pixels)
             img = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
             if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
                 array = np.asarray(img, np.float64)
@@ -59,6 +52,53 @@ def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> n
         raise UnsupportedMedia(f"{path}: not a readable image ({exc})", subject=path) from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    """The size in a file's header against ``max_pixels``, before any pixel is decoded."""
+    width, height = size
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more "
+            f"than the {max_pixels / 1e6:.0f} nstyle reads (a guard against "
+            "decompression bombs); raise it with --max-image-pixels",
+            subject=path,
+        )
+
+
+def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what="mask"):
+    """A mask file as greyscale uint8 (H, W) (colour is taken as its luminance), with the
+    guards of ``read_image``. One with an alpha channel or 16 bits is refused in one line:
+    which of its values marks the region would be a guess."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    check_readable(path, "image")
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own check, below
+    try:
+        with Image.open(path) as opened:
+            check_pixels(path, opened.size, max_pixels)
+            img = ImageOps.exif_transpose(opened)
+            if img.mode.startswith("I"):
+                raise NStyleError(
+                    f"{what} {path} has 16 bits per value: save it with 8 (white: the "
+                    "painting's region, black: none)",
+                    subject=path,
+                )
+            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+                raise NStyleError(
+                    f"{what} {path} has an alpha channel: save it as greyscale without one "
+                    "(white: the painting's region, black: none)",
+                    subject=path,
+                )
+            mask = np.asarray(img.convert("L"), np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
+        raise UnsupportedMedia(f"{path}: not a readable image ({exc})", subject=path) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    if not mask.any():
+        raise NStyleError(f"{what} {path} is black everywhere: its painting would go nowhere")
+    return mask
 
 
 def as_rgb(image, name: str) -> np.ndarray:
