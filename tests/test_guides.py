@@ -304,3 +304,13 @@ def test_masks_that_cannot_work_are_one_line_and_exit_2(
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(f"nstyle: error: {message}"), done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_the_memory_plan_counts_each_region_s_guided_features():
+    from nstyle.engine import memory
+
+    net = tiny_network("float32")
+    plain = memory.predict(net, 96, 128, None, "lbfgs", 20)
+    two = memory.predict(net, 96, 128, None, "lbfgs", 20, regions=2)
+    styled = sum(net.channels[n] * net.positions((1, 3, 96, 128))[n] for n in STYLE)
+    assert two.peak - plain.peak >= 2 * 2 * 4 * styled  # features and gradient, float32

@@ -49,24 +49,31 @@ def _tile_layout(net: Network, height: int, width: int, tile: int) -> TileLayout
     return TileLayout.of(height, width, tile, net.num_layers, deepest_layer(net))
 
 
-def _executor_bytes(net: Network, extent: tuple[int, int]) -> int | None:
+def _executor_bytes(net: Network, extent: tuple[int, int], regions: int = 0) -> int | None:
     """The executor's estimate, or None when one of its tensors is beyond MXNet's sizes."""
     widest = max(net.channels[n] for n in net.features)  # at the first layer's full size
     if widest * extent[0] * extent[1] >= MAX_ELEMENTS:
         return None
-    return net.loss_bytes((1, 3, *extent))
+    return net.loss_bytes((1, 3, *extent), regions)
 
 
 def predict(
-    net: Network, height: int, width: int, tile: int | None, optimizer: str, history: int
+    net: Network,
+    height: int,
+    width: int,
+    tile: int | None,
+    optimizer: str,
+    history: int,
+    regions: int = 0,
 ) -> ScalePlan | None:
-    """The plan and its predicted peak for this choice (None: a tensor too large)."""
+    """The plan and its predicted peak for this choice (None: a tensor too large); with
+    ``regions`` masked regions (``nstyle.engine.guides``)."""
     if tile is None:
         tiles, margin, extent = 1, 0, (height, width)
     else:
         layout = _tile_layout(net, height, width, tile)
         tiles, margin, extent, tile = layout.tiles, layout.margin, layout.largest, layout.tile[0]
-    executor = _executor_bytes(net, extent)
+    executor = _executor_bytes(net, extent, regions)
     if executor is None:
         return None
     pixels = height * width
@@ -121,13 +128,15 @@ def cost(plan: ScalePlan) -> float:
     return work * (ADAM_PENALTY if plan.optimizer != "lbfgs" else 1.0)
 
 
-def plan_scale(net: Network, height: int, width: int, optimizer: str, cap: int) -> ScalePlan:
+def plan_scale(
+    net: Network, height: int, width: int, optimizer: str, cap: int, regions: int = 0
+) -> ScalePlan:
     """The cheapest plan (``cost``) that fits ``cap`` bytes, among: the whole image or the
     largest tiles that fit, with L-BFGS keeping 20, 10 or 5 pairs, or with Adam in place of
     L-BFGS (or the first-order optimiser asked for).
 
     Raises ``NoFit`` (naming the smallest cap that would work) when even the smallest
-    tiles do not fit.
+    tiles do not fit. ``regions``: masked regions, which only the whole image takes.
     """
     first_order = optimizer if optimizer != "lbfgs" else "adam"
     choices = [(first_order, 0)]
@@ -135,7 +144,7 @@ def plan_scale(net: Network, height: int, width: int, optimizer: str, cap: int) 
         choices = [("lbfgs", h) for h in (LBFGS_HISTORY, 10, LBFGS_FEWEST)] + choices
     found = []
     for opt, history in choices:
-        whole = predict(net, height, width, None, opt, history)
+        whole = predict(net, height, width, None, opt, history, regions)
         if whole is not None and whole.peak <= cap:
             found.append(whole)
         else:

@@ -269,7 +269,10 @@ class Painter:
         final = images.long_edge_shape(content.shape, self.options.max_long_edge)
         check_given(final, start, temporal)
         guides = checked_masks(masks, len(self.styles), "masks")
-        run = self.plan(content.shape, warm_start=start is not None, masked=guides is not None)
+        if guides is None and self.style_masks is not None:  # the whole photo, each painting's part
+            guides = [np.ones(content.shape[:2], np.float32)] * len(self.styles)
+        found = () if guides is None else regions(guides, self.blend)
+        run = self.plan(content.shape, warm_start=start is not None, regions=len(found))
         self._log_start(run, final)
         setup = Setup(
             self.net,
@@ -280,7 +283,7 @@ class Painter:
             self.init,
             run.cap.cap,
             self.level,
-            () if guides is None else regions(guides, self.blend),
+            found,
             self.style_masks,
         )
         previous, done, begin = None, 0, time.perf_counter()
@@ -316,15 +319,17 @@ class Painter:
             f"; scales {', '.join(map(str, edges))} px" if len(edges) > 1 else "",
         )
 
-    def plan(self, shape, *, warm_start: bool = False, masked: bool = False) -> RunPlan:
-        """The run's plan for a picture of ``shape`` (``plan_run``): one line, before
-        anything of that size is made, when it cannot fit (or, ``masked``, when it needs
-        tiles, which do not take masks yet)."""
+    def plan(self, shape, *, warm_start: bool = False, regions: int = 0) -> RunPlan:
+        """The run's plan for a picture of ``shape`` (``plan_run``), with ``regions`` masked
+        regions: one line, before anything of that size is made, when it cannot fit (or,
+        with masks, when it needs tiles, which do not take masks yet)."""
         styles = [images.long_edge_shape(s.shape, style_edge(self.options)) for s in self.styles]
         cap = memory_cap(self.options, self.ctx)
-        run = plan_run(self.net, self.options, shape, styles, cap, warm_start=warm_start)
+        run = plan_run(
+            self.net, self.options, shape, styles, cap, warm_start=warm_start, regions=regions
+        )
         tiled = [scale.edge for scale in run.scales if scale.tile is not None]
-        if (masked or self.style_masks is not None) and tiled:
+        if regions and tiled:
             raise NStyleError(
                 f"masks: at {tiled[0]} px the picture is computed in tiles (beyond the "
                 f"{cap.cap / 2**30:.1f} GiB cap), and tiles do not take masks yet; give a "

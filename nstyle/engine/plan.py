@@ -70,6 +70,7 @@ def plan_run(
     cap: MemoryCap,
     *,
     warm_start: bool = False,
+    regions: int = 0,
 ) -> RunPlan:
     """The run's plan for a photo of ``content_shape`` and style images of ``style_shapes``
     (H, W, at the finest scale): the schedule (``scale_plan``; with ``warm_start``, one
@@ -79,7 +80,9 @@ def plan_run(
     if warm_start:
         schedule = [ScalePlan(options.max_long_edge, schedule[-1].epochs, options.stop_window)]
     shapes = [images.long_edge_shape(content_shape, scale.edge) for scale in schedule]
-    fits = plan_memory(net, shapes, style_shapes, options, cap.cap, cap.available, cap.where)
+    fits = plan_memory(
+        net, shapes, style_shapes, options, cap.cap, cap.available, cap.where, regions
+    )
     scales = tuple(
         dataclasses.replace(fit, edge=s.edge, epochs=s.epochs, first_check=s.first_check)
         for s, fit in zip(schedule, fits)
@@ -95,6 +98,7 @@ def plan_memory(
     cap: int,
     available: int,
     ctx,
+    regions: int = 0,
 ) -> list[ScalePlan]:
     """Each scale's memory plan (``nstyle.engine.memory.plan_scale``) for the content ``shapes``
     (H, W), coarse to fine; fails before any work when even the smallest tiles do not fit,
@@ -104,7 +108,7 @@ def plan_memory(
     plans = []
     for height, width in reversed(shapes):  # the finest first: it needs the most
         try:
-            plans.append(memory.plan_scale(net, height, width, options.optimizer, cap))
+            plans.append(memory.plan_scale(net, height, width, options.optimizer, cap, regions))
         except memory.NoFit as exc:
             error = memory.cap_error(exc, options.max_memory, available, str(ctx))
             if options.max_memory is None:
