@@ -97,13 +97,15 @@ def frame_size(frame: np.ndarray, options: Options) -> np.ndarray:
 @dataclass(frozen=True)
 class Task:
     """What a worker paints: a picture (``frame`` None) or one frame of a video chain with
-    the previous input frame and its styled result (None at the start of a shot)."""
+    the previous input frame and its styled result (None at the start of a shot); ``masks``:
+    one per style image, where each painting goes (``Painter.paint``)."""
 
     job: int  # index of the job
     frame: int | None
     content: np.ndarray
     previous: np.ndarray | None = None
     previous_styled: np.ndarray | None = None
+    masks: list[np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,10 @@ class Painted:
 def paint_task(painter, task: Task, callback=None):
     """Run one task on an ``api.Painter``: an ``api.Result``."""
     if task.frame is None:
-        return painter.paint(task.content, callback=callback)
-    return painter.paint_frame(task.content, task.previous, task.previous_styled, callback=callback)
+        return painter.paint(task.content, callback=callback, masks=task.masks)
+    return painter.paint_frame(
+        task.content, task.previous, task.previous_styled, callback=callback, masks=task.masks
+    )
 
 
 @dataclass
