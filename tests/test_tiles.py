@@ -242,3 +242,36 @@ def test_tiled_and_untiled_runs_paint_the_same_picture(vgg16):
     whole, tiled = pictures
     assert np.abs(whole - images.postprocess(photo, mean)).mean() > 0.5  # it did paint
     assert np.abs(tiled - whole).max() <= 1 and np.mean(tiled != whole) < 0.01
+
+
+@pytest.mark.parametrize("layout", ["2x2", "uneven", "small"])
+def test_tiled_regions_equal_the_untiled(layout):
+    """Masks (issue 24): two regions' guided Gram matrices and their gradient, tile by tile,
+    equal the whole image's: each tile's guide is the whole guide on its interior."""
+    from nstyle.engine import guides
+
+    style, content = CONFIGS["both"]
+    h, w, tile = LAYOUTS[layout]
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, style, content, "avg", mx.cpu(), TINY_CHANNELS,
+        "float64",
+    )  # fmt: skip
+    rng = np.random.default_rng(6)
+    shape = (1, 3, h, w)
+    soft = np.clip(np.linspace(-0.5, 1.5, w)[None].repeat(h, 0), 0, 1).astype(np.float32)
+    paintings = [rng.uniform(-100, 100, shape), rng.uniform(-100, 100, (1, 3, 20, 16))]
+    found = guides.regions([soft, 1 - soft], [1.0, 1.0])
+    targets = guides.region_targets(net, paintings, found, shape)
+    targets.update(
+        {k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k}
+    )
+    x = rng.uniform(-100, 100, shape)
+    whole = LossExecutor(net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, regions=2)
+    whole.step()
+    tiled = TiledLoss(net, targets, mx.nd.array(x, dtype="float64"), tile, 3.0, 0.5, regions=2)
+    tiled.step()
+    assert len(tiled.plan.tiles) > 1 and tiled.names == whole.names
+    value = sum(whole.weighted_losses().values())
+    assert_allclose(sum(tiled.weighted_losses().values()), value, rtol=1e-10)
+    grad = whole.grad.asnumpy()
+    assert_allclose(tiled.grad.asnumpy(), grad, rtol=1e-9, atol=1e-12 * np.abs(grad).max())

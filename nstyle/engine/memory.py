@@ -99,13 +99,15 @@ def predict(
     )
 
 
-def _largest_tile(net, height, width, optimizer, history, cap, smallest) -> ScalePlan | None:
+def _largest_tile(
+    net, height, width, optimizer, history, cap, smallest, regions=0
+) -> ScalePlan | None:
     """The plan with the largest tile (a multiple of the pooling stride, at least
     ``smallest``) that fits ``cap``."""
     stride = _tile_layout(net, height, width, smallest).stride
     tile = max(height, width) // stride * stride
     while tile >= smallest:
-        found = predict(net, height, width, tile, optimizer, history)
+        found = predict(net, height, width, tile, optimizer, history, regions)
         if found is not None and found.peak <= cap:
             return found
         tile = tile * 7 // 8 // stride * stride  # about 12% smaller each try
@@ -136,7 +138,7 @@ def plan_scale(
     L-BFGS (or the first-order optimiser asked for).
 
     Raises ``NoFit`` (naming the smallest cap that would work) when even the smallest
-    tiles do not fit. ``regions``: masked regions, which only the whole image takes.
+    tiles do not fit. ``regions``: masked regions (``nstyle.engine.guides``).
     """
     first_order = optimizer if optimizer != "lbfgs" else "adam"
     choices = [(first_order, 0)]
@@ -148,12 +150,12 @@ def plan_scale(
         if whole is not None and whole.peak <= cap:
             found.append(whole)
         else:
-            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE)
+            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE, regions)
             if tiled is not None:
                 found.append(tiled)
     if found:
         return min(found, key=lambda plan: (cost(plan), -plan.history))
-    least = predict(net, height, width, MIN_TILE, first_order, 0)
+    least = predict(net, height, width, MIN_TILE, first_order, 0, regions)
     assert least is not None
     raise NoFit.of(least)
 

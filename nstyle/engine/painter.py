@@ -321,21 +321,12 @@ class Painter:
 
     def plan(self, shape, *, warm_start: bool = False, regions: int = 0) -> RunPlan:
         """The run's plan for a picture of ``shape`` (``plan_run``), with ``regions`` masked
-        regions: one line, before anything of that size is made, when it cannot fit (or,
-        with masks, when it needs tiles, which do not take masks yet)."""
+        regions: one line, before anything of that size is made, when it cannot fit."""
         styles = [images.long_edge_shape(s.shape, style_edge(self.options)) for s in self.styles]
         cap = memory_cap(self.options, self.ctx)
-        run = plan_run(
+        return plan_run(
             self.net, self.options, shape, styles, cap, warm_start=warm_start, regions=regions
         )
-        tiled = [scale.edge for scale in run.scales if scale.tile is not None]
-        if regions and tiled:
-            raise NStyleError(
-                f"masks: at {tiled[0]} px the picture is computed in tiles (beyond the "
-                f"{cap.cap / 2**30:.1f} GiB cap), and tiles do not take masks yet; give a "
-                "smaller --max-long-edge or a larger --max-memory"
-            )
-        return run
 
     def check_fits_at_all(self) -> None:
         """Fail before any picture when none fits the cap (``memory.check_fits_at_all``)."""

@@ -258,13 +258,13 @@ def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x)
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
     )
     weighting = (options.style_weight, options.content_weight, layer_weights)
+    regions = len(setup.regions)
     if job.plan.tile is None:
-        regions = len(setup.regions)
         loss: LossExecutor | TiledLoss = LossExecutor(
             net, targets, image, *weighting, regions=regions
         )
     else:
-        loss = TiledLoss(net, targets, image, job.plan.tile, *weighting)
+        loss = TiledLoss(net, targets, image, job.plan.tile, *weighting, regions=regions)
     temporal = job.temporal
     tv = image_terms(
         [

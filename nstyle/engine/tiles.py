@@ -18,6 +18,7 @@ dL/dF, all inside one executor (oneDNN), as ``LossExecutor`` does.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import mxnet as mx
@@ -69,8 +70,9 @@ class _TileGraphs:
             for name in self.symbol.list_arguments():
                 if name == "data":
                     args[name] = mx.nd.zeros(full, ctx=net.ctx, dtype=net.dtype)
-                elif name.startswith("mask_"):
-                    mask = self.layer_shapes[shape][name[len("mask_") :]]
+                elif name.startswith("mask_"):  # mask_<layer>, or a region's mask_r<k>_<layer>
+                    layer = re.fullmatch(r"mask_(?:r\d+_)?(.+)", name).group(1)  # type: ignore[union-attr]
+                    mask = self.layer_shapes[shape][layer]
                     args[name] = mx.nd.zeros(mask, ctx=net.ctx, dtype=net.dtype)
                 elif name.startswith("target_content_"):
                     args[name] = mx.nd.zeros(
@@ -160,7 +162,8 @@ class TiledLoss:
 
     The weights are ``LossExecutor``'s (``terms.head_weights``): style layer l weighs
     ``style_weight * layer_weight_l / (C_l^2 H_l W_l)`` with the whole image's H_l W_l, each
-    content layer ``content_weight / len(content_layers)``.
+    content layer ``content_weight / len(content_layers)``. ``regions``: as
+    ``LossExecutor``'s, each region's guide cropped to each tile's interior.
     """
 
     def __init__(
@@ -172,18 +175,29 @@ class TiledLoss:
         style_weight: float,
         content_weight: float,
         style_layer_weights: dict[str, float] | None = None,
+        regions: int = 0,
     ):
         self.net, self.targets, self.image = net, targets, image
         shape = tuple(image.shape)
         self.plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
         weights = head_weights(net, shape, style_weight, content_weight, style_layer_weights)
-        self.names = [f"style_{n}" for n in net.style_layers]
-        self.names += [f"content_{n}" for n in net.content_layers]
-        self.head_weights = np.array([weights[n] for n in self.names], np.float64)
-        masks = _mask_vars(net)
-        outputs = [
-            gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n])
+        # (key, layer) per style term: one per layer, or with regions one per region and
+        # layer, its mask the interior times the region's guide (``nstyle.engine.guides``)
+        self.style_keys = [
+            (key, n)
             for n in net.style_layers
+            for key in [f"r{k}_{n}" for k in range(regions)] or [n]
+        ]
+        self.names = [f"style_{key}" for key, _ in self.style_keys]
+        self.names += [f"content_{n}" for n in net.content_layers]
+        heads = [weights[f"style_{n}"] for _, n in self.style_keys]
+        heads += [weights[f"content_{n}"] for n in net.content_layers]
+        self.head_weights = np.array(heads, np.float64)
+        masks = _mask_vars(net)
+        masks.update({key: mx.sym.var(f"mask_{key}") for key, n in self.style_keys if key != n})
+        outputs = [
+            gram(_masked(net.features[n], masks[key], net.channels[n]), net.channels[n])
+            for key, n in self.style_keys
         ]
         for n in net.content_layers:
             diff = _masked(
@@ -201,6 +215,13 @@ class TiledLoss:
 
     def _load(self, tile: Tile) -> mx.executor.Executor:
         executor = self.graphs.load(self.image, tile)
+        for key, n in self.style_keys:  # a region's: its guide on the interior only
+            if key != n:
+                mask, stride = executor.arg_dict[f"mask_{key}"], self.graphs.strides[n]
+                y0, y1, x0, x1 = tile.interior_at(stride)
+                gy0, gy1, gx0, gx1 = tile.global_interior_at(stride)
+                mask[:] = 0
+                mask[:, :, y0:y1, x0:x1] = self.targets[f"guide_{key}"][:, :, gy0:gy1, gx0:gx1]
         for n in self.net.content_layers:
             target = executor.arg_dict[f"target_content_{n}"]
             stride = self.graphs.strides[n]
@@ -213,8 +234,8 @@ class TiledLoss:
         """Forward and backward over all tiles: afterwards ``grad`` holds the gradient of
         the terms whose names start with one of ``terms`` (all by default)."""
         net, ctx, dtype = self.net, self.net.ctx, self.net.dtype
-        style, content = net.style_layers, net.content_layers
-        grams = [mx.nd.zeros((net.channels[n],) * 2, ctx=ctx, dtype=dtype) for n in style]
+        style, content = self.style_keys, net.content_layers
+        grams = [mx.nd.zeros((net.channels[n],) * 2, ctx=ctx, dtype=dtype) for _, n in style]
         sums = [mx.nd.zeros((1,), ctx=ctx, dtype=dtype) for _ in content]
         # Pass 1: each style layer's Gram matrix and each content layer's sum of squares
         # over the interiors.
@@ -232,8 +253,8 @@ class TiledLoss:
         # dL/dG = 2h (G - T), symmetric: the head gradient of the Gram output is twice that
         # (``terms.gram``'s one-operand backward).
         heads, values = [], []
-        for i, n in enumerate(style):
-            residual = grams[i] - self.targets[f"target_gram_{n}"]
+        for i, (key, _) in enumerate(style):
+            residual = grams[i] - self.targets[f"target_gram_{key}"]
             values.append(mx.nd.sum(mx.nd.square(residual)).reshape((1,)))
             h = self.head_weights[i] if "style_" in terms else 0.0
             heads.append(residual * (2 * GRAM_GRAD_FACTOR * h))
