@@ -63,6 +63,17 @@ def mtimes(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
 
 
+def run_workers(argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``argv`` (a --workers run) with Ray's logs and sockets in a short temporary
+    folder of its own, removed after."""
+    temp = tempfile.mkdtemp(prefix="nsray", dir="/tmp")  # Ray's logs and sockets: short
+    try:
+        env = dict(os.environ, RAY_TMPDIR=temp)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    finally:
+        subprocess.run(["rm", "-rf", temp], check=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -336,12 +347,7 @@ def test_workers_start_a_local_cluster_for_the_run(tmp_path):
     argv = [sys.executable, str(ROOT / "run.py"), "--content-image", str(tmp_path / "a.jpg")]
     argv += [str(clip), "--output", str(out), "--workers", "2"] + TINY
     before = {p.pid for p in psutil.process_iter()}
-    temp = tempfile.mkdtemp(prefix="nsray", dir="/tmp")  # Ray's logs and sockets: short
-    try:
-        env = dict(os.environ, RAY_TMPDIR=temp)
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
-    finally:
-        subprocess.run(["rm", "-rf", temp], check=False)
+    done = run_workers(argv)
     assert done.returncode == 0, done.stderr
     assert "on a local Ray cluster: 2 worker(s) on 1 machine(s), MXNet threads 1, 1" in (
         done.stderr

@@ -1,6 +1,7 @@
 """Many pictures from the command line (``nstyle.many``): folders, patterns, videos, on this
 process or on Ray. Every input is checked and every output named before the first picture
-is painted; a rerun paints only what is missing or changed."""
+is painted; a rerun paints only what is missing or changed. Masks are one set for all the
+pictures and frames, each mask resized to each picture, as for one photo."""
 
 from __future__ import annotations
 
@@ -73,13 +74,8 @@ class Many:
         check_workers(args)
         if outputs.log:
             raise NStyleError("--log writes one picture's losses: not with several inputs")
-        if args.content_mask is not None:
-            raise NStyleError(
-                "--content-mask takes one photo for now: not yet folders, patterns, videos "
-                "or Ray (paint each photo with its masks)"
-            )
         styles = read_styles(args, options)
-        self.style_paths, self.styles, self.init = styles.paths, styles.pictures, styles.init
+        self.read = styles
         given = [str(bundled(p, "input/content.jpg")) for p in args.content_image]
         found = expand(given)
         if found.warning():
@@ -173,35 +169,51 @@ class Many:
         from nstyle.many import manifest
 
         options, outputs = self.options, self.outputs
-        style_hashes = [manifest.file_hash(p) for p in self.style_paths]
+        style_hashes = [manifest.file_hash(p) for p in self.read.paths]
+        masks, style_masks = self.mask_hashes()
         keyed: dict[str, str] = {}
         for job in self.jobs:
-            values = manifest.settings(options, style_hashes, outputs.remove_noise, job.item.kind)
+            values = manifest.settings(
+                options, style_hashes, outputs.remove_noise, job.item.kind,
+                mask_hashes=masks, style_mask_hashes=style_masks,
+            )  # fmt: skip
             kind_key = keyed.setdefault(job.item.kind, manifest.settings_hash(values))
             job.key = manifest.item_key(manifest.file_hash(job.item.path), kind_key)
+
+    def mask_hashes(self) -> tuple[list[str] | None, list[str] | None]:
+        """--content-mask's and --style-mask's files by their content, for
+        ``manifest.settings`` (a changed mask paints again); None for a flag not given
+        (the settings' hash is then as before masks)."""
+        from nstyle.many import manifest
+
+        given = (self.args.content_mask, self.args.style_mask)
+        hashed = [None if paths is None else [manifest.file_hash(p) for p in paths]
+                  for paths in given]  # fmt: skip
+        return hashed[0], hashed[1]
 
     def make_runner(self) -> Any:
         """Where the pictures are painted: in this process, or on Ray's workers."""
         from nstyle.many import runners
 
         options, args = self.options, self.args
-        fallback = fallback_weights(self.run.argv, options)
-        hook = Signals.check
+        read = self.read
+        shared = {
+            "fallback": fallback_weights(self.run.argv, options),
+            "gpu": args.gpu,
+            "epoch_hook": Signals.check,
+            "init": read.init,
+            "masks": read.masks,
+            "style_masks": read.style_masks,
+        }
         if args.workers is None and args.ray_address is None:
-            return runners.InProcess(
-                self.styles, options, gpu=args.gpu, fallback=fallback, epoch_hook=hook,
-                init=self.init,
-            )  # fmt: skip
+            return runners.InProcess(read.pictures, options, **shared)
         return runners.RayRunner(
-            self.styles,
+            read.pictures,
             options,
             address=args.ray_address,
             workers=args.workers,
-            fallback=fallback,
-            gpu=args.gpu,
             quiet=self.outputs.quiet,
-            epoch_hook=hook,
-            init=self.init,
+            **shared,
         )
 
     def drive(self, runner) -> int:

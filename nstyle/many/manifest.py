@@ -12,7 +12,8 @@ their own (``part_key``), so that a run resumes at the first unfinished frame.
 **Settings** (``settings``): every option but those that do not change the picture, files
 by their content, the denoising of written files, and for videos the scene-cut rule; their
 hash (``settings_hash``) is part of each item's key, so a rerun with other settings paints
-again. The hash must stay as it is: the manifests of earlier runs are keyed by it.
+again. The hash must stay as it is: the manifests of earlier runs are keyed by it (masks,
+when given, are added as keys of their own: a run without them hashes as before).
 """
 
 from __future__ import annotations
@@ -46,10 +47,15 @@ def settings(
     remove_noise: float,
     kind: str,
     extra: dict[str, Any] | None = None,
+    *,
+    mask_hashes: Sequence[str] | None = None,
+    style_mask_hashes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The settings a manifest key is made of (``settings_hash``): every option but those
     that do not change the picture, files by their content (styles, weights, a start
-    image), the denoising of written files, and for videos the scene-cut rule."""
+    image, the masks: ``file_hash`` of each), the denoising of written files, and for
+    videos the scene-cut rule. Without masks there is no mask key at all, so that the
+    manifests of runs before masks stay valid."""
     values = {
         f.name: getattr(options, f.name)
         for f in dataclasses.fields(options)
@@ -60,6 +66,10 @@ def settings(
     if Path(options.init).is_file():
         values["init"] = file_hash(options.init)
     values.update(styles=list(style_hashes), remove_noise=remove_noise, kind=kind)
+    if mask_hashes is not None:
+        values["masks"] = list(mask_hashes)
+    if style_mask_hashes is not None:
+        values["style_masks"] = list(style_mask_hashes)
     if kind == VIDEO:
         values.update(cut_correlation=CUT_CORRELATION, histogram_edge=HISTOGRAM_EDGE)
     values.update(extra or {})

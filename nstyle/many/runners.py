@@ -5,8 +5,9 @@ A runner offers ``slots`` (tasks it can hold at once), ``busy``, ``start()`` (a 
 where it paints), ``submit(task)``, ``next_done()`` (a finished task and its result or
 ``Failure``) and ``close()``. ``InProcess`` builds one ``Painter``; no Ray process starts.
 ``RayRunner`` runs one ``RayActor`` per worker, each holding a ``Painter`` (its weights
-loaded by the actor itself, from the machine's cache, ``~/.mxnet/models``; the style images
-sent once as arrays), tasks sent to idle actors, results returned as arrays. Actors restart
+loaded by the actor itself, from the machine's cache, ``~/.mxnet/models``; the style images,
+the --init picture and the masks sent once as arrays, ``Shared``), tasks sent to idle
+actors, results returned as arrays. Actors restart
 when their process dies and their running task is retried (``MAX_RESTARTS``,
 ``MAX_TASK_RETRIES``), so a dead worker loses at most its current item. How the cluster is
 reached and started: ``nstyle.many.cluster``.
@@ -19,6 +20,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,20 @@ from nstyle.many.tasks import Painted, Task, paint_task
 MAX_RESTARTS = 3  # a Ray actor whose process dies is restarted this many times
 MAX_TASK_RETRIES = 3  # and the task it was running is retried
 WORKERS_START_SECONDS = 600.0  # the Ray workers must have built their painters by then
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every task of a batch is painted with, read once by the caller: the style
+    images, the --init file's picture, the masks (one per style image: where each painting
+    goes, the same on every picture and frame, resized to each) and the style masks (the
+    part of each painting its statistics come from). A runner builds its painters on them;
+    Ray's workers get them through the object store, so they need none of these files."""
+
+    styles: list[np.ndarray]
+    init: np.ndarray | None = None
+    masks: list[np.ndarray] | None = None
+    style_masks: list[np.ndarray | None] | None = None
 
 
 class Failure:
@@ -83,20 +99,36 @@ class Local:
         *,
         fallback: str | None,
         init: np.ndarray | None = None,
+        style_masks: list[np.ndarray | None] | None = None,
     ) -> Any:
         """An ``api.Painter`` for ``styles`` and ``options`` on this one's context."""
         from nstyle import api
 
         weights = self.weights(options, fallback)
         return api.Painter(
-            styles, options, ctx=self.ctx, weights=weights, init=init, verbose=self.verbose
-        )
+            styles, options, ctx=self.ctx, weights=weights, init=init,
+            style_masks=style_masks, verbose=self.verbose,
+        )  # fmt: skip
 
-    def run(self, painter: Any, task: Task, callback: Callable | None = None) -> Any:
-        """Paint ``task``: its ``api.Result``, or a ``Failure`` when the item failed (an
-        ``NStyleError``, the framework's failure); any other exception, a bug, is raised."""
+    def shared_painter(self, shared: Shared, options: Options, fallback: str | None) -> Any:
+        """``painter`` for a batch's ``Shared`` pictures."""
+        return self.painter(
+            shared.styles, options, fallback=fallback, init=shared.init,
+            style_masks=shared.style_masks,
+        )  # fmt: skip
+
+    def run(
+        self,
+        painter: Any,
+        task: Task,
+        callback: Callable | None = None,
+        masks: list[np.ndarray] | None = None,
+    ) -> Any:
+        """Paint ``task`` (with ``masks`` unless it has its own): its ``api.Result``, or a
+        ``Failure`` when the item failed (an ``NStyleError``, the framework's failure); any
+        other exception, a bug, is raised."""
         try:
-            return paint_task(painter, task, callback)
+            return paint_task(painter, task, callback, masks)
         except Exception as exc:
             failure = Failure.of(exc)
             if failure is None:
@@ -118,9 +150,11 @@ class InProcess:
         fallback: str | None = None,
         epoch_hook: Callable[[], None] | None = None,
         init: np.ndarray | None = None,
+        masks: list[np.ndarray] | None = None,
+        style_masks: list[np.ndarray | None] | None = None,
     ):
-        self.styles, self.options, self.gpu, self.fallback = styles, options, gpu, fallback
-        self.init = init  # the --init file's picture, read by the caller
+        self.options, self.gpu, self.fallback = options, gpu, fallback
+        self.shared = Shared(styles, init, masks, style_masks)  # read by the caller
         self.epoch_hook = epoch_hook
         self.queue: deque[Task] = deque()
         self.local: Local | None = None
@@ -131,9 +165,7 @@ class InProcess:
         from nstyle import devices
 
         local = self.local = Local(devices.select_context(self.gpu), verbose=False)
-        self.painter = local.painter(
-            self.styles, self.options, fallback=self.fallback, init=self.init
-        )
+        self.painter = local.shared_painter(self.shared, self.options, self.fallback)
         self.painter.check_fits_at_all()
         return f"in this process ({local.weights(self.options, self.fallback).description})"
 
@@ -149,7 +181,8 @@ class InProcess:
         assert self.local is not None
         task = self.queue.popleft()
         hook = self.epoch_hook
-        return task, self.local.run(self.painter, task, None if hook is None else lambda it: hook())
+        callback = None if hook is None else lambda it: hook()
+        return task, self.local.run(self.painter, task, callback, self.shared.masks)
 
     def close(self) -> None:
         self.queue.clear()
@@ -160,17 +193,18 @@ class RayActor:
     """What a Ray actor holds: a ``Painter``, built once (weights from this machine's cache,
     loaded by the actor itself).
 
-    The style images and the --init file's picture come with each call as a reference
-    (``[ObjectRef]``, a few bytes; the arrays cross once, into the object store, where the
-    driver keeps them) and the painter is built on the first call: a restarted actor builds
-    it again from them. (A reference among the constructor's arguments would not survive a
-    restart, Ray issue 53727.)"""
+    The batch's ``Shared`` pictures (style images, --init, masks) come with each call as a
+    reference (``[ObjectRef]``, a few bytes; the arrays cross once, into the object store,
+    where the driver keeps them) and the painter is built on the first call: a restarted
+    actor builds it again from them. (A reference among the constructor's arguments would
+    not survive a restart, Ray issue 53727.)"""
 
     def __init__(self, options: Options, fallback: str | None, gpu: int | None, share: int):
         self.threads = cluster.limit_threads(share)
         self.options, self.fallback, self.gpu = options, fallback, gpu
         self.local: Local | None = None
         self.painter: Any = None
+        self.masks: list[np.ndarray] | None = None  # where each painting goes, every task
         self.description = ""
 
     def _painter(self, pictures: list[Any]) -> Any:
@@ -181,8 +215,9 @@ class RayActor:
 
             local = self.local = Local(devices.select_context(self.gpu), verbose=False)
             self.description = local.weights(self.options, self.fallback).description
-            styles, init = ray.get(pictures[0])
-            self.painter = local.painter(styles, self.options, fallback=self.fallback, init=init)
+            shared: Shared = ray.get(pictures[0])
+            self.painter = local.shared_painter(shared, self.options, self.fallback)
+            self.masks = shared.masks
         return self.painter
 
     def ready(self, pictures: list[Any]) -> tuple[str, int, int, str]:
@@ -193,7 +228,7 @@ class RayActor:
     def run(self, task: Task, pictures: list[Any]) -> Painted | Failure:
         painter = self._painter(pictures)
         assert self.local is not None
-        outcome = self.local.run(painter, task)
+        outcome = self.local.run(painter, task, masks=self.masks)
         if isinstance(outcome, Failure):
             return outcome
         return Painted(outcome.image, outcome.epochs, outcome.seconds, outcome.reason)
@@ -214,12 +249,15 @@ class RayRunner:
         quiet: bool = False,
         epoch_hook: Callable[[], None] | None = None,
         init: np.ndarray | None = None,
+        masks: list[np.ndarray] | None = None,
+        style_masks: list[np.ndarray | None] | None = None,
     ):
         if (address is None) == (workers is None):
             raise ValueError("give either address or workers")
-        self.styles, self.options, self.fallback, self.gpu = styles, options, fallback, gpu
+        self.options, self.fallback, self.gpu = options, fallback, gpu
         self.address, self.workers, self.quiet = address, workers, quiet
-        self.init = init  # the --init file's picture: workers elsewhere have no such file
+        # workers elsewhere have none of these files: the pictures travel (see RayActor)
+        self.shared = Shared(styles, init, masks, style_masks)
         self.epoch_hook = epoch_hook
         self.actors: list[Any] = []
         self.idle: list[Any] = []
@@ -253,7 +291,7 @@ class RayRunner:
         remote = self.ray.remote(
             num_cpus=1, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES
         )(RayActor)
-        self.pictures_ref = [self.ray.put((self.styles, self.init))]  # see RayActor
+        self.pictures_ref = [self.ray.put(self.shared)]  # see RayActor
         for node, share in places:
             extra: dict[str, Any] = {}
             if node is not None:

@@ -118,12 +118,14 @@ class Painted:
     reason: str
 
 
-def paint_task(painter, task: Task, callback=None):
-    """Run one task on an ``api.Painter``: an ``api.Result``."""
+def paint_task(painter, task: Task, callback=None, masks=None):
+    """Run one task on an ``api.Painter``: an ``api.Result``. ``masks``: the batch's, one
+    set for every picture and frame, for a task without masks of its own."""
+    masks = task.masks if task.masks is not None else masks
     if task.frame is None:
-        return painter.paint(task.content, callback=callback, masks=task.masks)
+        return painter.paint(task.content, callback=callback, masks=masks)
     return painter.paint_frame(
-        task.content, task.previous, task.previous_styled, callback=callback, masks=task.masks
+        task.content, task.previous, task.previous_styled, callback=callback, masks=masks
     )
 
 
