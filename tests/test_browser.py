@@ -4,18 +4,22 @@ real server (``python -m nstyle.web``) started here on a free loopback port.
 Chromium is Debian's (``make test`` installs it; Playwright's own browser download is not
 used). Without it the test is skipped, except in CI (``CI`` set), where it must run.
 ``NSTYLE_WEB_SCREENSHOT=docs/web.png`` also saves the page during a larger run there, for
-the README (256 colours: a quarter of the bytes, no visible difference).
+the README (256 colours: a quarter of the bytes, no visible difference);
+``NSTYLE_WEB_MASKS_SCREENSHOT=docs/web_masks.png`` the same for the masks painted on the photo.
 """
 
 from __future__ import annotations
 
+import email.policy
 import io
 import os
 import signal
 import subprocess
 import sys
+from email.parser import BytesParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -79,14 +83,20 @@ def browser(tmp_path_factory):
         browser.close()
 
 
-def test_paint_in_the_browser(server, browser, tmp_path):
-    big = SCREENSHOT is not None  # a picture worth showing in the README
-    page = browser.new_page(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+def open_page(browser, server, **options):
+    """The app's page, ready, at the width of a desktop, and the list its errors go to."""
+    page = browser.new_page(viewport={"width": 1360, "height": 900}, **options)
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.goto(server)
     page.wait_for_selector("body[data-ready=true]")
+    return page, problems
+
+
+def test_paint_in_the_browser(server, browser, tmp_path):
+    big = SCREENSHOT is not None  # a picture worth showing in the README
+    page, problems = open_page(browser, server, accept_downloads=True)
     assert page.locator("#server").inner_text().startswith("cpu(0)")
 
     # two pictures uploaded through the file inputs, a third painting from the samples
@@ -155,3 +165,210 @@ def test_a_refused_job_shows_the_command_lines_message(server, browser):
     error = page.wait_for_selector("#error:not([hidden])")
     assert error.inner_text() == "error: --max-long-edge must be > 0, got 0"
     assert page.locator("#start").is_enabled()  # ready for another try
+
+
+# ------------------------------------------------------------------ masks
+MASKS_SCREENSHOT = os.environ.get("NSTYLE_WEB_MASKS_SCREENSHOT")  # e.g. docs/web_masks.png
+
+
+def form_parts(body: bytes, kind: str) -> list[tuple[str, str | None, bytes]]:
+    """A multipart body's parts: (field name, file name, bytes)."""
+    head = f"Content-Type: {kind}\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.default).parsebytes(head + body)
+    return [
+        (part.get_param("name", header="content-disposition"), part.get_filename(),
+         part.get_payload(decode=True))
+        for part in message.iter_parts()
+    ]  # fmt: skip
+
+
+def canvas_box(page) -> dict:
+    """The mask canvas's box on the screen, the canvas scrolled into the middle first."""
+    canvas = page.locator("#mask-canvas[data-ready=true]")
+    canvas.evaluate("node => node.scrollIntoView({block: 'center'})")
+    return canvas.bounding_box()
+
+
+def stroke(page, start, end, steps=12):
+    """A mouse stroke on the canvas from ``start`` to ``end``, in fractions of its box."""
+    box = canvas_box(page)
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + start[0] * w, y + start[1] * h)
+    page.mouse.down()
+    page.mouse.move(x + end[0] * w, y + end[1] * h, steps=steps)
+    page.mouse.up()
+
+
+def test_masks_painted_on_the_photo_go_with_the_job(server, browser, tmp_path):
+    """A stroke painted on the photo is sent as the painting's greyscale mask (white along
+    the stroke, black elsewhere); a tap paints too (pointer events: touch as well as the
+    mouse); the eraser and undo (a button, Ctrl+Z) take strokes back; with two paintings
+    each has its own mask, and one without is said in one line before anything is sent."""
+    big = MASKS_SCREENSHOT is not None
+    page, problems = open_page(browser, server, has_touch=True)
+    page.set_input_files("#content-input", str(ROOT / "input" / "content.jpg"))
+    page.click("[data-sample='style.jpg']")
+    page.wait_for_selector(".style-item")
+    page.fill("#opt-max_long_edge", "320" if big else "64")
+    page.click("#more summary")
+    page.fill("#opt-max_num_epochs", "40" if big else "5")
+    page.fill("#opt-num_scales", "1")
+    page.click("#more summary")
+    page.click("#masks summary")
+    box = canvas_box(page)
+    assert box["width"] == box["height"] > 300  # the photo's aspect (512x512), the panel's width
+
+    sent: list[list] = []
+
+    def held(route):  # the request is kept here, answered as a refusal: no job runs
+        request = route.request
+        sent.append(form_parts(request.post_data_buffer, request.headers["content-type"]))
+        route.fulfill(status=400, json={"error": "held by the test"})
+
+    page.route("**/api/jobs", held)
+
+    def masks_sent() -> list[tuple[str, np.ndarray]]:
+        before = len(sent)
+        page.click("#start")
+        page.wait_for_selector("#error:not([hidden])")
+        assert len(sent) == before + 1, page.locator("#error").inner_text()
+        found = []
+        for field, name, data in sent[-1]:
+            if field == "mask":
+                with Image.open(io.BytesIO(data)) as mask:
+                    assert mask.format == "PNG" and mask.mode == "L" and mask.size == (512, 512)
+                    found.append((name, np.asarray(mask)))
+        return found
+
+    stroke(page, (0.2, 0.5), (0.8, 0.5))  # a band across the middle, 34 px wide
+    box = canvas_box(page)
+    page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 5)
+    [(name, mask)] = masks_sent()
+    assert name == "mask-1.png"
+    assert mask[256, 128:384].min() == 255 and mask[102, 256] == 255  # the stroke, the tap
+    assert mask[:180, :200].max() == 0 and mask[330:].max() == 0 and mask[:, :70].max() == 0
+
+    page.click("#mask-undo")  # the tap
+    [(_, mask)] = masks_sent()
+    assert mask[102, 256] == 0 and mask[256, 128:384].min() == 255
+    page.click("#mask-eraser")
+    stroke(page, (0.1, 0.5), (0.5, 0.5))
+    [(_, mask)] = masks_sent()
+    assert mask[256, :230].max() == 0 and mask[256, 300:384].min() == 255
+    page.keyboard.press("Control+z")  # the eraser's stroke
+    [(_, mask)] = masks_sent()
+    assert mask[256, 128:384].min() == 255
+    page.keyboard.press("Control+z")  # the brush's stroke: no mask is left
+    assert masks_sent() == []
+    assert [field for field, _, _ in sent[-1]] == ["content", "style", "max_long_edge",
+                                                  "num_scales", "max_num_epochs"]  # fmt: skip
+
+    # two paintings: each its own colour and mask; one without a mask is said at once
+    page.click("[data-sample='mosaic.jpg']")
+    page.wait_for_selector(".style-item >> nth=1")
+    page.keyboard.press("b")
+    stroke(page, (0.1, 0.2), (0.9, 0.2))
+    page.click("#start")
+    error = page.wait_for_selector("#error:not([hidden])")
+    assert error.inner_text() == (
+        "error: painting 2 (mosaic.jpg) has no mask: paint where it goes or upload one, "
+        "or clear the masks"
+    )
+    assert len(sent) == 5 and page.locator("#start").is_enabled()  # nothing was sent
+    page.keyboard.press("2")
+    assert page.locator("[data-painting='1']").get_attribute("aria-checked") == "true"
+    stroke(page, (0.1, 0.8), (0.9, 0.8))
+    (first, top), (second, bottom) = masks_sent()
+    assert (first, second) == ("mask-1.png", "mask-2.png")
+    assert top[102, 60:450].min() == 255 and top[410].max() == 0
+    assert bottom[410, 60:450].min() == 255 and bottom[102].max() == 0
+    if big:
+        paint_regions(page)
+
+    page.unroute("**/api/jobs")  # now the job runs, with the page's masks
+    page.click("#start")
+    page.wait_for_selector("#state[data-state=done]", timeout=300_000)
+    assert page.locator("#error").is_hidden()
+    job = page.evaluate("() => state.job.id")
+    status = page.evaluate(f"async () => (await fetch('/api/jobs/{job}')).json()")
+    assert status["names"]["masks"] == ["mask-1.png", "mask-2.png"]
+    if big:
+        page.mouse.move(0, 0)
+        page.evaluate("() => window.scrollTo(0, 360)")
+        shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+        shot.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(
+            ROOT / MASKS_SCREENSHOT, optimize=True
+        )
+    assert [p for p in problems if not p.startswith("Failed to load resource")] == []
+
+
+def test_an_uploaded_mask_is_sent_as_it_is(server, browser, tmp_path):
+    """A mask uploaded for a painting goes as its file (the server reads it with its guards,
+    and its refusal shows in the page); painted over, it goes as the painted mask."""
+    right, alpha = tmp_path / "right.png", tmp_path / "alpha.png"
+    half = Image.new("L", (200, 100), 0)
+    half.paste(255, (100, 0, 200, 100))
+    half.save(right)
+    Image.new("RGBA", (200, 100), (255, 255, 255, 255)).save(alpha)
+    page, problems = open_page(browser, server)
+    page.click("[data-sample='content.jpg']")
+    page.click("[data-sample='style.jpg']")
+    page.fill("#opt-max_long_edge", "64")
+    page.fill("#opt-num_scales", "1")
+    page.click("#more summary")
+    page.fill("#opt-max_num_epochs", "5")
+    page.click("#more summary")
+    page.click("#masks summary")
+    canvas_box(page)
+    page.set_input_files("#mask-input", str(right))
+    page.wait_for_selector("#mask-undo:not([disabled])")
+    sent = []
+
+    def held(route):  # (Playwright leaves a file's bytes out of the body it shows)
+        request = route.request
+        sent.append(form_parts(request.post_data_buffer, request.headers["content-type"]))
+        route.fulfill(status=400, json={"error": "held by the test"})
+
+    page.route("**/api/jobs", held)
+    page.click("#start")
+    page.wait_for_selector("#error:not([hidden])")
+    assert [name for field, name, _ in sent[0] if field == "mask"] == ["right.png"]
+    stroke(page, (0.1, 0.5), (0.3, 0.5))  # painted over: the painted mask goes
+    page.click("#start")
+    page.wait_for_selector("#error:not([hidden])")
+    [(name, data)] = [(name, data) for field, name, data in sent[1] if field == "mask"]
+    mask = np.asarray(Image.open(io.BytesIO(data)))
+    assert name == "mask-1.png" and mask.shape == (512, 512)
+    assert mask[:, 300:].min() == 255 and mask[256, 60:150].min() == 255
+    assert mask[:200, :250].max() == 0
+
+    page.unroute("**/api/jobs")  # the file itself, to the server
+    page.click("#mask-undo")
+    page.click("#start")
+    page.wait_for_selector("#state[data-state=done]", timeout=300_000)
+    job = page.evaluate("() => state.job.id")
+    status = page.evaluate(f"async () => (await fetch('/api/jobs/{job}')).json()")
+    assert status["names"]["masks"] == ["right.png"]
+    page.set_input_files("#mask-input", str(alpha))
+    page.click("#start")
+    error = page.wait_for_selector("#error:not([hidden])")
+    assert error.inner_text() == (
+        "error: mask alpha.png has an alpha channel: save it as greyscale without one "
+        "(white: the painting's region, black: none)"
+    )
+    assert [p for p in problems if not p.startswith("Failed to load resource")] == []
+
+
+def paint_regions(page):
+    """For the README's picture: the flag, the sky and the rocket in one painting, the lower
+    part of the suit in the other, the face left as photographed."""
+    page.click("#mask-clear")  # the test's strokes
+    page.locator("#mask-size").fill("100")
+    page.keyboard.press("1")
+    stroke(page, (0.06, 0.02), (0.06, 0.7))
+    stroke(page, (0.06, 0.02), (0.95, 0.02))
+    stroke(page, (0.92, 0.02), (0.92, 0.6))
+    stroke(page, (0.8, 0.1), (0.8, 0.45))
+    page.keyboard.press("2")
+    for y in (0.86, 0.97):
+        stroke(page, (0.02, y), (0.98, y))

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
@@ -67,11 +68,12 @@ def client(tiny_app):
     yield from served(tiny_app)
 
 
-def post(client, content=CONTENT, styles=(STYLE,), names=None, **fields):
+def post(client, content=CONTENT, styles=(STYLE,), names=None, masks=(), **fields):
     names = names or ["content.jpg"] + [f"style{i}.jpg" for i in range(len(styles))]
     files = [("content", (names[0], content, "image/jpeg"))] + [
         ("style", (name, style, "image/jpeg")) for name, style in zip(names[1:], styles)
     ]
+    files += [("mask", (f"mask{i}.png", mask, "image/png")) for i, mask in enumerate(masks)]
     data = {name: str(value) for name, value in fields.items()}
     return client.post("/api/jobs", files=files, data=data)
 
@@ -175,6 +177,94 @@ def test_job_ids_are_unguessable(client):
     wait(client, job_id)
     near = job_id[:-1] + ("A" if job_id[-1] != "A" else "B")
     assert client.get(f"/api/jobs/{near}").status_code == 404
+
+
+# ------------------------------------------------------------------ masks
+def png(mode: str, size=(40, 30), value=255, half=True) -> bytes:
+    """A PNG mask of ``mode``: ``value`` on its right half (everywhere unless ``half``)."""
+    picture = Image.new(mode, size, 0)
+    picture.paste(value, (size[0] // 2 if half else 0, 0, *size))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_masked_job_runs_with_its_masks(client, tiny_app, monkeypatch):
+    """One mask per painting reaches the painter, made no larger than the photo."""
+    local = tiny_app.state.server.worker.local
+    given = []
+
+    def run(painter, task, *args, **kwargs):
+        given.append(task.masks)
+        return run.original(painter, task, *args, **kwargs)
+
+    run.original = local.run
+    monkeypatch.setattr(local, "run", run)
+    masks = (png("L", (400, 300)), png("RGB", (20, 10), (255, 255, 255), half=False))
+    response = post(client, styles=(STYLE, MOSAIC), masks=masks, **TINY)
+    assert response.status_code == 201, response.text
+    status = wait(client, response.json()["id"])
+    assert status["state"] == "done" and status["error"] is None, status
+    assert status["names"]["masks"] == ["mask0.png", "mask1.png"]
+    [(right, everywhere)] = given
+    assert right.dtype == np.uint8 and right.shape == (48, 48)  # the photo's, not 400x300
+    assert right[:, :20].max() == 0 and right[:, 28:].min() == 255
+    assert everywhere.shape == (10, 20) and everywhere.min() == 255  # smaller: kept as it is
+
+
+def test_without_masks_a_job_has_none(client, tiny_app):
+    job_id = post(client, **TINY).json()["id"]
+    assert tiny_app.state.server.worker.get(job_id).masks is None
+    assert set(wait(client, job_id)["names"]) == {"content", "styles"}
+
+
+@pytest.mark.parametrize(
+    "mask, status, message",
+    [
+        (png("LA", value=(255, 255)), 415, "mask mask0.png has an alpha channel: save it as "
+         "greyscale without one (white: the painting's region, black: none)"),
+        (png("RGBA", value=(255, 255, 255, 255)), 415, "mask mask0.png has an alpha channel"),
+        (png("I;16", value=65535), 415, "mask mask0.png has 16 bits per value: save it with 8"),
+        (png("L", value=0), 415, "mask mask0.png is black everywhere: its painting would go "
+         "nowhere"),
+        (b"this is no mask", 415, "mask0.png: not a readable image ("),
+        (bomb_png(20_000, 10_000), 413, "mask0.png: 20000x10000 is 200 megapixels, more than"),
+    ],
+)  # fmt: skip
+def test_a_bad_mask_is_refused_in_one_line(client, tiny_app, mask, status, message):
+    answer = refused(post(client, masks=(mask,), **TINY), status)
+    assert answer.startswith(message) and "\n" not in answer
+    assert str(tiny_app.state.server.workdir) not in answer
+    assert list(tiny_app.state.server.workdir.iterdir()) == []
+
+
+def test_one_mask_per_painting_or_none(client):
+    expected = (
+        "{} mask(s) for 2 style image(s); give one file field 'mask' per 'style', "
+        "in the same order, or none"
+    )
+    for count in (1, 3):
+        masks = [png("L")] * count
+        message = refused(post(client, styles=(STYLE, MOSAIC), masks=masks, **TINY), 400)
+        assert message == expected.format(count)
+    as_text = client.post(
+        "/api/jobs",
+        files=[("content", ("c.jpg", CONTENT)), ("style", ("s.jpg", STYLE))],
+        data={"mask": "sky.png"},
+    )
+    assert refused(as_text, 400) == "mask must be a file, not text"
+
+
+def test_a_mask_too_thin_for_the_photo_is_refused(client):
+    thin = Image.new("L", (4000, 3000), 0)
+    thin.putpixel((2000, 1500), 255)
+    out = io.BytesIO()
+    thin.save(out, format="PNG")
+    message = refused(post(client, masks=(out.getvalue(),), **TINY), 400)
+    assert message == (
+        "mask mask0.png: nothing of it is left at the photo's size (48x48): make its white "
+        "region larger"
+    )
 
 
 # ------------------------------------------------------------------ refusals

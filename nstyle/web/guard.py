@@ -164,7 +164,9 @@ async def read_form(
     """The multipart body, refused (413) as soon as it passes ``limit`` bytes."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "multipart/form-data":
-        raise Refused(415, "POST /api/jobs takes multipart/form-data (content, style, options)")
+        raise Refused(
+            415, "POST /api/jobs takes multipart/form-data (content, style, mask, options)"
+        )
     too_large = Refused(413, f"the upload is larger than {limit / 2**20:g} MB, the limit")
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
@@ -172,7 +174,7 @@ async def read_form(
     parser = MemoryParser(
         request.headers,
         capped(request, limit, stalled, stopping),
-        max_files=MAX_STYLES + 1,
+        max_files=2 * MAX_STYLES + 1,  # a photo, its paintings and their masks
         max_fields=len(fields.FIELDS) + 10,
         max_part_size=MAX_FIELD,
         limit=limit,

@@ -2,8 +2,9 @@
 
 A job is submitted with its pictures already decoded and its settings checked; it waits in
 a bounded queue (``QueueFull`` past ``max_waiting``), runs in the worker thread through
-``nstyle.many.runners.Local`` (as a batch's pictures do), and keeps its current picture (a
-JPEG, renewed every ``preview_seconds``), epoch and losses for the page to fetch.
+``nstyle.many.runners.Local`` (as a batch's pictures do; with its masks, where each painting
+goes, when it has them), and keeps its current picture (a JPEG, renewed every
+``preview_seconds``), epoch and losses for the page to fetch.
 Cancelling a running job raises ``Cancelled`` from the per-epoch callback; ``Local`` lets it
 through. All MXNet work, weight loading included, happens in the worker thread.
 """
@@ -32,6 +33,7 @@ from nstyle.web.options import Settings
 log = logging.getLogger("nstyle.web")
 
 FINAL = ("done", "failed", "cancelled")
+RELEASED = {"content": None, "styles": None, "masks": None}  # a job's pictures, once it has run
 
 
 class Cancelled(Exception):
@@ -64,6 +66,7 @@ class Job:
     content: np.ndarray | None  # released once the job has run
     styles: list[np.ndarray] | None
     names: dict[str, Any] = field(default_factory=dict)  # the uploads' names, for the page
+    masks: list[np.ndarray] | None = None  # one greyscale (H, W) per style image, or none
     id: str = field(default_factory=new_id)
     created: float = field(default_factory=time.time)
     state: str = "queued"
@@ -154,7 +157,7 @@ class Worker:
         with self._cond:
             self._stopping = True
             for job in self.waiting:
-                job.update(state="cancelled", content=None, styles=None)
+                job.update(state="cancelled", **RELEASED)
             self.waiting.clear()
             if self.running is not None:
                 self.running.cancel.set()
@@ -191,7 +194,7 @@ class Worker:
         with self._cond:
             if job in self.waiting:
                 self.waiting.remove(job)
-                job.update(state="cancelled", content=None, styles=None)
+                job.update(state="cancelled", **RELEASED)
                 return True
             if job.state == "running":
                 job.cancel.set()
@@ -231,7 +234,7 @@ class Worker:
             finally:
                 with self._cond:
                     self.running = None
-                    job.update(content=None, styles=None)
+                    job.update(**RELEASED)
 
     def weights_for(self, options: config.Options, fallback: str | None) -> Any:
         """Loaded once per server for each model (and fallback)."""
@@ -261,7 +264,8 @@ class Worker:
             job.update(network=weights.description)
             assert job.content is not None and job.styles is not None
             painter = self.local.painter(job.styles, settings.options, fallback=settings.fallback)
-            result = self.local.run(painter, Task(0, None, job.content), on_epoch)
+            task = Task(0, None, job.content, masks=job.masks)
+            result = self.local.run(painter, task, on_epoch)
         except Cancelled:
             job.update(state="cancelled")
         except Exception as exc:

@@ -1,6 +1,7 @@
 """The request handlers: the JSON API, the live picture by Server-Sent Events, the page.
 
-    POST   /api/jobs              multipart: content, style (1+), Options fields -> 201 {"id"}
+    POST   /api/jobs              multipart: content, style (1+), mask (0 or one per style),
+                                  Options fields -> 201 {"id"}
     GET    /api/jobs/{id}         {"state", "epoch", "losses", "error", ...}
     GET    /api/jobs/{id}/image   the current or final picture, JPEG
     GET    /api/jobs/{id}/events  the same status, pushed (text/event-stream) as it changes

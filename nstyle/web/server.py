@@ -2,9 +2,9 @@
 
 A new job's form is read (``guard.read_form``), its options parsed and checked as the
 command line checks its flags, and each picture decoded by ``nstyle.media.images.read_image``
-from a file of a random name in the server's own working folder, one at a time and no
-larger than the job needs. The folder is made when the server is, made again if it is
-removed while the server runs, and removed when the server closes.
+(each mask by ``read_mask``) from a file of a random name in the server's own working
+folder, one at a time and no larger than the job needs. The folder is made when the server
+is, made again if it is removed while the server runs, and removed when the server closes.
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from nstyle.web.jobs import Job, QueueFull, Stopping, Worker, log
 from nstyle.web.options import Settings
 from nstyle.web.refusals import STOPPING, Refused, status_of
 
-Uploads = dict[str, list[UploadFile]]  # "content" and "style": the form's files
+Uploads = dict[str, list[UploadFile]]  # "content", "style" and "mask": the form's files
 
 
 def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
-    """The form's files (one content, at most ``MAX_STYLES`` styles) and its text fields;
-    a file where text belongs, or text where a file does, is refused."""
-    uploads: Uploads = {"content": [], "style": []}
+    """The form's files (one content, at most ``MAX_STYLES`` styles, and no masks or one per
+    style) and its text fields; a file where text belongs, or text where a file does, is
+    refused."""
+    uploads: Uploads = {"content": [], "style": [], "mask": []}
     values = []
     for name, value in form.multi_items():
         if name in uploads:
@@ -55,6 +56,13 @@ def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
         raise Refused(400, "give one photo as the file field 'content'")
     if len(uploads["style"]) > MAX_STYLES:
         raise Refused(400, f"at most {MAX_STYLES} style images")
+    masks, styles = len(uploads["mask"]), len(uploads["style"])
+    if masks and masks != styles:
+        raise Refused(
+            400,
+            f"{masks} mask(s) for {styles} style image(s); give one file field 'mask' per "
+            "'style', in the same order, or none",
+        )
     return uploads, values
 
 
@@ -108,28 +116,54 @@ class Server:
             settings = self.settings(values, len(uploads["style"]))
             if not self.worker.has_room():  # before decoding anything
                 raise QueueFull("the queue is full; try again when a job has finished")
-            files = uploads["content"] + uploads["style"]
-            names = [sanitized(u.filename) for u in files]
-            labels = [name or "content" for name in names[:1]] + [
-                name or f"style {i}" for i, name in enumerate(names[1:], 1)
-            ]
-            edges = [settings.options.max_long_edge]
-            edges += [style_edge(settings.options)] * len(uploads["style"])
-            pictures = []
-            for upload, label, edge in zip(files, labels, edges):
-                if self.stopping.is_set():
-                    raise Refused(503, STOPPING)
-                data = await upload.read()
-                pictures.append(await self.in_thread(self.decode, data, label, edge))
+            pictures, names = await self.read_pictures(uploads, settings.options)
+            masks, mask_names = await self.read_masks(uploads["mask"], pictures[0].shape)
         finally:
             await form.close()
         if self.stopping.is_set():
             raise Refused(503, STOPPING)
-        job = Job(settings, pictures[0], pictures[1:], {"content": names[0], "styles": names[1:]})
+        named: dict[str, Any] = {"content": names[0], "styles": names[1:]}
+        if masks:
+            named["masks"] = mask_names
+        job = Job(settings, pictures[0], pictures[1:], named, masks=masks or None)
         try:
             return self.worker.submit(job)
         except Stopping as exc:  # (a full queue goes to its own handler: 429, retry-after)
             raise Refused(status_of(exc, 400), str(exc)) from None
+
+    async def read_pictures(
+        self, uploads: Uploads, options: config.Options
+    ) -> tuple[list[np.ndarray], list[str]]:
+        """The photo and the paintings, decoded one at a time, and their names."""
+        files = uploads["content"] + uploads["style"]
+        names = [sanitized(u.filename) for u in files]
+        labels = [name or "content" for name in names[:1]] + [
+            name or f"style {i}" for i, name in enumerate(names[1:], 1)
+        ]
+        edges = [options.max_long_edge] + [style_edge(options)] * len(uploads["style"])
+        pictures = [
+            await self.read_upload(upload, self.decode, label, edge)
+            for upload, label, edge in zip(files, labels, edges)
+        ]
+        return pictures, names
+
+    async def read_masks(
+        self, uploads: list[UploadFile], shape: tuple[int, ...]
+    ) -> tuple[list[np.ndarray], list[str]]:
+        """The masks (one per painting, or none), decoded one at a time, and their names."""
+        names = [sanitized(u.filename) for u in uploads]
+        masks = [
+            await self.read_upload(upload, self.decode_mask, name or f"#{i}", shape)
+            for i, (upload, name) in enumerate(zip(uploads, names), 1)
+        ]
+        return masks, names
+
+    async def read_upload(self, upload: UploadFile, decode: Callable[..., Any], *args: Any) -> Any:
+        """One upload, read and given to ``decode(data, *args)`` in a thread."""
+        if self.stopping.is_set():
+            raise Refused(503, STOPPING)
+        data = await upload.read()
+        return await self.in_thread(decode, data, *args)
 
     def settings(self, values: list[tuple[str, str]], styles: int) -> Settings:
         """The form's text as checked settings, with the command line's messages."""
@@ -155,6 +189,23 @@ class Server:
                 picture = images.resize_long_edge(picture, edge)
             return picture
 
+    def decode_mask(self, data: bytes, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A mask upload as greyscale uint8, by the command line's reader and its guards
+        (an alpha channel, 16 bits, black everywhere: refused), made no larger than the
+        photo of ``shape`` (the painter resizes it to the photo). One at a time."""
+        with self.decoding:
+            with self.folder:
+                mask = self._read(data, label, images.read_mask)
+            if mask.size > shape[0] * shape[1]:
+                mask = images.resize_to(mask, shape[:2])
+                if not mask.any():
+                    raise Refused(
+                        400,
+                        f"mask {label}: nothing of it is left at the photo's size "
+                        f"({shape[1]}x{shape[0]}): make its white region larger",
+                    )
+            return mask
+
     async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` in a thread of its own, given up (503) when the server stops:
         a stop waits neither for a decode nobody will use nor for a thread of a pool (the
@@ -175,8 +226,11 @@ class Server:
         return done.result()
 
     # ------------------------------------------------------------ the working folder
-    def _read(self, data: bytes, label: str) -> np.ndarray:
-        """``data`` decoded from a file of our folder, removed after; errors name ``label``."""
+    def _read(
+        self, data: bytes, label: str, read: Callable[..., np.ndarray] = images.read_image
+    ) -> np.ndarray:
+        """``data`` decoded by ``read`` (``read_image`` or ``read_mask``) from a file of our
+        folder, removed after; errors name ``label``."""
         if self.closed:
             raise Refused(503, STOPPING)
         path = self.workdir / f"upload-{secrets.token_hex(16)}"
@@ -184,7 +238,7 @@ class Server:
             fd, path = self._open(path)
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
-            return images.read_image(path, self.max_pixels)
+            return read(path, self.max_pixels)
         except NStyleError as exc:
             message = str(exc).replace(str(path), label)
             raise Refused(status_of(exc, 415), message) from None

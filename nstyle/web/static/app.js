@@ -1,5 +1,6 @@
-// nstyle's web app: pick the pictures, set the options (the form is generated from
-// GET /api/options), start a job, watch it by Server-Sent Events, download the result.
+// nstyle's web app: pick the pictures, paint where each painting goes (masks.js), set the
+// options (the form is generated from GET /api/options), start a job, watch it by
+// Server-Sent Events, download the result.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -9,6 +10,7 @@ const SESSION_KEY = "nstyle.jobs";
 const state = {
   content: null, // {blob, name, url}
   styles: [], // [{blob, name, url}]
+  masks: null, // a MaskPainter: where each painting goes
   inputs: new Map(), // field name -> {field, el}
   job: null, // {id, version, totals: [], final}
   source: null,
@@ -146,6 +148,7 @@ function setContent(blob, name) {
   $("content-name").textContent = name;
   $("content-name").hidden = false;
   $("content-drop").classList.add("filled");
+  state.masks.setPhoto(state.content.url);
   updateStart();
 }
 
@@ -163,6 +166,7 @@ function renderStyles() {
         "div",
         { class: "style-item", title: style.name },
         el("img", { src: style.url, alt: style.name }),
+        tinted(el("span", { class: "colour", "aria-hidden": "true" }, String(index + 1)), index),
         el("span", { class: "label" }, style.name),
         el(
           "button",
@@ -172,6 +176,7 @@ function renderStyles() {
             "aria-label": `remove ${style.name}`,
             onclick: () => {
               URL.revokeObjectURL(style.url);
+              state.masks.remove(index);
               state.styles.splice(index, 1);
               renderStyles();
             },
@@ -181,6 +186,8 @@ function renderStyles() {
       ),
     );
   });
+  state.masks.setCount(state.styles.length);
+  showMasks();
   updateStart();
 }
 
@@ -233,6 +240,91 @@ async function loadSamples() {
   }
 }
 
+// ------------------------------------------------------------------ where each painting goes
+function tinted(node, index) {
+  node.style.setProperty("--colour", maskColour(index));
+  return node;
+}
+
+// The mask tools as the painter stands: the paintings to choose from, the tool, undo.
+function showMasks() {
+  const masks = state.masks;
+  const ready = state.content !== null && state.styles.length > 0;
+  $("mask-editor").hidden = !ready;
+  $("mask-hint").hidden = ready;
+  $("form").classList.toggle("masking", $("masks").open);
+  const swatches = $("mask-swatches");
+  swatches.replaceChildren();
+  state.styles.forEach((style, index) => {
+    const chosen = index === masks.current;
+    const swatch = el(
+      "button",
+      {
+        type: "button",
+        class: "swatch",
+        role: "radio",
+        "aria-checked": String(chosen),
+        dataset: { painting: String(index) },
+        title: `paint where ${style.name} goes (${index + 1})`,
+        onclick: () => masks.select(index),
+      },
+      el("img", { src: style.url, alt: "" }),
+      el("span", {}, String(index + 1)),
+    );
+    swatches.append(tinted(swatch, index));
+  });
+  $("mask-brush").setAttribute("aria-pressed", String(masks.tool === "brush"));
+  $("mask-eraser").setAttribute("aria-pressed", String(masks.tool === "erase"));
+  $("mask-size").value = String(masks.size);
+  $("mask-undo").disabled = !masks.ops.length;
+  $("mask-clear").disabled = !masks.ops.length;
+  const name = state.styles[masks.current] ? state.styles[masks.current].name : "";
+  $("mask-note").textContent =
+    masks.tool === "brush"
+      ? `Painting ${masks.current + 1} (${name}) goes where you paint; the photo is kept where nothing is painted.`
+      : "The eraser takes the photo back to as it was photographed.";
+}
+
+function typing(target) {
+  if (!(target instanceof HTMLElement)) return false;
+  const field = ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName) && target.type !== "range";
+  return target.isContentEditable || field;
+}
+
+// Keys while the masks are open: Ctrl+Z undo, B brush, E eraser, [ ] size, 1-8 a painting.
+function maskKeys(event) {
+  const masks = state.masks;
+  if (!$("masks").open || $("mask-editor").hidden || typing(event.target) || event.altKey) return;
+  const key = event.key.toLowerCase();
+  const command = event.ctrlKey || event.metaKey;
+  if (command && key === "z" && !event.shiftKey) masks.undo();
+  else if (command) return;
+  else if (key === "b") masks.setTool("brush");
+  else if (key === "e") masks.setTool("erase");
+  else if (key === "[" || key === "]") masks.setSize(masks.size + (key === "]" ? 4 : -4));
+  else if (/^[1-8]$/.test(key) && Number(key) <= state.styles.length) masks.select(Number(key) - 1);
+  else return;
+  event.preventDefault();
+}
+
+function initMasks() {
+  const nodes = { box: $("mask-box"), photo: $("mask-photo"), view: $("mask-canvas"), cursor: $("mask-cursor") };
+  state.masks = new MaskPainter(nodes, showMasks);
+  $("masks").addEventListener("toggle", showMasks);
+  $("mask-brush").addEventListener("click", () => state.masks.setTool("brush"));
+  $("mask-eraser").addEventListener("click", () => state.masks.setTool("erase"));
+  $("mask-size").addEventListener("input", (event) => state.masks.setSize(Number(event.target.value)));
+  $("mask-undo").addEventListener("click", () => state.masks.undo());
+  $("mask-clear").addEventListener("click", () => state.masks.clear());
+  $("mask-input").addEventListener("change", async (event) => {
+    const [file] = event.target.files;
+    event.target.value = "";
+    if (file) await state.masks.upload(file);
+  });
+  document.addEventListener("keydown", maskKeys);
+  showMasks();
+}
+
 // ------------------------------------------------------------------ a job
 function running() {
   return state.job !== null && !state.job.final;
@@ -253,15 +345,24 @@ function updateStart() {
 async function start(event) {
   event.preventDefault();
   hideError();
-  if (!state.content || !state.styles.length || running()) return;
+  if (!state.content || !state.styles.length || running() || $("start").disabled) return;
+  $("start").disabled = true;
   const form = new FormData();
   form.append("content", state.content.blob, state.content.name);
   for (const style of state.styles) form.append("style", style.blob, style.name);
+  try {
+    for (const mask of await state.masks.masks(state.styles.map((style) => style.name))) {
+      form.append("mask", mask.blob, mask.name); // one per painting, in the same order
+    }
+  } catch (error) {
+    showError(error.message);
+    updateStart();
+    return;
+  }
   for (const [name, { field, el: input }] of state.inputs) {
     const value = valueOf(field, input);
     if (value !== null) form.append(name, value);
   }
-  $("start").disabled = true;
   const { ok, body } = await getJSON("/api/jobs", { method: "POST", body: form });
   if (!ok) {
     showError(body.error || "the server refused the job");
@@ -506,6 +607,7 @@ function showServer() {
 }
 
 async function init() {
+  initMasks();
   const { ok, body } = await getJSON("/api/options");
   if (!ok) {
     showError(body.error || "cannot read the options");
