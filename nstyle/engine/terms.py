@@ -49,11 +49,40 @@ def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbo
 
 
 def guided_style_loss(feature: mx.sym.Symbol, channels: int, key: str) -> mx.sym.Symbol:
-    """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``): the
-    variables ``target_gram_<key>`` and ``guide_<key>`` (1, 1, h, w), ``key`` = r<k>_<layer>."""
-    target, guide = mx.sym.var(f"target_gram_{key}"), mx.sym.var(f"guide_{key}")
-    guided = mx.sym.broadcast_mul(feature, guide)
-    return mx.sym.sum(mx.sym.square(target - gram(guided, channels)))
+    """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``), over
+    the region's positions only: the variables ``index_<key>`` (the positions where its
+    guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the guide there) and
+    ``target_gram_<key>``; ``key`` = r<k>_<layer>. Gathering the region's positions first
+    makes the regions together cost about one Gram matrix, not one each."""
+    rows = mx.sym.take(
+        mx.sym.Reshape(feature, shape=(channels, -1)), mx.sym.var(f"index_{key}"), axis=1
+    )
+    weighted = mx.sym.broadcast_mul(rows, mx.sym.var(f"guide_{key}"))
+    target = mx.sym.var(f"target_gram_{key}")
+    return mx.sym.sum(mx.sym.square(target - gram(weighted, channels)))
+
+
+def compact_guides(targets: dict[str, mx.nd.NDArray], keys) -> dict[str, mx.nd.NDArray]:
+    """Each region's guide (1, 1, h, w) in ``targets`` as ``guided_style_loss`` takes it:
+    the positions where it is above 0 and its values there."""
+    found = {}
+    for key in keys:
+        guide = targets[f"guide_{key}"]
+        values = guide.asnumpy().reshape(-1)
+        where = np.flatnonzero(values > 0)
+        found[f"index_{key}"] = mx.nd.array(where, ctx=guide.context, dtype="int32")
+        found[f"guide_{key}"] = mx.nd.array(
+            values[where][None], ctx=guide.context, dtype=guide.dtype
+        )
+    return found
+
+
+def guided(feature: mx.sym.Symbol, guide: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
+    """``feature`` (1, C, h, w) times ``guide`` (1, 1, h, w), as (C, h*w): multiplied after
+    the reshape to a plain layout (a broadcast on oneDNN's blocked layout gave wrong results
+    in float32, ``nstyle.engine.tiles``)."""
+    rows = mx.sym.Reshape(feature, shape=(channels, -1))
+    return mx.sym.broadcast_mul(rows, mx.sym.Reshape(guide, shape=(1, -1)))
 
 
 def content_loss(feature: mx.sym.Symbol, name: str) -> mx.sym.Symbol:
@@ -127,7 +156,7 @@ class Network:
         guides = guides or {}
         outputs = {
             f"target_gram_{n}": gram(
-                mx.sym.broadcast_mul(self.features[n], mx.sym.var(f"guide_{n}"))
+                guided(self.features[n], mx.sym.var(f"guide_{n}"), self.channels[n])
                 if n in guides
                 else self.features[n],
                 self.channels[n],
@@ -238,10 +267,11 @@ class LossExecutor:
             self.names.append(f"content_{name}")
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
+        keys = [f"r{k}_{name}" for k in range(regions) for name in net.style_layers]
         self.executor = network.bind(
             mx.sym.Group(losses),
             net.ctx,
-            dict(net.params, **targets, data=image),
+            {**net.params, **targets, **compact_guides(targets, keys), "data": image},
             grad_arrays={"data": self.grad},
         )
         self._heads = [
