@@ -35,7 +35,7 @@ LAYERS = [
     {"many.inputs"},
     {"many.manifest"},  # ... to here
     {"engine.network"},  # the VGG on MXNet
-    {"engine.terms", "engine.pixels"},  # the objective's terms
+    {"engine.terms", "engine.pixels", "engine.wasserstein"},  # the objective's terms
     {"engine.guides"},  # regions: guided Gram targets
     {"engine.layout"},  # the tiles' geometry
     {"engine.tiles"},  # the objective tile by tile
