@@ -197,23 +197,21 @@ class Many:
 
         options, args = self.options, self.args
         read = self.read
-        shared = {
+        shared = runners.Shared(read.pictures, read.init, read.masks, read.style_masks)
+        common = {
             "fallback": fallback_weights(self.run.argv, options),
             "gpu": args.gpu,
             "epoch_hook": Signals.check,
-            "init": read.init,
-            "masks": read.masks,
-            "style_masks": read.style_masks,
         }
         if args.workers is None and args.ray_address is None:
-            return runners.InProcess(read.pictures, options, **shared)
+            return runners.InProcess(shared, options, **common)
         return runners.RayRunner(
-            read.pictures,
+            shared,
             options,
             address=args.ray_address,
             workers=args.workers,
             quiet=self.outputs.quiet,
-            **shared,
+            **common,
         )
 
     def drive(self, runner) -> int:

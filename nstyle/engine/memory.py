@@ -181,12 +181,17 @@ class NoFit(TooLarge):
         return cls(f"needs at least {least.peak / GIB:.1f} GiB", least=least)
 
 
+def need_gib(peak: int) -> float:
+    """A predicted peak as the cap to name: GiB rounded up to a tenth."""
+    return math.ceil(peak / GIB * 10) / 10
+
+
 def cap_error(error: NoFit, cap_flag: float | None, available: int, where: str) -> TooLarge:
     """The one line for a run that cannot fit: the smallest ``--max-memory`` that works
     (also as ``suggested``) when the user set one, else what is free."""
     least = error.least
     size = f"{least.width}x{least.height}"
-    need = math.ceil(least.peak / GIB * 10) / 10
+    need = need_gib(least.peak)
     if cap_flag is not None:
         return TooLarge(
             f"{flag('max_memory')} {cap_flag:g} is too small for a {size} picture: even "
@@ -244,7 +249,7 @@ def check_fits_at_all(
     least = predict(net, MIN_EDGE, MIN_EDGE, None, "sgd", 0)
     if least is None or least.peak <= cap:
         return
-    need = math.ceil(least.peak / GIB * 10) / 10
+    need = need_gib(least.peak)
     if cap_flag is not None:
         raise TooLarge(
             f"{flag('max_memory')} {cap_flag:g} is too small for any "

@@ -143,18 +143,15 @@ class InProcess:
 
     def __init__(
         self,
-        styles: list[np.ndarray],
+        shared: Shared,
         options: Options,
         *,
         gpu: int | None = None,
         fallback: str | None = None,
         epoch_hook: Callable[[], None] | None = None,
-        init: np.ndarray | None = None,
-        masks: list[np.ndarray] | None = None,
-        style_masks: list[np.ndarray | None] | None = None,
     ):
         self.options, self.gpu, self.fallback = options, gpu, fallback
-        self.shared = Shared(styles, init, masks, style_masks)  # read by the caller
+        self.shared = shared  # read by the caller
         self.epoch_hook = epoch_hook
         self.queue: deque[Task] = deque()
         self.local: Local | None = None
@@ -239,7 +236,7 @@ class RayRunner:
 
     def __init__(
         self,
-        styles: list[np.ndarray],
+        shared: Shared,
         options: Options,
         *,
         address: str | None = None,
@@ -248,16 +245,13 @@ class RayRunner:
         gpu: int | None = None,
         quiet: bool = False,
         epoch_hook: Callable[[], None] | None = None,
-        init: np.ndarray | None = None,
-        masks: list[np.ndarray] | None = None,
-        style_masks: list[np.ndarray | None] | None = None,
     ):
         if (address is None) == (workers is None):
             raise ValueError("give either address or workers")
         self.options, self.fallback, self.gpu = options, fallback, gpu
         self.address, self.workers, self.quiet = address, workers, quiet
         # workers elsewhere have none of these files: the pictures travel (see RayActor)
-        self.shared = Shared(styles, init, masks, style_masks)
+        self.shared = shared
         self.epoch_hook = epoch_hook
         self.actors: list[Any] = []
         self.idle: list[Any] = []
