@@ -27,7 +27,8 @@ import mxnet as mx
 import numpy as np
 import psutil
 
-from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.objective import LossExecutor
+from nstyle.engine.terms import Network
 from nstyle.engine.tiles import TiledLoss
 from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS

@@ -32,8 +32,9 @@ import numpy as np
 
 from bench.quality import Judge
 from nstyle.engine import guides
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.scale import style_targets
-from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.terms import Network
 from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import obtain

@@ -20,10 +20,11 @@ import numpy as np
 from bench import exchange
 from nstyle.api import transfer
 from nstyle.config import Options, Outputs
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import TVExecutor
 from nstyle.engine.scale import style_targets
 from nstyle.engine.solvers import optimize
-from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.terms import Network
 from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import obtain

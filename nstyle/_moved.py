@@ -21,7 +21,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "nstyle.video": ("nstyle.media.video",),
     "nstyle.temporal": ("nstyle.media.flow",),
     "nstyle.model": ("nstyle.engine.network",),
-    "nstyle.losses": ("nstyle.engine.terms", "nstyle.engine.pixels"),
+    "nstyle.losses": ("nstyle.engine.terms", "nstyle.engine.objective", "nstyle.engine.pixels"),
     "nstyle.tiles": ("nstyle.engine.tiles", "nstyle.engine.layout"),
     "nstyle.memory": ("nstyle.engine.memory",),
     "nstyle.optimize": ("nstyle.engine.solvers", "nstyle.engine.stop"),

@@ -7,8 +7,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from nstyle.engine import guides
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.scale import style_targets
-from nstyle.engine.terms import LossExecutor
 from nstyle.errors import NStyleError, NStyleTypeError
 from tests.test_losses import CONTENT, STYLE, tiny_network
 

@@ -7,8 +7,9 @@ from numpy.testing import assert_allclose
 from scipy.signal import convolve2d
 
 import model_vgg19
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import LAPLACIAN, TemporalTerm, TVExecutor, image_terms
-from nstyle.engine.terms import LossExecutor, Network, gram
+from nstyle.engine.terms import Network, gram
 from nstyle.media.flow import temporal_loss
 from tests.conftest import TINY_CHANNELS, random_vgg
 

@@ -94,6 +94,9 @@ def test_settings_without_masks_hash_as_before_and_each_mask_changes_them():
         ),
     ]
     assert len({key(image), *(key(values) for values in masked)}) == 4
+    # An option added later (issue 25's --style-loss) keys only away from its old meaning.
+    w2 = manifest.settings(Options(style_loss="w2"), styles, 0.0, inputs.IMAGE)
+    assert w2["style_loss"] == "w2" and key(w2) != key(image)
 
 
 # ------------------------------------------------------------ in this process

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from nstyle.config import Options
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import TVExecutor
 from nstyle.engine.solvers import optimize
-from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.terms import Network
 from nstyle.errors import NStyleError
 from tests.conftest import TINY_CHANNELS, random_vgg
 

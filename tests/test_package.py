@@ -34,9 +34,10 @@ LAYERS = [
     {"weights"},
     {"many.inputs"},
     {"many.manifest"},  # ... to here
-    {"engine.network"},  # the VGG on MXNet
-    {"engine.terms", "engine.pixels", "engine.wasserstein"},  # the objective's terms
+    {"engine.network", "engine.wasserstein"},  # the VGG on MXNet; W2 on the host
+    {"engine.terms", "engine.pixels"},  # the objective's terms
     {"engine.guides"},  # regions: guided Gram targets
+    {"engine.objective"},  # the whole image's objective and its weights
     {"engine.layout"},  # the tiles' geometry
     {"engine.tiles"},  # the objective tile by tile
     {"engine.memory"},  # what fits

@@ -9,7 +9,8 @@ import pytest
 from numpy.testing import assert_allclose
 
 from nstyle.engine.layout import TilePlan, layer_margins, layer_strides
-from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.objective import LossExecutor
+from nstyle.engine.terms import Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.spec import layer_plan, relu_names
 from tests.conftest import TINY_CHANNELS, random_vgg

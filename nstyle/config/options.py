@@ -19,6 +19,7 @@ from nstyle.config.limits import (
     MAX_SEED,
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
+    STYLE_LOSSES,
     TEMPORAL_WEIGHT,
 )
 from nstyle.config.values import check_values, typed
@@ -85,6 +86,13 @@ class Options:
     # objective
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
+    style_loss: str = option(
+        "gram",
+        "the painting's statistics to match on each style layer: gram, its Gram matrices "
+        "(the original); w2, its features' mean and covariance, by the Wasserstein-2 "
+        'distance between Gaussians (docs/BENCHMARKS.md, "Wasserstein-2")',
+        choices=STYLE_LOSSES,
+    )
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
     temporal_weight: float = option(
         TEMPORAL_WEIGHT,
@@ -223,6 +231,7 @@ class Objective:
     match_luminance: bool
     content_weight: float
     style_weight: float
+    style_loss: str
     tv_weight: float
     temporal_weight: float
 
@@ -299,3 +308,13 @@ class Outputs:
     print_every: int = option(10, "print the losses every this many epochs (0: never)")
     quiet: bool = option(False, "print nothing but errors: no progress bar, no lines")
     log: str | None = option(None, "write every epoch's losses to this CSV file")
+    output_profile: str = option(
+        "srgb",
+        "the result's colours: sRGB with its profile embedded, or converted back to the "
+        "photo's own ICC profile (photo; Display P3, Adobe RGB: an RGB profile)",
+        choices=("srgb", "photo"),
+    )
+    keep_location: bool = option(
+        False, "carry the photo's location (GPS) into the result; its date, camera and lens "
+        "always go along",
+    )  # fmt: skip

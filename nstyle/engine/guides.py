@@ -121,8 +121,9 @@ def region_targets(
 ) -> dict[str, mx.nd.NDArray]:
     """Each region's targets for a photo of ``shape`` (1, 3, H, W): on every style layer its
     guide ``guide_r<k>_<layer>`` and the blend of its paintings' Gram matrices
-    ``target_gram_r<k>_<layer>``, each brought to the region's coverage (the sum of the
-    squared guide) from the painting's own (its positions, or its ``style_guides`` mask's).
+    ``target_gram_r<k>_<layer>`` and feature sums ``target_sum_r<k>_<layer>``, each brought
+    to the region's coverage (the sum of the squared guide) from the painting's own (its
+    positions, or its ``style_guides`` mask's).
     A guide of ones everywhere gives the unguided targets exactly."""
     targets: dict[str, mx.nd.NDArray] = {}
     layers = net.style_layers
@@ -139,8 +140,9 @@ def region_targets(
             grams = net.targets(style_x, guides)
             own = coverage(guides) if guides else net.positions(style_x.shape)
             for name in layers:
-                key = f"target_gram_r{k}_{name}"
-                term = grams[f"target_gram_{name}"] * (weight * covered[name] / own[name])
-                targets[key] = term if key not in targets else targets[key] + term
+                for kind in ("gram", "sum"):
+                    key = f"target_{kind}_r{k}_{name}"
+                    term = grams[f"target_{kind}_{name}"] * (weight * covered[name] / own[name])
+                    targets[key] = term if key not in targets else targets[key] + term
         targets.update({f"guide_r{k}_{name}": guide for name, guide in on_layers.items()})
     return targets

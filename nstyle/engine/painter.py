@@ -86,6 +86,7 @@ class Result:
     epochs: int  # over all scales
     seconds: float
     reason: str  # why the last scale stopped
+    pixels: np.ndarray | None = None  # ``image`` before rounding: float32 in 0..1 (16-bit files)
 
 
 def load_weights(options: Options, fallback: str | None = None) -> Weights:
@@ -304,7 +305,11 @@ class Painter:
                     time.perf_counter() - began,
                     scaled.outcome.reason,
                 )
-        return Result(scaled.picture, done, time.perf_counter() - begin, scaled.outcome.reason)
+        shape = scaled.x.shape[2:]
+        colours = images.resize_to(content, shape) if self.options.preserve_colors else None
+        pixels = images.unrounded(scaled.x, self.weights.convention.mean_pixel, colours)
+        seconds = time.perf_counter() - begin
+        return Result(scaled.picture, done, seconds, scaled.outcome.reason, pixels)
 
     def _log_start(self, run: RunPlan, final: tuple[int, int]) -> None:
         edges = [plan.edge for plan in run.scales]

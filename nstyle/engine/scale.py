@@ -21,9 +21,10 @@ from nstyle.config import (
 )
 from nstyle.engine import memory
 from nstyle.engine.guides import Region, region_targets
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import TemporalTerm, TVExecutor, image_terms
 from nstyle.engine.solvers import Outcome, optimize
-from nstyle.engine.terms import LossExecutor, Network
+from nstyle.engine.terms import Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.errors import Diverged
 from nstyle.media import images
@@ -72,14 +73,16 @@ def image_targets(
     cap: int | None = None,
     tile: int | None = None,
 ) -> dict[str, mx.nd.NDArray]:
-    """The ``kind`` ("gram" or "content") entries of ``Network.targets`` of ``image``: tile
+    """The ``kind`` ("gram": the Gram matrices and feature sums; or "content") entries of
+    ``Network.targets`` of ``image``: tile
     by tile (``tile`` px, or the largest that fits ``cap`` bytes) when the whole does not
     fit ``cap`` (None: no cap)."""
     if tile is None and cap is not None:
         tile = memory.target_tile(net, image.shape[2], image.shape[3], cap)
     if tile is not None:
         return tiled_targets(net, image, tile, (kind,))
-    return {k: v for k, v in net.targets(image).items() if k.startswith(f"target_{kind}_")}
+    prefixes = ("target_gram_", "target_sum_") if kind == "gram" else (f"target_{kind}_",)
+    return {k: v for k, v in net.targets(image).items() if k.startswith(prefixes)}
 
 
 def style_targets(
@@ -90,10 +93,11 @@ def style_targets(
     cap: int | None = None,
     tile: int | None = None,
 ) -> dict[str, mx.nd.NDArray]:
-    """The blended Gram targets of the style images, at the output's size.
+    """The blended Gram (and feature sum) targets of the style images, at the output's size.
 
     Gram sums grow with the number of positions, so each style's are brought to the output's
-    (a departure needed once styles keep their own shapes).
+    (a departure needed once styles keep their own shapes): the blend averages the
+    paintings' second moments (and means) per position.
     """
     positions = net.positions(shape)
     blended: dict[str, mx.nd.NDArray] = {}
@@ -101,9 +105,9 @@ def style_targets(
         grams = image_targets(net, style_x, "gram", cap, tile)
         style_positions = net.positions(style_x.shape)
         for name in net.style_layers:
-            key = f"target_gram_{name}"
-            term = grams[key] * (weight * positions[name] / style_positions[name])
-            blended[key] = term if key not in blended else blended[key] + term
+            for key in (f"target_gram_{name}", f"target_sum_{name}"):
+                term = grams[key] * (weight * positions[name] / style_positions[name])
+                blended[key] = term if key not in blended else blended[key] + term
     return blended
 
 
@@ -258,13 +262,13 @@ def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x)
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
     )
     weighting = (options.style_weight, options.content_weight, layer_weights)
-    regions = len(setup.regions)
+    regions, kind = len(setup.regions), options.style_loss
     if job.plan.tile is None:
         loss: LossExecutor | TiledLoss = LossExecutor(
-            net, targets, image, *weighting, regions=regions
+            net, targets, image, *weighting, regions, kind
         )
     else:
-        loss = TiledLoss(net, targets, image, job.plan.tile, *weighting, regions=regions)
+        loss = TiledLoss(net, targets, image, job.plan.tile, *weighting, regions, kind)
     temporal = job.temporal
     tv = image_terms(
         [

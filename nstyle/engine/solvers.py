@@ -17,9 +17,9 @@ import numpy as np
 
 from nstyle.config import FirstOrder, Options, ScalePlan, Stop, flag
 from nstyle.engine.memory import LBFGS_HISTORY
+from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import ImageTerm
 from nstyle.engine.stop import Outcome, Step, StopRule, stop_reason
-from nstyle.engine.terms import LossExecutor
 from nstyle.engine.tiles import TiledLoss
 from nstyle.errors import Diverged, NStyleError
 

@@ -14,7 +14,6 @@ in place and the next forward reads it, with no copy.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import mxnet as mx
@@ -40,6 +39,32 @@ def gram(feature: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
 
 
 GRAM_GRAD_FACTOR = 2.0  # see ``gram``
+# The Wasserstein-2 term's scale: style layer l weighs ``style_weight * layer_weight_l *
+# W2_SCALE / C_l``, chosen so that the default weights give a balanced picture with either
+# loss (docs/BENCHMARKS.md, "Wasserstein-2").
+W2_SCALE = 1.0
+
+
+def feature_sum(rows: mx.sym.Symbol, weight: mx.sym.Symbol | None = None) -> mx.sym.Symbol:
+    """The sum over positions of ``rows`` (C, n) as (C, 1), each position weighted by
+    ``weight`` (1, n) if given: a ``FullyConnected`` (oneDNN's matrix-vector product) where
+    ``sum`` would run MXNet's single-threaded reduction. No gradient reaches ``weight``."""
+    if weight is None:
+        weight = mx.sym.ones_like(mx.sym.slice_axis(rows, axis=0, begin=0, end=1))
+    return mx.sym.FullyConnected(data=rows, weight=mx.sym.BlockGrad(weight), no_bias=True,
+                                 num_hidden=1)  # fmt: skip
+
+
+def statistics(feature: mx.sym.Symbol, channels: int, key: str | None = None):
+    """[Gram matrix, feature sum] of a (1, C, H, W) feature over its positions, for the
+    Wasserstein-2 term (``nstyle.engine.wasserstein.W2Terms``); with a region's ``key``, of
+    its gathered, guided positions as ``guided_style_loss`` takes them, the sum weighted by
+    the guide again (both then weigh each position by the squared guide)."""
+    if key is None:
+        rows = mx.sym.Reshape(feature, shape=(channels, -1))
+        return [gram(feature, channels), feature_sum(rows)]
+    weighted, guide = _gathered(feature, channels, key)
+    return [gram(weighted, channels), feature_sum(weighted, guide)]
 
 
 def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbol:
@@ -54,12 +79,18 @@ def guided_style_loss(feature: mx.sym.Symbol, channels: int, key: str) -> mx.sym
     guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the guide there) and
     ``target_gram_<key>``; ``key`` = r<k>_<layer>. Gathering the region's positions first
     makes the regions together cost about one Gram matrix, not one each."""
+    weighted, _ = _gathered(feature, channels, key)
+    target = mx.sym.var(f"target_gram_{key}")
+    return mx.sym.sum(mx.sym.square(target - gram(weighted, channels)))
+
+
+def _gathered(feature: mx.sym.Symbol, channels: int, key: str):
+    """(the region's positions of ``feature`` times its guide (C, n), the guide (1, n))."""
     rows = mx.sym.take(
         mx.sym.Reshape(feature, shape=(channels, -1)), mx.sym.var(f"index_{key}"), axis=1
     )
-    weighted = rows * mx.sym.var(f"guide_{key}")  # the guide broadcast to (C, n) already
-    target = mx.sym.var(f"target_gram_{key}")
-    return mx.sym.sum(mx.sym.square(target - gram(weighted, channels)))
+    guide = mx.sym.var(f"guide_{key}")  # the guide repeated to (C, n) already
+    return rows * guide, mx.sym.slice_axis(guide, axis=0, begin=0, end=1)
 
 
 def compact_guides(
@@ -152,20 +183,23 @@ class Network:
     ) -> dict[str, mx.nd.NDArray]:
         """Run the Gram/content executor once on ``image`` (1, 3, H, W).
 
-        Returns ``target_gram_<layer>`` (C, C) and ``target_content_<layer>`` (1, C, h, w).
-        ``guides``: each style layer's guide (1, 1, h, w): the Gram matrices of the guided
-        features (a painting's statistics taken from part of it).
+        Returns ``target_gram_<layer>`` (C, C), ``target_sum_<layer>`` (C, 1) (the features'
+        sum, for the Wasserstein-2 term) and ``target_content_<layer>`` (1, C, h, w).
+        ``guides``: each style layer's guide (1, 1, h, w): the statistics of the guided
+        features (a painting's statistics taken from part of it), each position weighed by
+        the squared guide.
         """
         guides = guides or {}
-        outputs = {
-            f"target_gram_{n}": gram(
-                guided(self.features[n], mx.sym.var(f"guide_{n}"), self.channels[n])
-                if n in guides
-                else self.features[n],
-                self.channels[n],
-            )
-            for n in self.style_layers
-        }
+        outputs = {}
+        for n in self.style_layers:
+            rows = mx.sym.Reshape(self.features[n], shape=(self.channels[n], -1))
+            weight = None
+            if n in guides:
+                guide = mx.sym.var(f"guide_{n}")  # one variable node used twice
+                weight = mx.sym.Reshape(guide, shape=(1, -1))
+                rows = guided(self.features[n], guide, self.channels[n])
+            outputs[f"target_gram_{n}"] = gram(rows, self.channels[n])
+            outputs[f"target_sum_{n}"] = feature_sum(rows, weight)
         outputs.update({f"target_content_{n}": self.features[n] for n in self.content_layers})
         symbol = mx.sym.Group(list(outputs.values()))
         data = mx.nd.array(image, ctx=self.ctx, dtype=self.dtype)
@@ -204,114 +238,3 @@ class Network:
         return itemsize * (3 * nodes // 2 + weights + guided) + max(1, regions) * sum(
             itemsize * self.channels[n] ** 2 for n in outputs
         )  # the Gram targets
-
-
-def head_weights(
-    net: Network,
-    shape,
-    style_weight: float,
-    content_weight: float,
-    style_layer_weights: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """Each loss's weight in the objective, by loss name (``style_relu1_1``, ...): a style
-    layer's ``style_weight * layer_weight / (C^2 HW)`` at the image ``shape``'s H and W, a
-    content layer's ``content_weight`` shared among the content layers."""
-    layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
-    positions = net.positions(shape)
-    weights = {
-        f"style_{n}": style_weight * layer_weights[n] / (net.channels[n] ** 2 * positions[n])
-        for n in net.style_layers
-    }
-    for n in net.content_layers:
-        weights[f"content_{n}"] = content_weight / len(net.content_layers)
-    return weights
-
-
-def losses_reader(
-    names: list[str], values: mx.nd.NDArray, weights: np.ndarray
-) -> Callable[[], dict[str, float]]:
-    """A function that reads ``values`` (one host synchronisation) as each named loss times
-    its weight. It holds only these arrays, not the executor that made them: a caller that
-    keeps the last epoch's losses must not keep a scale's executors alive into the next."""
-    return lambda: dict(zip(names, values.asnumpy().astype(np.float64) * weights))
-
-
-class LossExecutor:
-    """The loss graph bound to an image array, with its fixed head gradients.
-
-    ``step()`` runs forward and backward; afterwards ``grad`` holds the data gradient of
-    ``sum_l head_l * loss_l`` and ``outputs`` the unweighted losses. With ``regions``, each
-    style layer has one guided Gram loss per region (``targets`` then hold each region's
-    ``target_gram_r<k>_<layer>`` and ``guide_r<k>_<layer>``; ``nstyle.engine.guides``).
-    """
-
-    def __init__(
-        self,
-        net: Network,
-        targets: dict[str, mx.nd.NDArray],
-        image: mx.nd.NDArray,
-        style_weight: float,
-        content_weight: float,
-        style_layer_weights: dict[str, float] | None = None,
-        regions: int = 0,
-    ):
-        weights = head_weights(net, image.shape, style_weight, content_weight, style_layer_weights)
-        losses, heads, self.names = [], [], []
-        for name in net.style_layers:
-            for key in [f"r{k}_{name}" for k in range(regions)] or [name]:
-                feature, channels = net.features[name], net.channels[name]
-                guided = guided_style_loss if regions else style_loss
-                losses.append(guided(feature, channels, key))
-                heads.append(weights[f"style_{name}"])  # a region: a part of the same sum
-                self.names.append(f"style_{key}")
-        for name in net.content_layers:
-            losses.append(content_loss(net.features[name], name))
-            heads.append(weights[f"content_{name}"])
-            self.names.append(f"content_{name}")
-        self.head_weights = np.array(heads, np.float64)
-        self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
-        keys = {f"r{k}_{n}": net.channels[n] for k in range(regions) for n in net.style_layers}
-        self.executor = network.bind(
-            mx.sym.Group(losses),
-            net.ctx,
-            {**net.params, **targets, **compact_guides(targets, keys), "data": image},
-            grad_arrays={"data": self.grad},
-        )
-        self._heads = [
-            mx.nd.array([h * GRAM_GRAD_FACTOR], ctx=net.ctx, dtype=image.dtype) for h in heads
-        ]
-        self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
-
-    @property
-    def outputs(self) -> list[mx.nd.NDArray]:
-        return self.executor.outputs
-
-    def step(self) -> None:
-        self.executor.forward(is_train=True)
-        self.executor.backward(self._heads)
-
-    def snapshot(self) -> Callable[[], dict[str, float]]:
-        """This step's losses, copied on the device without a host synchronisation; the
-        function returned reads them (one synchronisation), each times its head gradient."""
-        values = mx.nd.concat(*self.outputs, dim=0)
-        return losses_reader(self.names, values, self.head_weights)
-
-    def term_gradient_norms(self) -> dict[str, float]:
-        """For each weight flag (``style_weight``, ``content_weight``): the norm of its terms'
-        gradient alone at the current image (inf when they overflow). One backward pass per
-        flag: for naming the cause of a failure, not for every epoch."""
-        found = {}
-        for option, prefix in (("style_weight", "style_"), ("content_weight", "content_")):
-            heads = [
-                h if n.startswith(prefix) else self._zero for n, h in zip(self.names, self._heads)
-            ]
-            self.executor.forward(is_train=True)
-            self.executor.backward(heads)
-            values = [v for n, v in self.weighted_losses().items() if n.startswith(prefix)]
-            norm = float(mx.nd.norm(self.grad).asscalar())
-            found[option] = norm if np.all(np.isfinite(values)) else float("inf")
-        return found
-
-    def weighted_losses(self) -> dict[str, float]:
-        """Each loss times its head gradient (one host synchronisation for all of them)."""
-        return self.snapshot()()

@@ -4,7 +4,7 @@ The building block of pictures larger than memory: a ``TilePlan`` splits the ima
 tiles whose interiors partition it and whose extents add a margin wide enough for every
 used layer's receptive field, aligned with the pooling grid, so that each tile's interior
 features are exactly the whole network's. ``TiledLoss`` then computes the objective of
-``nstyle.engine.terms.LossExecutor`` in two passes over the tiles: the first accumulates each
+``nstyle.engine.objective.LossExecutor`` in two passes over the tiles: the first accumulates each
 style layer's Gram matrix (a sum over positions) and the content terms from the
 interiors; the second backpropagates the whole image's dL/dF, masked to each interior, and
 adds each tile's input gradient into the whole image's. ``tiled_targets`` computes the
@@ -26,7 +26,16 @@ import numpy as np
 
 from nstyle.engine import network
 from nstyle.engine.layout import Box, Tile, TilePlan, deepest_layer, layer_strides
-from nstyle.engine.terms import GRAM_GRAD_FACTOR, Network, gram, head_weights, losses_reader
+from nstyle.engine.objective import (
+    TERMS,
+    gradient_norms,
+    head_weights,
+    losses_reader,
+    style_keys,
+    w2_heads,
+    w2_terms,
+)
+from nstyle.engine.terms import GRAM_GRAD_FACTOR, Network, feature_sum, gram
 
 
 def _masks(net: Network, tile: Tile, strides: dict[str, int], shapes: dict[str, tuple]):
@@ -108,6 +117,12 @@ def _masked(feature: mx.sym.Symbol, mask: mx.sym.Symbol, channels: int) -> mx.sy
     return mx.sym.broadcast_mul(rows, mx.sym.Reshape(mask, shape=(1, -1)))
 
 
+def _masked_sum(feature: mx.sym.Symbol, mask: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
+    """The sum of ``feature`` (1, C, h, w) over the positions, each weighed by the squared
+    ``mask`` (1, 1, h, w), as the Gram matrix of the masked features weighs them: (C, 1)."""
+    return feature_sum(_masked(feature, mask, channels), mx.sym.Reshape(mask, shape=(1, -1)))
+
+
 def _mask_vars(net: Network) -> dict[str, mx.sym.Symbol]:
     """One mask variable per used layer (a layer read by two losses shares it)."""
     return {n: mx.sym.var(f"mask_{n}") for n in net.features}
@@ -117,7 +132,8 @@ def tiled_targets(
     net: Network, image: np.ndarray, tile: int, kinds: tuple[str, ...] = ("gram", "content")
 ) -> dict[str, mx.nd.NDArray]:
     """``Network.targets`` for an image too large for one executor: each style layer's Gram
-    matrix summed over the tiles' interiors (``"gram"`` in ``kinds``), each content layer's
+    matrix and feature sum summed over the tiles' interiors (``"gram"`` in ``kinds``), each
+    content layer's
     features assembled from them (``"content"``), by forward passes only. A style image
     needs only the first, a photo only the second (at 4096 px one content layer's features
     are 0.5 GiB)."""
@@ -128,6 +144,7 @@ def tiled_targets(
     outputs = [
         gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n]) for n in style
     ]
+    outputs += [_masked_sum(net.features[n], masks[n], net.channels[n]) for n in style]
     outputs += [net.features[n] for n in content]
     plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
     graphs = _TileGraphs(net, mx.sym.Group(outputs), plan)
@@ -142,15 +159,17 @@ def tiled_targets(
         executor = graphs.load(data, t)
         executor.forward(is_train=True)  # see ``_TileGraphs``
         outs = iter(executor.outputs)
-        for n in style:
-            key, value = f"target_gram_{n}", next(outs)
-            found[key] = value.copy() if key not in found else found[key] + value
+        for kind in ("gram", "sum"):
+            for n in style:
+                key, value = f"target_{kind}_{n}", next(outs)
+                found[key] = value.copy() if key not in found else found[key] + value
         for n in content:
             stride, feature = graphs.strides[n], next(outs)
             gy0, gy1, gx0, gx1 = t.global_interior_at(stride)
-            found[f"target_content_{n}"][:, :, gy0:gy1, gx0:gx1] = _crop(
-                feature, t.interior_at(stride)
-            )
+            if gy1 > gy0 and gx1 > gx0:  # see ``_paste``
+                found[f"target_content_{n}"][:, :, gy0:gy1, gx0:gx1] = _crop(
+                    feature, t.interior_at(stride)
+                )
     mx.nd.waitall()
     return found
 
@@ -160,10 +179,12 @@ class TiledLoss:
     tile so that memory is bounded by the largest tile's executor; the same interface
     (``step``, ``grad``, ``snapshot``, ...), so the optimisers take either.
 
-    The weights are ``LossExecutor``'s (``terms.head_weights``): style layer l weighs
+    The weights are ``LossExecutor``'s (``objective.head_weights``): style layer l weighs
     ``style_weight * layer_weight_l / (C_l^2 H_l W_l)`` with the whole image's H_l W_l, each
-    content layer ``content_weight / len(content_layers)``. ``regions``: as
-    ``LossExecutor``'s, each region's guide cropped to each tile's interior.
+    content layer ``content_weight / len(content_layers)``. ``regions``, ``style_loss``: as
+    ``LossExecutor``'s, each region's guide cropped to each tile's interior. The Gram
+    matrices and feature sums are sums over positions: their tiled sums are the whole
+    image's, and so is the Wasserstein-2 term computed from them.
     """
 
     def __init__(
@@ -176,18 +197,17 @@ class TiledLoss:
         content_weight: float,
         style_layer_weights: dict[str, float] | None = None,
         regions: int = 0,
+        style_loss: str = "gram",
     ):
         self.net, self.targets, self.image = net, targets, image
         shape = tuple(image.shape)
         self.plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
-        weights = head_weights(net, shape, style_weight, content_weight, style_layer_weights)
-        # (key, layer) per style term: one per layer, or with regions one per region and
-        # layer, its mask the interior times the region's guide (``nstyle.engine.guides``)
-        self.style_keys = [
-            (key, n)
-            for n in net.style_layers
-            for key in [f"r{k}_{n}" for k in range(regions)] or [n]
-        ]
+        weights = head_weights(
+            net, shape, style_weight, content_weight, style_layer_weights, style_loss
+        )
+        # (key, layer) per style term; a region's mask is the interior times its guide
+        self.style_keys = style_keys(net, regions)
+        self.w2 = w2_terms(net, targets, self.style_keys, shape) if style_loss == "w2" else None
         self.names = [f"style_{key}" for key, _ in self.style_keys]
         self.names += [f"content_{n}" for n in net.content_layers]
         heads = [weights[f"style_{n}"] for _, n in self.style_keys]
@@ -199,6 +219,11 @@ class TiledLoss:
             gram(_masked(net.features[n], masks[key], net.channels[n]), net.channels[n])
             for key, n in self.style_keys
         ]
+        if self.w2 is not None:
+            outputs += [
+                _masked_sum(net.features[n], masks[key], net.channels[n])
+                for key, n in self.style_keys
+            ]
         for n in net.content_layers:
             diff = _masked(
                 mx.sym.var(f"target_content_{n}") - net.features[n], masks[n], net.channels[n]
@@ -217,51 +242,24 @@ class TiledLoss:
         executor = self.graphs.load(self.image, tile)
         for key, n in self.style_keys:  # a region's: its guide on the interior only
             if key != n:
-                mask, stride = executor.arg_dict[f"mask_{key}"], self.graphs.strides[n]
-                y0, y1, x0, x1 = tile.interior_at(stride)
-                gy0, gy1, gx0, gx1 = tile.global_interior_at(stride)
+                mask = executor.arg_dict[f"mask_{key}"]
                 mask[:] = 0
-                mask[:, :, y0:y1, x0:x1] = self.targets[f"guide_{key}"][:, :, gy0:gy1, gx0:gx1]
+                _paste(mask, self.targets[f"guide_{key}"], tile, self.graphs.strides[n])
         for n in self.net.content_layers:
             target = executor.arg_dict[f"target_content_{n}"]
-            stride = self.graphs.strides[n]
-            y0, y1, x0, x1 = tile.interior_at(stride)
-            gy0, gy1, gx0, gx1 = tile.global_interior_at(stride)
-            target[:, :, y0:y1, x0:x1] = self.targets[f"target_content_{n}"][:, :, gy0:gy1, gx0:gx1]
+            _paste(target, self.targets[f"target_content_{n}"], tile, self.graphs.strides[n])
         return executor
 
-    def step(self, terms: tuple[str, ...] = ("style_", "content_")) -> None:
+    def step(self, terms: tuple[str, ...] = TERMS) -> None:
         """Forward and backward over all tiles: afterwards ``grad`` holds the gradient of
         the terms whose names start with one of ``terms`` (all by default)."""
-        net, ctx, dtype = self.net, self.net.ctx, self.net.dtype
-        style, content = self.style_keys, net.content_layers
-        grams = [mx.nd.zeros((net.channels[n],) * 2, ctx=ctx, dtype=dtype) for _, n in style]
-        sums = [mx.nd.zeros((1,), ctx=ctx, dtype=dtype) for _ in content]
-        # Pass 1: each style layer's Gram matrix and each content layer's sum of squares
-        # over the interiors.
-        last = self.plan.tiles[-1]
-        for tile in self.plan.tiles:
-            mx.nd.waitall()  # the executors share memory (``_TileGraphs``): one at a time
-            executor = self._load(tile)
-            executor.forward(is_train=True)  # see ``tiled_targets``; the last tile's is kept
-            # for pass 2's first backward
-            outs = executor.outputs
-            for i in range(len(style)):
-                grams[i] += outs[i]
-            for j in range(len(content)):
-                sums[j] += outs[len(style) + j]
-        # dL/dG = 2h (G - T), symmetric: the head gradient of the Gram output is twice that
-        # (``terms.gram``'s one-operand backward).
-        heads, values = [], []
-        for i, (key, _) in enumerate(style):
-            residual = grams[i] - self.targets[f"target_gram_{key}"]
-            values.append(mx.nd.sum(mx.nd.square(residual)).reshape((1,)))
-            h = self.head_weights[i] if "style_" in terms else 0.0
-            heads.append(residual * (2 * GRAM_GRAD_FACTOR * h))
-        for j in range(len(content)):
-            values.append(sums[j])
+        totals = self._pass_one()
+        heads, values = self._style_heads(totals, 1.0 if "style_" in terms else 0.0)
+        for j, total in enumerate(totals[len(totals) - len(self.net.content_layers) :]):
+            values.append(total)
             heads.append(self._content_heads[j] * (1.0 if "content_" in terms else 0.0))
         self._values = mx.nd.concat(*values, dim=0)
+        last = self.plan.tiles[-1]
         # Pass 2: each tile's interior driven by the whole image's dL/dF.
         self.grad[:] = 0
         for tile in reversed(self.plan.tiles):
@@ -275,6 +273,40 @@ class TiledLoss:
             y0, y1, x0, x1 = tile.extent
             self.grad[:, :, y0:y1, x0:x1] += executor.grad_dict["data"]
 
+    def _pass_one(self) -> list[mx.nd.NDArray]:
+        """Each style term's Gram matrix (and with W2 then each's feature sum) and each
+        content layer's sum of squares, over the interiors. The last tile's forward pass
+        is kept for pass 2's first backward."""
+        totals: list[mx.nd.NDArray] = []
+        for tile in self.plan.tiles:
+            mx.nd.waitall()  # the executors share memory (``_TileGraphs``): one at a time
+            executor = self._load(tile)
+            executor.forward(is_train=True)  # see ``tiled_targets``
+            if not totals:
+                totals = [out.copy() for out in executor.outputs]
+            else:
+                for total, out in zip(totals, executor.outputs):
+                    total += out
+        return totals
+
+    def _style_heads(self, totals, on: float):
+        """(the head gradients of the style outputs, the style terms' values)."""
+        style = len(self.style_keys)
+        weights = self.head_weights[:style] * on
+        if self.w2 is not None:
+            values, grams, sums = w2_heads(
+                self.w2, totals[:style], totals[style : 2 * style], weights, self.grad
+            )
+            return grams + sums, [values]
+        # dL/dG = 2h (G - T), symmetric: the head gradient of the Gram output is twice that
+        # (``terms.gram``'s one-operand backward).
+        heads, values = [], []
+        for i, (key, _) in enumerate(self.style_keys):
+            residual = totals[i] - self.targets[f"target_gram_{key}"]
+            values.append(mx.nd.sum(mx.nd.square(residual)).reshape((1,)))
+            heads.append(residual * (2 * GRAM_GRAD_FACTOR * weights[i]))
+        return heads, values
+
     def snapshot(self) -> Callable[[], dict[str, float]]:
         """This step's losses (see ``LossExecutor.snapshot``)."""
         return losses_reader(self.names, self._values, self.head_weights)
@@ -283,14 +315,8 @@ class TiledLoss:
         return self.snapshot()()
 
     def term_gradient_norms(self) -> dict[str, float]:
-        """As ``LossExecutor.term_gradient_norms``: one tiled step per weight flag."""
-        found = {}
-        for option, prefix in (("style_weight", "style_"), ("content_weight", "content_")):
-            self.step((prefix,))
-            values = [v for n, v in self.weighted_losses().items() if n.startswith(prefix)]
-            norm = float(mx.nd.norm(self.grad).asscalar())
-            found[option] = norm if np.all(np.isfinite(values)) else float("inf")
-        return found
+        """See ``objective.gradient_norms``: one tiled step per weight flag."""
+        return gradient_norms(self)
 
 
 def _crop(array: mx.nd.NDArray, box: Box) -> mx.nd.NDArray:
@@ -298,3 +324,13 @@ def _crop(array: mx.nd.NDArray, box: Box) -> mx.nd.NDArray:
     output may be in oneDNN's blocked layout, which views refuse)."""
     y0, y1, x0, x1 = box
     return mx.nd.slice(array, begin=(None, None, y0, x0), end=(None, None, y1, x1))
+
+
+def _paste(tile_array: mx.nd.NDArray, whole: mx.nd.NDArray, tile: Tile, stride: int) -> None:
+    """``whole``'s values on ``tile``'s interior at a layer of ``stride`` into the tile's
+    array (nothing where the interior has no position at that layer: at the far border of
+    an image whose size is not a multiple of the stride)."""
+    y0, y1, x0, x1 = tile.interior_at(stride)
+    gy0, gy1, gx0, gx1 = tile.global_interior_at(stride)
+    if y1 > y0 and x1 > x0:
+        tile_array[:, :, y0:y1, x0:x1] = whole[:, :, gy0:gy1, gx0:gx1]

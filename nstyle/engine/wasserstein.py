@@ -6,8 +6,9 @@ feature mean and covariance (issue 25; crowsonkb's style-transfer-pytorch uses i
 and its gradient with respect to the picture's mean and covariance, from symmetric
 eigendecompositions on the host (C is at most 512 x 512: milliseconds). The square root's
 gradient is unbounded where C_s^1/2 C C_s^1/2 has zero eigenvalues (a covariance from fewer
-positions than channels, at coarse scales and in small tiles): eigenvalues are floored at
-``EPS`` times the largest, which bounds it and moves the value by less than that.
+positions than channels, at coarse scales and in small tiles, or channels a ReLU silenced):
+there the eigenvalues are floored at ``EPS`` times the largest, which bounds it; the value
+takes them as they are.
 """
 
 from __future__ import annotations
@@ -48,15 +49,51 @@ def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
     root = target.root
     middle = root @ covariance @ root
     values, vectors = np.linalg.eigh((middle + middle.T) / 2)
-    floor = EPS * max(float(values.max()), 0.0) + 1e-300
-    values = np.clip(values, floor, None)
     difference = mean - target.mean
     value = (
         float(difference @ difference)
         + float(np.trace(covariance))
         + target.trace
-        - 2 * float(np.sqrt(values).sum())
+        - 2 * float(np.sqrt(np.clip(values, 0, None)).sum())
     )
+    floor = EPS * max(float(values.max()), 0.0) + 1e-300  # for the gradient only
+    values = np.clip(values, floor, None)
     inverse_root = (vectors / np.sqrt(values)) @ vectors.T  # (C_s^1/2 C C_s^1/2)^-1/2
     d_covariance = np.eye(len(mean)) - root @ inverse_root @ root
     return value, 2 * difference, (d_covariance + d_covariance.T) / 2
+
+
+class W2Terms:
+    """The host side of the Wasserstein-2 style term (``--style-loss w2``): each style key's
+    target statistics, and from the picture's Gram matrix ``G`` and feature sum ``s`` over
+    its positions (weighted by the squared guide where there are regions) the value and
+    the gradients with respect to ``G`` and ``s`` that the executors take as head gradients.
+
+    Means and covariances are per position: ``mu = s/N``, ``C = G/N - mu mu^T`` with ``N``
+    the positions (or a region's coverage), the same for the target, whose Gram matrix and
+    sum the targets hold already brought to ``N`` (so blends of paintings average the means
+    and second moments, as crowsonkb's tool does).
+    """
+
+    def __init__(self, grams: list[np.ndarray], sums: list[np.ndarray], counts: list[float]):
+        self.counts = [float(n) for n in counts]
+        self.targets = [Target.of(*moments(g, s, n)) for g, s, n in zip(grams, sums, self.counts)]
+
+    def evaluate(self, grams: list[np.ndarray], sums: list[np.ndarray]):
+        """(values, dW/dG, dW/ds) per key, in float64."""
+        values, d_grams, d_sums = [], [], []
+        for gram, total, count, target in zip(grams, sums, self.counts, self.targets):
+            mean, covariance = moments(gram, total, count)
+            value, d_mean, d_cov = w2(mean, covariance, target)
+            values.append(value)
+            d_grams.append(d_cov / count)
+            d_sums.append((d_mean - 2 * d_cov @ mean) / count)
+        return values, d_grams, d_sums
+
+
+def moments(gram: np.ndarray, total: np.ndarray, count: float):
+    """(mean, covariance) per position from a Gram matrix and a feature sum over ``count``
+    positions (float64: the covariance is a difference of two float32 sums)."""
+    mean = np.asarray(total, np.float64).reshape(-1) / count
+    covariance = np.asarray(gram, np.float64) / count - np.outer(mean, mean)
+    return mean, (covariance + covariance.T) / 2

@@ -39,6 +39,9 @@ MAX_MANIFEST_BYTES = 64 << 20  # a larger manifest is not one nstyle wrote: brok
 NOT_SHAPING = frozenset({"max_memory"})  # options that do not change the picture (the
 # memory plan computes the same objective, whole or tile by tile)
 PICTURE_ONLY_IGNORES = frozenset({"temporal_weight"})  # a picture has no previous frame
+# Options added after manifests were first written, with the value that means what runs
+# before them did: left out at that value, so that those manifests stay valid.
+ADDED_LATER = {"style_loss": "gram"}
 
 
 def settings(
@@ -54,12 +57,15 @@ def settings(
     """The settings a manifest key is made of (``settings_hash``): every option but those
     that do not change the picture, files by their content (styles, weights, a start
     image, the masks: ``file_hash`` of each), the denoising of written files, and for
-    videos the scene-cut rule. Without masks there is no mask key at all, so that the
-    manifests of runs before masks stay valid."""
+    videos the scene-cut rule. Without masks there is no mask key at all, and options added
+    later are left out at their old meaning (``ADDED_LATER``), so that the manifests of
+    earlier runs stay valid."""
     values = {
         f.name: getattr(options, f.name)
         for f in dataclasses.fields(options)
-        if f.name not in NOT_SHAPING and not (kind == IMAGE and f.name in PICTURE_ONLY_IGNORES)
+        if f.name not in NOT_SHAPING
+        and not (kind == IMAGE and f.name in PICTURE_ONLY_IGNORES)
+        and not (f.name in ADDED_LATER and getattr(options, f.name) == ADDED_LATER[f.name])
     }
     if options.weights:
         values["weights"] = file_hash(options.weights)

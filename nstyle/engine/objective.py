@@ -1,0 +1,215 @@
+"""The objective on the whole image: each loss's weight, and ``LossExecutor``, which computes
+the losses and the image's gradient in one forward and one backward pass (its twin tile by
+tile is ``nstyle.engine.tiles.TiledLoss``; both give the solvers the same interface).
+
+The style term is the original's Gram loss, in the graph with a fixed head gradient, or the
+Wasserstein-2 distance between the feature distributions' Gaussians (``style_loss="w2"``):
+the graph then outputs each style layer's Gram matrix and feature sum, the host computes
+the distance and its gradient with respect to them (``nstyle.engine.wasserstein``), and the
+backward pass takes those as head gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mxnet as mx
+import numpy as np
+
+from nstyle.engine import network, terms
+from nstyle.engine.terms import (
+    GRAM_GRAD_FACTOR,
+    W2_SCALE,
+    Network,
+    compact_guides,
+    content_loss,
+    guided_style_loss,
+    statistics,
+)
+from nstyle.engine.wasserstein import W2Terms
+
+TERMS = ("style_", "content_")  # the prefixes of the two weight flags' terms' names
+
+
+def head_weights(
+    net: Network,
+    shape,
+    style_weight: float,
+    content_weight: float,
+    style_layer_weights: dict[str, float] | None = None,
+    loss: str = "gram",
+) -> dict[str, float]:
+    """Each loss's weight in the objective, by loss name (``style_relu1_1``, ...): a style
+    layer's ``style_weight * layer_weight / (C^2 HW)`` at the image ``shape``'s H and W (the
+    Gram loss) or ``style_weight * layer_weight * W2_SCALE / C`` (``loss="w2"``: a distance
+    of per-position statistics, a sum over C channels), a content layer's
+    ``content_weight`` shared among the content layers."""
+    layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
+    positions = net.positions(shape)
+
+    def norm(n: str) -> float:
+        if loss == "w2":
+            return net.channels[n] / W2_SCALE
+        return net.channels[n] ** 2 * positions[n]
+
+    weights = {f"style_{n}": style_weight * layer_weights[n] / norm(n) for n in net.style_layers}
+    for n in net.content_layers:
+        weights[f"content_{n}"] = content_weight / len(net.content_layers)
+    return weights
+
+
+def style_keys(net: Network, regions: int) -> list[tuple[str, str]]:
+    """(key, layer) of each style term: one per layer, or one per region and layer
+    (``r<k>_<layer>``, ``nstyle.engine.guides``)."""
+    return [
+        (key, n) for n in net.style_layers for key in [f"r{k}_{n}" for k in range(regions)] or [n]
+    ]
+
+
+def losses_reader(
+    names: list[str], values: mx.nd.NDArray, weights: np.ndarray
+) -> Callable[[], dict[str, float]]:
+    """A function that reads ``values`` (one host synchronisation) as each named loss times
+    its weight. It holds only these arrays, not the executor that made them: a caller that
+    keeps the last epoch's losses must not keep a scale's executors alive into the next."""
+    return lambda: dict(zip(names, values.asnumpy().astype(np.float64) * weights))
+
+
+def w2_terms(net: Network, targets: dict[str, mx.nd.NDArray], keys, shape) -> W2Terms:
+    """The Wasserstein-2 terms of the style ``keys`` (``style_keys``) for a picture of
+    ``shape``: each key's statistics over the layer's positions, or a region's over its
+    coverage (the sum of its squared guide), as its targets were brought to."""
+    positions = net.positions(shape)
+    counts = [
+        positions[n] if key == n else float(np.square(targets[f"guide_{key}"].asnumpy()).sum())
+        for key, n in keys
+    ]
+    grams = [targets[f"target_gram_{key}"].asnumpy() for key, _ in keys]
+    return W2Terms(grams, [targets[f"target_sum_{key}"].asnumpy() for key, _ in keys], counts)
+
+
+def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArray):
+    """(the unweighted distances as an array like ``like``, the head gradients of the Gram
+    outputs and of the sum outputs) for the picture's ``grams`` and ``sums``, each key's
+    gradient times its weight (0: that term's gradient off)."""
+    values, d_grams, d_sums = terms.evaluate(
+        [g.asnumpy() for g in grams], [s.asnumpy() for s in sums]
+    )
+    ctx, dtype = like.context, like.dtype
+    gram_heads = [  # doubled: ``terms.gram``'s one-operand backward
+        mx.nd.array(d * (GRAM_GRAD_FACTOR * w), ctx=ctx, dtype=dtype)
+        for d, w in zip(d_grams, weights)
+    ]
+    sum_heads = [
+        mx.nd.array((d * w).reshape(-1, 1), ctx=ctx, dtype=dtype) for d, w in zip(d_sums, weights)
+    ]
+    return mx.nd.array(values, ctx=ctx, dtype=dtype), gram_heads, sum_heads
+
+
+def gradient_norms(loss) -> dict[str, float]:
+    """For each weight flag (``style_weight``, ``content_weight``): the norm of its terms'
+    gradient alone at the current image (inf when they overflow). One step per flag: for
+    naming the cause of a failure, not for every epoch."""
+    found = {}
+    for option, prefix in zip(("style_weight", "content_weight"), TERMS):
+        loss.step((prefix,))
+        values = [v for n, v in loss.weighted_losses().items() if n.startswith(prefix)]
+        norm = float(mx.nd.norm(loss.grad).asscalar())
+        found[option] = norm if np.all(np.isfinite(values)) else float("inf")
+    return found
+
+
+class LossExecutor:
+    """The loss graph bound to an image array, with its head gradients.
+
+    ``step()`` runs forward and backward; afterwards ``grad`` holds the data gradient of
+    ``sum_l head_l * loss_l``. With ``regions``, each style layer has one guided term per
+    region (``targets`` then hold each region's ``target_gram_r<k>_<layer>``,
+    ``target_sum_r<k>_<layer>`` and ``guide_r<k>_<layer>``; ``nstyle.engine.guides``).
+    ``style_loss``: "gram" or "w2" (see the module).
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        targets: dict[str, mx.nd.NDArray],
+        image: mx.nd.NDArray,
+        style_weight: float,
+        content_weight: float,
+        style_layer_weights: dict[str, float] | None = None,
+        regions: int = 0,
+        style_loss: str = "gram",
+    ):
+        weights = head_weights(
+            net, image.shape, style_weight, content_weight, style_layer_weights, style_loss
+        )
+        self.style_keys = style_keys(net, regions)
+        self.w2 = (
+            w2_terms(net, targets, self.style_keys, image.shape) if style_loss == "w2" else None
+        )
+        losses = []
+        for key, name in self.style_keys:
+            feature, channels, region = net.features[name], net.channels[name], key != name
+            if self.w2 is not None:
+                losses += statistics(feature, channels, key if region else None)
+            else:
+                gram_loss = guided_style_loss if region else terms.style_loss
+                losses.append(gram_loss(feature, channels, key))
+        losses += [content_loss(net.features[n], n) for n in net.content_layers]
+        self.names = [f"style_{key}" for key, _ in self.style_keys]
+        self.names += [f"content_{n}" for n in net.content_layers]
+        heads = [weights[f"style_{n}"] for _, n in self.style_keys]  # a region: part of the sum
+        heads += [weights[f"content_{n}"] for n in net.content_layers]
+        self.head_weights = np.array(heads, np.float64)
+        self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
+        keys = {key: net.channels[n] for key, n in self.style_keys if key != n}
+        self.executor = network.bind(
+            mx.sym.Group(losses),
+            net.ctx,
+            {**net.params, **targets, **compact_guides(targets, keys), "data": image},
+            grad_arrays={"data": self.grad},
+        )
+        self._heads = [
+            mx.nd.array([h * GRAM_GRAD_FACTOR], ctx=net.ctx, dtype=image.dtype) for h in heads
+        ]
+        self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
+        self._style_values: mx.nd.NDArray | None = None  # the host's W2 distances
+
+    @property
+    def outputs(self) -> list[mx.nd.NDArray]:
+        return self.executor.outputs
+
+    def step(self, terms: tuple[str, ...] = TERMS) -> None:
+        """Forward and backward: afterwards ``grad`` holds the gradient of the terms whose
+        names start with one of ``terms`` (all by default)."""
+        self.executor.forward(is_train=True)
+        on = [name.startswith(terms) for name in self.names]
+        count = 0 if self.w2 is None else len(self.style_keys)
+        heads = [h if o else self._zero for h, o in zip(self._heads[count:], on[count:])]
+        if self.w2 is not None:
+            statistics_ = self.outputs[: 2 * count]
+            weights = self.head_weights[:count] * np.array(on[:count])
+            self._style_values, grams, sums = w2_heads(
+                self.w2, statistics_[::2], statistics_[1::2], weights, self.grad
+            )
+            heads = [h for pair in zip(grams, sums) for h in pair] + heads
+        self.executor.backward(heads)
+
+    def snapshot(self) -> Callable[[], dict[str, float]]:
+        """This step's losses, copied on the device without a host synchronisation; the
+        function returned reads them (one synchronisation), each times its weight."""
+        if self.w2 is None:
+            values = mx.nd.concat(*self.outputs, dim=0)
+        else:
+            assert self._style_values is not None, "no step yet"
+            content = self.outputs[2 * len(self.style_keys) :]
+            values = mx.nd.concat(self._style_values, *content, dim=0)
+        return losses_reader(self.names, values, self.head_weights)
+
+    def term_gradient_norms(self) -> dict[str, float]:
+        """See ``gradient_norms``."""
+        return gradient_norms(self)
+
+    def weighted_losses(self) -> dict[str, float]:
+        """Each loss times its weight (one host synchronisation for all of them)."""
+        return self.snapshot()()

@@ -1,0 +1,226 @@
+"""The Wasserstein-2 style term on the executors (issue 25): its value against scipy from the
+network's features, its gradient against finite differences, tiled equal to untiled, regions,
+blended paintings, and a covariance from fewer positions than channels."""
+
+import mxnet as mx
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.linalg import sqrtm
+
+from nstyle.engine import guides
+from nstyle.engine.objective import LossExecutor, w2_terms
+from nstyle.engine.scale import style_targets
+from nstyle.engine.terms import W2_SCALE, Network
+from nstyle.engine.tiles import TiledLoss, tiled_targets
+from tests.conftest import TINY_CHANNELS, random_vgg
+
+STYLE = ("relu1_1", "relu2_1", "relu3_1")
+CONTENT = ("relu2_2",)
+LAYER_WEIGHTS = {"relu1_1": 1.0, "relu2_1": 2.0, "relu3_1": 0.5}
+
+
+def tiny_network():
+    return Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, STYLE, CONTENT, "avg", mx.cpu(), TINY_CHANNELS,
+        "float64",
+    )  # fmt: skip
+
+
+def features(net, x):
+    """Each style and content layer's features of ``x``, as numpy (C, h*w) / (1, C, h, w)."""
+    names = STYLE + CONTENT
+    data = mx.nd.array(x, dtype="float64")
+    executor = mx.sym.Group([net.features[n] for n in names]).bind(
+        mx.cpu(), dict(net.params, data=data)
+    )
+    return dict(zip(names, (o.asnumpy() for o in executor.forward())))
+
+
+def weighted_statistics(feature, weight=None):
+    """(mean, covariance) of the columns of ``feature`` (C, n), each weighted by ``weight``."""
+    weight = np.ones(feature.shape[1]) if weight is None else weight
+    mean = feature @ weight / weight.sum()
+    centred = feature - mean[:, None]
+    return mean, (centred * weight) @ centred.T / weight.sum()
+
+
+def scipy_w2(mean, cov, mean_s, cov_s):
+    root = np.real(sqrtm(cov_s))
+    cross = np.real(sqrtm(root @ cov @ root))
+    return np.sum((mean - mean_s) ** 2) + np.trace(cov) + np.trace(cov_s) - 2 * np.trace(cross)
+
+
+def written_objective(net, x, painting_stats, photo, style_weight, content_weight, guide=None):
+    """sum_l sw * lw_l * W2_SCALE / C_l * W2(stats_l(x), painting's) + cw ||F - P||^2, from
+    the features in numpy and scipy; ``guide``: per layer, the positions' weights (the
+    squared guide), else all 1."""
+    found = features(net, x)
+    total = 0.0
+    for name in STYLE if style_weight else ():
+        c = net.channels[name]
+        weight = None if guide is None else guide[name]
+        mean, cov = weighted_statistics(found[name].reshape(c, -1), weight)
+        value = scipy_w2(mean, cov, *painting_stats[name])
+        total += style_weight * LAYER_WEIGHTS[name] * W2_SCALE / c * value
+    for name in CONTENT if content_weight else ():
+        total += content_weight * np.sum((found[name] - photo[name]) ** 2)
+    return total
+
+
+def setting(shape, painting_shape, seed):
+    """(network, targets of a painting and a photo, the painting's statistics, the photo's
+    features, the image x)."""
+    net = tiny_network()
+    rng = np.random.default_rng(seed)
+    painting = rng.uniform(-100, 100, painting_shape)
+    photo = rng.uniform(-100, 100, shape)
+    targets = style_targets(net, [painting], [1.0], shape)
+    targets.update({k: v for k, v in net.targets(photo).items() if "content" in k})
+    found = features(net, painting)
+    stats = {n: weighted_statistics(found[n].reshape(net.channels[n], -1)) for n in STYLE}
+    photo_features = features(net, photo)
+    return net, targets, stats, photo_features, rng.uniform(-100, 100, shape)
+
+
+def check_gradient(objective, x, grad, indices, rtol=2e-6):
+    h = 0.3  # x is in +-100; scipy's square roots are too rough for smaller steps
+    for index in indices:
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        numeric = (objective(plus) - objective(minus)) / (2 * h)
+        assert_allclose(grad[index], numeric, rtol=rtol, atol=1e-7 * np.abs(grad).max())
+
+
+def w2_loss(net, targets, stats, photo, x):
+    """(the W2 loss executor on ``x`` after a step, its gradient, the written objective)."""
+    loss = LossExecutor(
+        net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, LAYER_WEIGHTS, style_loss="w2"
+    )
+    loss.step()
+    return loss, loss.grad.asnumpy(), lambda y: written_objective(net, y, stats, photo, 3.0, 0.5)
+
+
+def test_the_value_and_gradient_are_the_written_objective_s():
+    shape = (1, 3, 16, 20)
+    net, targets, stats, photo, x = setting(shape, (1, 3, 20, 14), 1)
+    loss, grad, objective = w2_loss(net, targets, stats, photo, x)
+
+    assert_allclose(sum(loss.weighted_losses().values()), objective(x), rtol=1e-8)
+    assert loss.names == [f"style_{n}" for n in STYLE] + [f"content_{n}" for n in CONTENT]
+    check_gradient(objective, x, grad, [(0, 0, 0, 0), (0, 1, 7, 9), (0, 2, 15, 19), (0, 0, 8, 3)])
+    norms = loss.term_gradient_norms()  # each flag's terms alone
+    assert norms["style_weight"] > 0 and norms["content_weight"] > 0
+    loss.step()
+    assert_allclose(loss.grad.asnumpy(), grad, rtol=1e-12)  # back to both terms
+
+
+def test_fewer_positions_than_channels_give_the_value_and_a_descent_direction():
+    """An 8 x 12 image: relu3_1 has 2 x 3 = 6 positions for 8 channels, a singular
+    covariance, where the square root has no derivative across its null space: the value is
+    still scipy's, the gradient finite, and a small step against it lowers the objective."""
+    shape = (1, 3, 8, 12)
+    net, targets, stats, photo, x = setting(shape, (1, 3, 16, 16), 2)
+    assert net.positions(shape)["relu3_1"] < net.channels["relu3_1"]
+    loss, grad, objective = w2_loss(net, targets, stats, photo, x)
+
+    value = objective(x)
+    assert_allclose(sum(loss.weighted_losses().values()), value, rtol=1e-6)
+    assert np.all(np.isfinite(grad))
+    step = 1e-3 * np.abs(x).max() / np.abs(grad).max()
+    assert objective(x - step * grad) < value
+
+
+@pytest.mark.parametrize("tile", [(12, 16), (12, 8), 4])
+@pytest.mark.parametrize("regions", [0, 2])
+def test_tiled_equals_untiled(tile, regions):
+    """Means and covariances are sums over positions: tile by tile, the value and gradient
+    are the whole image's, with regions too."""
+    net = tiny_network()
+    rng = np.random.default_rng(3)
+    shape = (1, 3, 22, 30)
+    paintings = [rng.uniform(-100, 100, shape), rng.uniform(-100, 100, (1, 3, 20, 16))]
+    if regions:
+        soft = np.clip(np.linspace(-0.5, 1.5, 30)[None].repeat(22, 0), 0, 1).astype(np.float32)
+        found = guides.regions([soft, 1 - soft], [1.0, 1.0])
+        targets = guides.region_targets(net, paintings, found, shape)
+    else:
+        targets = style_targets(net, paintings, [0.3, 0.7], shape)
+    targets.update(
+        {k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k}
+    )
+    x = rng.uniform(-100, 100, shape)
+    settings = {"regions": regions, "style_loss": "w2"}
+    whole = LossExecutor(net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, **settings)
+    whole.step()
+    tiled = TiledLoss(net, targets, mx.nd.array(x, dtype="float64"), tile, 3.0, 0.5, **settings)
+    tiled.step()
+    assert len(tiled.plan.tiles) > 1 and tiled.names == whole.names
+    assert_allclose(
+        sum(tiled.weighted_losses().values()), sum(whole.weighted_losses().values()), rtol=1e-9
+    )
+    grad = whole.grad.asnumpy()
+    assert_allclose(tiled.grad.asnumpy(), grad, rtol=1e-8, atol=1e-11 * np.abs(grad).max())
+
+
+def test_a_guided_term_weighs_each_position_by_its_squared_guide():
+    """Two regions: each one's statistics are the features' weighted by the squared guide,
+    matched to its own painting's; value and gradient against the written objective."""
+    net = tiny_network()
+    rng = np.random.default_rng(5)
+    shape = (1, 3, 16, 20)
+    left = np.zeros(shape[2:], np.float32)
+    left[:, :10], left[:, 10] = 1, 0.5
+    paintings = [rng.uniform(-100, 100, shape), rng.uniform(-100, 100, (1, 3, 20, 14))]
+    regions = guides.regions([left, 1 - left], [1.0, 1.0])
+    targets = guides.region_targets(net, paintings, regions, shape)
+    photo = rng.uniform(-100, 100, shape)
+    targets.update({k: v for k, v in net.targets(photo).items() if "content" in k})
+    photo_features = features(net, photo)
+    x = rng.uniform(-100, 100, shape)
+    loss = LossExecutor(
+        net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, LAYER_WEIGHTS, 2, "w2"
+    )
+    loss.step()
+
+    def objective(y):
+        total = written_objective(net, y, {}, photo_features, 0.0, 0.5)  # the content term
+        for k, painting in enumerate(paintings):
+            found = features(net, painting)
+            stats = {n: weighted_statistics(found[n].reshape(net.channels[n], -1)) for n in STYLE}
+            weight = {n: targets[f"guide_r{k}_{n}"].asnumpy().reshape(-1) ** 2 for n in STYLE}
+            total += written_objective(net, y, stats, photo_features, 3.0, 0.0, weight)
+        return total
+
+    assert_allclose(sum(loss.weighted_losses().values()), objective(x), rtol=1e-8)
+    check_gradient(objective, x, loss.grad.asnumpy(), [(0, 0, 2, 3), (0, 1, 9, 10), (0, 2, 8, 17)])
+
+
+def test_blended_paintings_average_means_and_second_moments():
+    """Several paintings: the target's mean and second moment per position are the blend's
+    average of theirs (crowsonkb's blend), whatever each painting's size; in tiles too."""
+    net = tiny_network()
+    rng = np.random.default_rng(7)
+    shape = (1, 3, 16, 20)
+    paintings = [rng.uniform(-100, 100, (1, 3, 24, 24)), rng.uniform(-100, 100, (1, 3, 12, 28))]
+    blend = [0.25, 0.75]
+    terms = w2_terms(
+        net, style_targets(net, paintings, blend, shape), [(n, n) for n in STYLE], shape
+    )
+    for i, name in enumerate(STYLE):
+        c = net.channels[name]
+        moments = []
+        for painting in paintings:
+            f = features(net, painting)[name].reshape(c, -1)
+            moments.append((f.mean(axis=1), f @ f.T / f.shape[1]))
+        mean = sum(w * m for w, (m, _) in zip(blend, moments))
+        second = sum(w * s for w, (_, s) in zip(blend, moments))
+        assert_allclose(terms.targets[i].mean, mean, rtol=1e-10)
+        assert_allclose(terms.targets[i].covariance, second - np.outer(mean, mean), rtol=1e-8,
+                        atol=1e-8 * np.abs(second).max())  # fmt: skip
+    whole = net.targets(paintings[0])
+    tiled = tiled_targets(net, paintings[0], 8, ("gram",))
+    for name in STYLE:
+        key = f"target_sum_{name}"
+        assert_allclose(tiled[key].asnumpy(), whole[key].asnumpy(), rtol=1e-10)
