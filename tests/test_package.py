@@ -29,6 +29,8 @@ LAYERS = [
     {"config.options", "config.schedule"},  # the fields and their views; the scales
     {"config.checks"},  # what depends on several fields, the styles, files
     {"config"},  # re-exports
+    {"media.colour", "media.sixteen"},  # ICC profiles; 16-bit PNG and TIFF files
+    {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
     {"media.images", "media.video", "weights.formats", "devices"},
     {"weights.fetch"},
     {"weights"},

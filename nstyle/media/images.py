@@ -6,16 +6,21 @@ laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes i
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from nstyle.config.limits import MAX_ELEMENTS
 from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia
 from nstyle.files import check_readable, image_format, replaced_atomically
+from nstyle.media import colour, sixteen
+from nstyle.media.metadata import Source, exif_bytes, exif_tags, source_of
 from nstyle.spec import MIN_EDGE
 
 # Pillow's own hard limit (twice its warning limit): larger files are refused as likely
@@ -23,35 +28,74 @@ from nstyle.spec import MIN_EDGE
 MAX_IMAGE_PIXELS = 178_956_970
 
 
-def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Read an image file as RGB uint8 (H, W, 3); grey, 16-bit and alpha are converted.
+FORMATS = "JPEG, PNG, TIFF, WebP, HEIC/HEIF, AVIF, BMP, GIF"  # what --help and the README list
 
-    The size in the file's header is checked against ``max_pixels`` before any pixel is
-    decoded.
-    """
+
+def plugins() -> None:
+    """Pillow with HEIC/HEIF (``pillow-heif``) besides its own formats (AVIF among them);
+    once, when a file is first opened."""
+    global _PLUGINS
+    if not _PLUGINS:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+        _PLUGINS = True
+
+
+_PLUGINS = False
+
+
+@contextlib.contextmanager
+def opened(path: Path, max_pixels: int) -> Iterator[Any]:
+    """An image file opened by Pillow, its header's size checked against ``max_pixels``
+    before any pixel is decoded (our own check, instead of Pillow's), its orientation
+    applied; a file Pillow cannot read is ``UnsupportedMedia``, in one line."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    path = Path(path)
     check_readable(path, "image")
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own check, below
+    plugins()
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with Image.open(path) as opened:
-            img: Image.Image = opened
+        with Image.open(path) as img:
             check_pixels(path, img.size, max_pixels)
-            img = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
-            if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
-                array = np.asarray(img, np.float64)
-                img = Image.fromarray(np.round(np.clip(array, 0, 65535) / 257).astype(np.uint8))
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                # Flatten transparency onto white, as a viewer shows it.
-                rgba = img.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(background, rgba)
-            return np.asarray(img.convert("RGB"), np.uint8)
+            icc = img.info.get("icc_profile")
+            turned = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
+            yield img, turned, icc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
         raise UnsupportedMedia(f"{path}: not a readable image ({exc})", subject=path) from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Read an image file as sRGB uint8 (H, W, 3): colour profiles applied (``colour``),
+    grey, CMYK, 16 bits and alpha converted. The size in the file's header is checked
+    against ``max_pixels`` before any pixel is decoded."""
+    return read_photo(path, max_pixels)[0]
+
+
+def read_photo(
+    path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS
+) -> tuple[np.ndarray, Source]:
+    """``read_image``, and the file's colour profile and metadata (``metadata.Source``):
+    what a picture painted from it may carry."""
+    from PIL import Image
+
+    path = Path(path)
+    with opened(path, max_pixels) as (original, img, icc):
+        source = source_of(original)
+        if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
+            array = np.asarray(img, np.float64)
+            img = Image.fromarray(np.round(np.clip(array, 0, 65535) / 257).astype(np.uint8))
+        elif img.mode in ("P", "PA", "1"):
+            transparent = img.mode == "PA" or "transparency" in img.info
+            img = img.convert("RGBA" if transparent else "RGB")
+        img = colour.to_srgb(img, icc, path)
+        if img.mode in ("RGBA", "LA"):  # transparency flattened onto white, as viewers show it
+            rgba = img.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(background, rgba)
+        return np.asarray(img.convert("RGB"), np.uint8), source
 
 
 def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
@@ -67,35 +111,26 @@ def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
 
 
 def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what="mask"):
-    """A mask file as greyscale uint8 (H, W) (colour is taken as its luminance), with the
-    guards of ``read_image``. One with an alpha channel or 16 bits is refused in one line:
-    which of its values marks the region would be a guess."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
+    """A mask file as greyscale uint8 (H, W) (colour is taken as its luminance, in sRGB),
+    with the guards of ``read_image``. One with an alpha channel or 16 bits is refused in
+    one line: which of its values marks the region would be a guess."""
     path = Path(path)
-    check_readable(path, "image")
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # our own check, below
-    try:
-        with Image.open(path) as opened:
-            check_pixels(path, opened.size, max_pixels)
-            img = ImageOps.exif_transpose(opened)
-            if img.mode.startswith("I"):
-                raise NStyleError(
-                    f"{what} {path} has 16 bits per value: save it with 8 (white: the "
-                    "painting's region, black: none)",
-                    subject=path,
-                )
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                raise NStyleError(
-                    f"{what} {path} has an alpha channel: save it as greyscale without one "
-                    "(white: the painting's region, black: none)",
-                    subject=path,
-                )
-            mask = np.asarray(img.convert("L"), np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
-        raise UnsupportedMedia(f"{path}: not a readable image ({exc})", subject=path) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+    with opened(path, max_pixels) as (_, img, icc):
+        if img.mode.startswith("I"):
+            raise NStyleError(
+                f"{what} {path} has 16 bits per value: save it with 8 (white: the "
+                "painting's region, black: none)",
+                subject=path,
+            )
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            raise NStyleError(
+                f"{what} {path} has an alpha channel: save it as greyscale without one "
+                "(white: the painting's region, black: none)",
+                subject=path,
+            )
+        if img.mode in ("P", "1"):
+            img = img.convert("RGB")
+        mask = np.asarray(colour.to_srgb(img, icc, path).convert("L"), np.uint8)
     if not mask.any():
         raise NStyleError(f"{what} {path} is black everywhere: its painting would go nowhere")
     return mask
@@ -218,38 +253,96 @@ def postprocess(x: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
     return np.clip(np.round(pixels), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
+def unrounded(x: np.ndarray, mean_pixel: np.ndarray, colours=None) -> np.ndarray:
+    """``postprocess`` before its rounding: float32 (H, W, 3) in 0..1, what 16-bit files
+    are written from; with ``colours`` (RGB uint8, the same size) their I and Q, as
+    ``with_colours_of`` keeps a photo's colours."""
+    pixels = x[0] + np.asarray(mean_pixel, np.float32)[:, None, None]  # (3, H, W)
+    pixels = np.nan_to_num(pixels, nan=0.0, posinf=255.0, neginf=0.0)
+    picture = np.clip(pixels, 0, 255).transpose(1, 2, 0) / np.float32(255.0)
+    if colours is not None:
+        picture = coloured(picture * 255.0, colours) / 255.0
+    return picture.astype(np.float32)
+
+
 def denoise(image: np.ndarray, weight: float) -> np.ndarray:
-    """TV-Chambolle smoothing of what is written, as the original example does."""
+    """TV-Chambolle smoothing of what is written, as the original example does; uint8 in,
+    uint8 out; a float picture (0..1) stays float."""
     if weight <= 0:
         return image
     from skimage.restoration import denoise_tv_chambolle
 
-    smooth = denoise_tv_chambolle(image.astype(np.float64) / 255.0, weight=weight, channel_axis=-1)
+    scale = 255.0 if image.dtype == np.uint8 else 1.0
+    smooth = denoise_tv_chambolle(image.astype(np.float64) / scale, weight=weight, channel_axis=-1)
+    if image.dtype != np.uint8:
+        return np.clip(smooth, 0.0, 1.0).astype(np.float32)
     return np.clip(np.round(smooth * 255.0), 0, 255).astype(np.uint8)
 
 
-def encode(image: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:
-    """(H, W, 3) uint8 as the bytes of an image file (``fmt``: Pillow's format name)."""
+def encode(
+    image: np.ndarray,
+    fmt: str = "JPEG",
+    quality: int = 95,
+    *,
+    source: Source | None = None,
+    profile: str = "srgb",
+    location: bool = False,
+) -> bytes:
+    """A picture as the bytes of an image file (``fmt``: Pillow's format name) carrying its
+    colour profile: sRGB, or with ``profile="photo"`` the photo's own (``source.icc``; the
+    pixels converted). With ``source``, the photo's EXIF goes along (``metadata``; its
+    location with ``location``). ``image``: RGB uint8, or float in 0..1, which a PNG or a
+    TIFF keeps at 16 bits per channel (any other format rounds it to 8)."""
     from PIL import Image
 
+    icc = colour.srgb_profile()
+    pixels = image
+    if profile == "photo" and source is not None and source.icc is not None:
+        floats = image / 255.0 if image.dtype == np.uint8 else image
+        pixels, icc = colour.from_srgb(floats, source.icc), source.icc
+    if pixels.dtype != np.uint8 and fmt in ("PNG", "TIFF"):
+        deep = sixteen.as_sixteen(pixels)
+        if fmt == "PNG":
+            return sixteen.png16(deep, icc, exif_bytes(source, location) if source else None)
+        return sixteen.tiff16(deep, icc, exif_tags(source, location))
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(np.round(np.nan_to_num(pixels) * 255.0), 0, 255).astype(np.uint8)
+    options: dict[str, Any] = {"icc_profile": icc}
+    if source is not None:
+        options["exif"] = exif_bytes(source, location)
+    if fmt in ("JPEG", "WEBP", "AVIF", "HEIF"):
+        options["quality"] = quality
+    if fmt == "TIFF":
+        options["compression"] = "tiff_deflate"
     encoded = io.BytesIO()
-    options = {"quality": quality} if fmt == "JPEG" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        Image.fromarray(image).save(encoded, format=fmt, **options)
+        Image.fromarray(pixels).save(encoded, format=fmt, **options)
     return encoded.getvalue()
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write (H, W, 3) uint8 atomically: a temporary file in the same folder, then a rename.
+def write_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    source: Source | None = None,
+    *,
+    profile: str = "srgb",
+    location: bool = False,
+) -> Path:
+    """Write a picture atomically: a temporary file in the same folder, then a rename.
 
+    ``image`` is RGB uint8, or float in 0..1 (``Result.pixels``, the optimiser's picture
+    before rounding): a ``.png`` or ``.tif`` of it has 16 bits per channel. The file
+    carries an sRGB profile, or the photo's own (``profile="photo"``, ``source`` from
+    ``read_photo``), and the photo's date, camera and lens (``encode``).
     A failure (full disk, folder gone) raises ``NStyleError`` and leaves nothing behind:
     neither a partial file nor a changed ``path``.
     """
     path = Path(path)
     fmt = image_format(path)
     with replaced_atomically(path) as tmp:
-        encoded = encode(image, fmt)  # whole first: Pillow's encoders ignore short writes
+        # whole first: Pillow's encoders ignore short writes
+        encoded = encode(image, fmt, source=source, profile=profile, location=location)
         with open(tmp, "wb") as out:
             out.write(encoded)  # raises on a full disk
     return path
@@ -277,8 +370,13 @@ def match_luminance(y: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def with_colours_of(luma_image: np.ndarray, colours: np.ndarray) -> np.ndarray:
     """The luminance of ``luma_image`` with the I and Q (colour) of ``colours``, RGB uint8."""
+    return np.clip(np.round(coloured(luma_image, colours)), 0, 255).astype(np.uint8)
+
+
+def coloured(luma_image: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """``with_colours_of`` before its rounding: float RGB in 0..255."""
     from skimage.color import rgb2yiq, yiq2rgb
 
     yiq = rgb2yiq(colours.astype(np.float64) / 255.0)
     yiq[..., 0] = luminance(luma_image) / 255.0
-    return np.clip(np.round(yiq2rgb(yiq) * 255.0), 0, 255).astype(np.uint8)
+    return np.clip(yiq2rgb(yiq) * 255.0, 0, 255)
