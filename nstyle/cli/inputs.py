@@ -28,7 +28,9 @@ def bundled(path: str, default: str) -> Path:
 
 
 def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) -> None:
-    """The flags' values on their own, before any file is read."""
+    """The flags' values on their own, before any file is read (Pillow's HEIF plugin
+    registered first: the output's type is then known the same way every time)."""
+    images.plugins()
     config.check_options(options, None if options.weights else MODELS[options.model])
     config.check_outputs(outputs)
     if args.max_image_pixels < 1:

@@ -87,7 +87,8 @@ def _io_flags(io) -> None:
         "--content-image",
         nargs="+",
         default=["input/content.jpg"],
-        help="the photo (the default is the bundled sample); or several files, folders and "
+        help="the photo (the default is the bundled sample; " + images.FORMATS + "; its "
+        "colour profile applied); or several files, folders and "
         "patterns (quoted: 'photos/*.jpg'), or videos: then --output is a folder, one result "
         "per input, and running the same command again paints only what is missing or changed",
     )
@@ -117,8 +118,10 @@ def _io_flags(io) -> None:
     io.add_argument(
         "--output",
         default="output/out.jpg",
-        help="result (.jpg or .png); tmp_<epoch>.jpg snapshots go to the same "
-        "folder, where one run at a time may write; with several inputs a folder (default: "
+        help="result: .jpg, or .png or .tif (16 bits per channel, for print and editing), with "
+        "the photo's date, camera and lens and a colour profile (see --output-profile); "
+        "tmp_<epoch>.jpg snapshots go to the same folder, where one run at a time may write; "
+        "with several inputs a folder (default: "
         "output/), with one video the video file (.mp4, .m4v, .mov) or a folder",
     )
     io.add_argument(

@@ -17,7 +17,7 @@ from nstyle.cli.parser import parse_options
 from nstyle.cli.signals import Signals
 from nstyle.config import flag
 from nstyle.errors import Diverged, FrameworkFailure, NStyleError, exit_code, mxnet_failed
-from nstyle.media import images
+from nstyle.media import colour, images
 
 log = logging.getLogger("nstyle")
 
@@ -40,7 +40,7 @@ class Run:
             with files.FolderLock(self.output.parent):
                 try:
                     self.paint()
-                    self.write(self.result.image)
+                    self.write(self.finished())
                 except KeyboardInterrupt as interrupt:
                     return self.interrupted(interrupt)
         except Diverged as exc:
@@ -61,7 +61,9 @@ class Run:
         options, outputs, args = self.options, self.outputs, self.args
         check_flags(options, outputs, args)
         self.content_path = bundled(args.content_image[0], "input/content.jpg")
-        self.content = images.read_image(self.content_path, args.max_image_pixels)
+        self.content, self.source = images.read_photo(self.content_path, args.max_image_pixels)
+        if outputs.output_profile == "photo" and self.source.icc is not None:
+            colour.matrix_shaper(self.source.icc, f"--output-profile photo: {self.content_path}")
         styles = read_styles(args, options)
         self.styles, self.init = styles.pictures, styles.init
         self.masks, self.style_masks = styles.masks, styles.style_masks
@@ -120,11 +122,21 @@ class Run:
             Signals.defer = False
         self.weights = weights
 
+    def finished(self) -> Any:
+        """The result's picture: before rounding (16 bits in a PNG or TIFF) when it has it."""
+        result = self.result
+        return result.image if getattr(result, "pixels", None) is None else result.pixels
+
     def write(self, picture) -> None:
-        """The final write; when it fails (a full disk), the picture goes to the temporary
-        folder instead, and the error says where."""
+        """The final write, with the photo's profile and metadata as the flags say; when it
+        fails (a full disk), the picture goes to the temporary folder instead, and the error
+        says where."""
+        outputs = self.outputs
         try:
-            images.write_image(self.output, images.denoise(picture, self.outputs.remove_noise))
+            images.write_image(
+                self.output, images.denoise(picture, outputs.remove_noise), self.source,
+                profile=outputs.output_profile, location=outputs.keep_location,
+            )  # fmt: skip
         except NStyleError as exc:
             try:  # a new name of our own: nothing is ever replaced
                 fd, name = tempfile.mkstemp(prefix=f"nstyle-{self.output.stem}-", suffix=".png")
@@ -147,7 +159,7 @@ class Run:
     def interrupted(self, interrupt: KeyboardInterrupt) -> int:
         """Ctrl-C or SIGTERM: keep the work done so far."""
         if self.result is not None:  # during the final write: finish it
-            self.write(self.result.image)
+            self.write(self.finished())
             print(f"nstyle: interrupted while writing; wrote {self.output}", file=sys.stderr)
         elif self.progress is not None and self.progress.last is not None:
             last = self.progress.last

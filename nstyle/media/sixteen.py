@@ -46,7 +46,8 @@ def png16(pixels: np.ndarray, icc: bytes | None, exif: bytes | None) -> bytes:
     compressed = []
     rows = max(1, STRIP_BYTES // (w * 6))
     for top in range(0, h, rows):
-        raw = pixels[top : top + rows].astype(">u2").view(np.uint8).reshape(-1, w * 6)
+        block = np.ascontiguousarray(pixels[top : top + rows], ">u2")  # big-endian, as PNG
+        raw = block.view(np.uint8).reshape(-1, w * 6)
         filtered = raw.copy()
         filtered[:, 6:] -= raw[:, :-6]  # Sub: each byte minus the one a pixel before (mod 256)
         lines = np.concatenate([np.ones((len(raw), 1), np.uint8), filtered], axis=1)
