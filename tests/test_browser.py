@@ -21,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
+
+from tests.test_files_photo import phone_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("NSTYLE_CHROMIUM", "/usr/bin/chromium"))
@@ -150,7 +153,36 @@ def test_paint_in_the_browser(server, browser, tmp_path):
     assert download.value.suggested_filename == "nstyle-content.jpg"
     with Image.open(saved) as result:
         assert result.format == "JPEG" and result.size == ((320, 320) if big else (64, 64))
+    page.select_option("#download-format", "tiff")  # the same picture, 16 bits per channel
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "nstyle-content.tif"
+    download.value.save_as(tmp_path / "result.tif")
+    assert tifffile.imread(tmp_path / "result.tif").dtype == np.uint16
     assert problems == []
+
+
+def test_a_phone_heic_photo_from_the_browser(server, browser, tmp_path):
+    page, problems = open_page(browser, server, accept_downloads=True)
+    photo = phone_photo(tmp_path / "IMG_0001.HEIC")
+    page.set_input_files("#content-input", str(photo))
+    page.set_input_files("#style-input", str(ROOT / "input" / "style.jpg"))
+    # Chromium shows no HEIC: the page says so, and the server reads it
+    page.wait_for_function("() => document.querySelector('#content-preview').hidden")
+    assert "no preview" in page.locator("#content-name").inner_text()
+    page.fill("#opt-max_long_edge", "48")
+    page.click("#more summary")
+    page.fill("#opt-max_num_epochs", "3")
+    page.click("#start")
+    page.wait_for_selector("#state[data-state=done]", timeout=120_000)
+    page.select_option("#download-format", "png")
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "nstyle-IMG_0001.png"
+    download.value.save_as(tmp_path / "result.png")
+    with Image.open(tmp_path / "result.png") as result:
+        assert result.size == (36, 48) and result.getexif()[0x0110] == "iPhone 15 Pro"
+    assert [p for p in problems if "IMG_0001" not in p and "blob:" not in p] == []
 
 
 def test_a_refused_job_shows_the_command_lines_message(server, browser):

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -25,7 +26,9 @@ from nstyle.web import jobs, options
 from nstyle.web.app import create_app
 from nstyle.web.guard import MAX_UPLOAD
 from nstyle.weights import read_weights
+from tests import photos
 from tests.conftest import cpu_build_only
+from tests.test_files_photo import phone_photo
 from tests.test_hostile import bomb_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,6 +127,47 @@ def test_a_tiny_job_runs_and_its_picture_forms_live(real_client, real_app):
     assert download.content == image.content
     assert refused(client.delete(f"/api/jobs/{job_id}"), 409) == "the job has already finished"
     assert list(app.state.server.workdir.iterdir()) == []  # the uploads are gone
+
+
+@pytest.mark.platform
+def test_a_phone_heic_in_display_p3_runs_end_to_end_and_downloads_as_16_bits(real_client, tmp_path):
+    client, photo = real_client, tmp_path / "IMG_0001.HEIC"
+    data = phone_photo(photo).read_bytes()
+    response = post(client, content=data, names=["IMG_0001.HEIC", "style.jpg"], **TINY)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    status = wait(client, job_id)
+    assert status["state"] == "done" and status["size"] == [36, 48]  # stood up
+    url = f"/api/jobs/{job_id}/image?download=1"
+    for kind, suffix in (("jpeg", "jpg"), ("png", "png"), ("tiff", "tif")):
+        got = client.get(f"{url}&format={kind}")
+        assert got.headers["content-disposition"].endswith(f'nstyle-IMG_0001.{suffix}"')
+        with Image.open(io.BytesIO(got.content)) as picture:
+            assert picture.size == (36, 48) and picture.info["icc_profile"]
+            exif = picture.getexif()
+        assert exif[0x0110] == "iPhone 15 Pro" and not exif.get_ifd(0x8825)
+        if kind != "jpeg":  # 16 bits, read by another decoder
+            pixels = cv2.imdecode(np.frombuffer(got.content, np.uint8), cv2.IMREAD_UNCHANGED)
+            assert pixels.dtype == np.uint16 and len(np.unique(pixels)) > 256
+    assert client.get(url).content == client.get(f"/api/jobs/{job_id}/image").content
+    kept = post(client, content=data, output_profile="photo", keep_location="on", **TINY).json()
+    assert wait(client, kept["id"])["state"] == "done"
+    tiff = client.get(f"/api/jobs/{kept['id']}/image?format=tiff").content
+    with Image.open(io.BytesIO(tiff)) as picture:
+        assert picture.info["icc_profile"] == photos.icc_profile("Display P3")
+        assert picture.getexif().get_ifd(0x8825)[1] == "N"
+
+
+def test_a_download_format_is_one_of_three_and_16_bits_wait_for_the_end(client):
+    job_id = post(client, **ENDLESS).json()["id"]
+    wait(client, job_id, until=("running",), epoch=1)
+    url = f"/api/jobs/{job_id}/image"
+    assert "format: 'gif' is not one of jpeg, png, tiff" in refused(
+        client.get(f"{url}?format=gif"), 400
+    )
+    assert "the job is running" in refused(client.get(f"{url}?format=png"), 409)
+    client.delete(f"/api/jobs/{job_id}")
+    wait(client, job_id)
 
 
 def test_cancel_and_a_full_queue(client, tiny_app):
@@ -448,7 +492,7 @@ def test_the_form_is_every_option(client):
     answer = client.get("/api/options").json()
     names = [f["name"] for f in answer["fields"]]
     expected = {f.name for f in config.Options.__dataclass_fields__.values()} - {"weights"}
-    assert set(names) == expected | {"remove_noise"} and len(names) == len(set(names))
+    assert set(names) == expected | set(options.OUTPUT_FIELDS) and len(names) == len(set(names))
     assert names[: len(options.MAIN)] == list(options.MAIN)
     assert all(f["help"] for f in answer["fields"])
     init = next(f for f in answer["fields"] if f["name"] == "init")

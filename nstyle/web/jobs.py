@@ -28,6 +28,7 @@ from nstyle.errors import Diverged, NStyleError, one_line
 from nstyle.many.runners import Failure, Local
 from nstyle.many.tasks import Task
 from nstyle.media import images
+from nstyle.media.metadata import Source
 from nstyle.web.options import Settings
 
 log = logging.getLogger("nstyle.web")
@@ -67,6 +68,7 @@ class Job:
     styles: list[np.ndarray] | None
     names: dict[str, Any] = field(default_factory=dict)  # the uploads' names, for the page
     masks: list[np.ndarray] | None = None  # one greyscale (H, W) per style image, or none
+    source: Source | None = None  # the photo's colour profile and metadata
     id: str = field(default_factory=new_id)
     created: float = field(default_factory=time.time)
     state: str = "queued"
@@ -78,6 +80,7 @@ class Job:
     reason: str | None = None  # why the optimisation stopped
     network: str | None = None
     picture: bytes | None = None  # JPEG: the current picture, then the final one
+    final: np.ndarray | None = None  # the final picture, float in 0..1 (uint8 when diverged)
     size: tuple[int, int] | None = None  # the picture's (width, height)
     version: int = 0  # counts the pictures shown; changes with ``picture``
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -97,6 +100,23 @@ class Job:
         with self.lock:
             self.picture, self.version = data, self.version + 1
             self.size = (int(picture.shape[1]), int(picture.shape[0]))
+
+    def keep(self, picture: np.ndarray) -> None:
+        """The final picture: kept for the downloads, shown as the JPEG the command line
+        would write (the photo's profile and metadata, as the settings say)."""
+        data = self.encode(picture, "JPEG")
+        with self.lock:
+            self.final, self.picture, self.version = picture, data, self.version + 1
+            self.size = (int(picture.shape[1]), int(picture.shape[0]))
+
+    def encode(self, picture: np.ndarray, fmt: str) -> bytes:
+        """``picture`` as a file of ``fmt`` (JPEG, PNG or TIFF), as the command line writes
+        it: the colour profile and metadata the settings ask for, PNG and TIFF at 16 bits."""
+        settings = self.settings
+        return images.encode(
+            picture, fmt, 95, source=self.source, profile=settings.profile,
+            location=settings.location,
+        )  # fmt: skip
 
     def status(self) -> dict[str, Any]:
         """What ``GET /api/jobs/{id}`` answers."""
@@ -279,7 +299,8 @@ class Worker:
             if isinstance(result, Failure):
                 self._failed(job, result)
                 return
-            job.show(images.denoise(result.image, settings.remove_noise), quality=95)
+            picture = result.image if result.pixels is None else result.pixels
+            job.keep(images.denoise(picture, settings.remove_noise))
             job.update(
                 state="done", epoch=result.epochs, elapsed=result.seconds, reason=result.reason
             )
@@ -288,5 +309,5 @@ class Worker:
         """A job that failed: its line, and the last good picture where it diverged."""
         error = failure.error
         if isinstance(error, Diverged) and error.picture is not None:
-            job.show(images.denoise(error.picture, job.settings.remove_noise), quality=95)
+            job.keep(images.denoise(error.picture, job.settings.remove_noise))
         job.update(state="failed", error=one_line(str(error)))

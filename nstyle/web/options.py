@@ -1,4 +1,4 @@
-"""The form's fields, generated from ``Options`` (and the one ``Outputs`` field a picture
+"""The form's fields, generated from ``Options`` (and the ``Outputs`` fields a picture
 needs), and the parsing of submitted text into checked options.
 
 Every ``Options`` field is offered, so a field added to the library appears in the page by
@@ -37,8 +37,11 @@ LABELS = {
     "optimizer": "Optimiser",
     "num_scales": "Scales (coarse to fine)",
     "remove_noise": "Denoise the result",
+    "output_profile": "Colour profile of the download",
+    "keep_location": "Keep the photo's location (GPS)",
 }
-OUTPUT_FIELDS = ("remove_noise",)  # of Outputs: the others are about files and the terminal
+# Of Outputs, what the written picture is: the others are about files and the terminal.
+OUTPUT_FIELDS = ("remove_noise", "output_profile", "keep_location")
 REFUSED = {"weights": "the web app reads no weights file; choose a model instead"}
 WEB_CHOICES = {"init": config.INITS}  # the CLI also takes a file name here
 WORDS = {"lr": "LR", "tv": "TV", "eps": "epsilon", "num": ""}  # for the other labels
@@ -153,6 +156,8 @@ class Settings:
     options: Options
     remove_noise: float  # the denoising of the written picture, as the CLI's --remove-noise
     fallback: str | None  # the model used when ``options.model``'s weights cannot be had
+    profile: str = "srgb"  # the picture's colours: sRGB, or the photo's profile (photo)
+    location: bool = False  # the photo's GPS tags go into the picture
 
 
 def parse(
@@ -177,4 +182,7 @@ def parse(
     options = defaults.replace(**{k: v for k, v in values.items() if not FIELDS[k].outputs})
     config.check_options(options, MODELS[options.model])
     config.check_outputs(outputs)
-    return Settings(options, outputs.remove_noise, None if "model" in values else fallback)
+    fallback = None if "model" in values else fallback
+    return Settings(
+        options, outputs.remove_noise, fallback, outputs.output_profile, outputs.keep_location
+    )

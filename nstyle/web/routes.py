@@ -3,7 +3,8 @@
     POST   /api/jobs              multipart: content, style (1+), mask (0 or one per style),
                                   Options fields -> 201 {"id"}
     GET    /api/jobs/{id}         {"state", "epoch", "losses", "error", ...}
-    GET    /api/jobs/{id}/image   the current or final picture, JPEG
+    GET    /api/jobs/{id}/image   the current or final picture, JPEG; ?format=png or tiff: the
+                                  final one at 16 bits per channel (as --output x.png, x.tif)
     GET    /api/jobs/{id}/events  the same status, pushed (text/event-stream) as it changes
     DELETE /api/jobs/{id}         cancel
     GET    /api/options           the form: Options' fields, their help, defaults, choices
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -34,6 +36,12 @@ from nstyle.web.server import Server
 
 STATIC = Path(__file__).resolve().parent / "static"
 SAMPLES = Path(__file__).resolve().parents[2] / "input"  # a checkout's bundled pictures
+# The download choices: ?format= -> (Pillow's format, the file's suffix, its media type).
+FORMATS = {
+    "jpeg": ("JPEG", ".jpg", "image/jpeg"),
+    "png": ("PNG", ".png", "image/png"),
+    "tiff": ("TIFF", ".tif", "image/tiff"),
+}
 ENDED = {
     "done": "the job has already finished",
     "failed": "the job has already failed",
@@ -84,17 +92,25 @@ async def delete_job(request: Request) -> Response:
 
 async def get_image(request: Request) -> Response:
     job = job_of(request)
+    kind = request.query_params.get("format", "jpeg")
+    if kind not in FORMATS:
+        raise Refused(400, f"format: {kind[:20]!r} is not one of {', '.join(FORMATS)}")
     with job.lock:
-        data, version, state = job.picture, job.version, job.state
+        data, version, state, final = job.picture, job.version, job.state, job.final
     if data is None:
         raise Refused(404, f"no picture yet: the job is {state}")
+    fmt, suffix, media = FORMATS[kind]
+    if fmt != "JPEG":
+        if final is None:
+            raise Refused(409, f"a {kind.upper()} file is of the final picture: the job is {state}")
+        data = await run_in_threadpool(job.encode, final, fmt)
     headers = {"cache-control": "no-store", "x-picture": str(version)}
     if request.query_params.get("download"):
         stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(job.names["content"]).stem)[:40]
         headers["content-disposition"] = (
-            f'attachment; filename="nstyle-{stem.strip("-") or "picture"}.jpg"'
+            f'attachment; filename="nstyle-{stem.strip("-") or "picture"}{suffix}"'
         )
-    return Response(data, media_type="image/jpeg", headers=headers)
+    return Response(data, media_type=media, headers=headers)
 
 
 async def job_events(request: Request) -> Response:

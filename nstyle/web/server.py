@@ -27,7 +27,8 @@ from starlette.requests import Request
 from nstyle import config
 from nstyle.engine.scale import style_edge
 from nstyle.errors import NStyleError
-from nstyle.media import images
+from nstyle.media import colour, images
+from nstyle.media.metadata import Source
 from nstyle.web import options as fields
 from nstyle.web.guard import MAX_STYLES, MAX_UPLOAD, STALLED, read_form, sanitized
 from nstyle.web.jobs import Job, QueueFull, Stopping, Worker, log
@@ -116,7 +117,9 @@ class Server:
             settings = self.settings(values, len(uploads["style"]))
             if not self.worker.has_room():  # before decoding anything
                 raise QueueFull("the queue is full; try again when a job has finished")
-            pictures, names = await self.read_pictures(uploads, settings.options)
+            decoded, names = await self.read_pictures(uploads, settings.options)
+            pictures, source = [picture for picture, _ in decoded], decoded[0][1]
+            self.check_profile(settings, source, names[0] or "content")
             masks, mask_names = await self.read_masks(uploads["mask"], pictures[0].shape)
         finally:
             await form.close()
@@ -125,16 +128,27 @@ class Server:
         named: dict[str, Any] = {"content": names[0], "styles": names[1:]}
         if masks:
             named["masks"] = mask_names
-        job = Job(settings, pictures[0], pictures[1:], named, masks=masks or None)
+        job = Job(settings, pictures[0], pictures[1:], named, masks=masks or None, source=source)
         try:
             return self.worker.submit(job)
         except Stopping as exc:  # (a full queue goes to its own handler: 429, retry-after)
             raise Refused(status_of(exc, 400), str(exc)) from None
 
+    @staticmethod
+    def check_profile(settings: Settings, source: Source, label: str) -> None:
+        """``output_profile=photo``: the photo's profile can take the picture back (as the
+        command line checks it)."""
+        if settings.profile == "photo" and source.icc is not None:
+            try:
+                colour.matrix_shaper(source.icc, f"output_profile=photo: {label}")
+            except NStyleError as exc:
+                raise Refused(400, str(exc)) from None
+
     async def read_pictures(
         self, uploads: Uploads, options: config.Options
-    ) -> tuple[list[np.ndarray], list[str]]:
-        """The photo and the paintings, decoded one at a time, and their names."""
+    ) -> tuple[list[tuple[np.ndarray, Source]], list[str]]:
+        """The photo and the paintings (each with its profile and metadata), decoded one
+        at a time, and their names."""
         files = uploads["content"] + uploads["style"]
         names = [sanitized(u.filename) for u in files]
         labels = [name or "content" for name in names[:1]] + [
@@ -174,20 +188,21 @@ class Server:
             raise Refused(status_of(exc, 400), str(exc)) from None
         return settings
 
-    def decode(self, data: bytes, label: str, edge: int) -> np.ndarray:
-        """An upload as RGB uint8, by the command line's reader and its guards, made no
-        larger than the job needs (a long edge of ``edge``: what the run would resize it to),
-        so that waiting jobs hold no more memory than that. One at a time."""
+    def decode(self, data: bytes, label: str, edge: int) -> tuple[np.ndarray, Source]:
+        """An upload as sRGB uint8 and its profile and metadata, by the command line's reader
+        and its guards, made no larger than the job needs (a long edge of ``edge``: what the
+        run would resize it to), so that waiting jobs hold no more memory than that. One at
+        a time."""
         with self.decoding:
             with self.folder:
-                picture = self._read(data, label)
+                picture, source = self._read(data, label, images.read_photo)
             try:  # what the run would refuse at once: a side under the minimum
                 images.long_edge_shape(picture.shape, edge)
             except NStyleError as exc:
                 raise Refused(status_of(exc, 400), str(exc)) from None
             if max(picture.shape[:2]) > edge:
                 picture = images.resize_long_edge(picture, edge)
-            return picture
+            return picture, source
 
     def decode_mask(self, data: bytes, label: str, shape: tuple[int, ...]) -> np.ndarray:
         """A mask upload as greyscale uint8, by the command line's reader and its guards
@@ -226,9 +241,7 @@ class Server:
         return done.result()
 
     # ------------------------------------------------------------ the working folder
-    def _read(
-        self, data: bytes, label: str, read: Callable[..., np.ndarray] = images.read_image
-    ) -> np.ndarray:
+    def _read(self, data: bytes, label: str, read: Callable[..., Any] = images.read_image) -> Any:
         """``data`` decoded by ``read`` (``read_image`` or ``read_mask``) from a file of our
         folder, removed after; errors name ``label``."""
         if self.closed:

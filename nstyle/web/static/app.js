@@ -142,6 +142,11 @@ function setContent(blob, name) {
   if (state.content) URL.revokeObjectURL(state.content.url);
   state.content = { blob, name, url: URL.createObjectURL(blob) };
   const preview = $("content-preview");
+  // A photo the browser cannot show (HEIC, in most browsers) is still read by the server.
+  preview.onerror = () => {
+    preview.hidden = true;
+    $("content-name").textContent = `${name} (no preview in this browser)`;
+  };
   preview.src = state.content.url;
   preview.hidden = false;
   $("content-hint").hidden = true;
@@ -380,6 +385,7 @@ function resetStage() {
   $("spark").replaceChildren();
   $("bar").style.width = "0";
   $("download").hidden = true;
+  $("download-format").hidden = true;
   $("note").textContent = "";
   for (const thumb of document.querySelectorAll(".thumb")) thumb.classList.remove("current");
 }
@@ -436,10 +442,7 @@ function show(status) {
     finish();
     if (status.state === "done") {
       note.textContent = `finished: ${status.reason}`;
-      const link = $("download");
-      link.href = `/api/jobs/${job.id}/image?download=1`;
-      link.setAttribute("download", "");
-      link.hidden = false;
+      offerDownload(job.id);
       addThumb(status, true);
     } else if (status.state === "failed") {
       note.textContent = "";
@@ -448,6 +451,20 @@ function show(status) {
       note.textContent = `cancelled at epoch ${status.epoch}`;
     }
   }
+}
+
+// The finished picture's download, in the format chosen beside the link.
+function offerDownload(id) {
+  const link = $("download");
+  const choice = $("download-format");
+  const point = () => {
+    link.href = `/api/jobs/${id}/image?download=1&format=${choice.value}`;
+  };
+  choice.onchange = point;
+  point();
+  link.setAttribute("download", "");
+  link.hidden = false;
+  choice.hidden = false;
 }
 
 function finish() {
@@ -582,10 +599,7 @@ function revisit(status) {
   $("bar").style.width = "100%";
   showLosses(status);
   $("note").textContent = `${status.names.content} · ${status.names.styles.join(", ")}`;
-  const link = $("download");
-  link.href = `/api/jobs/${status.id}/image?download=1`;
-  link.setAttribute("download", "");
-  link.hidden = false;
+  offerDownload(status.id);
   const thumb = document.querySelector(`[data-job="${status.id}"]`);
   if (thumb) thumb.classList.add("current");
 }
