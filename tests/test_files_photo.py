@@ -175,6 +175,18 @@ def test_a_rotated_heic_is_turned(tmp_path):
     assert source.main[0x0110] == "iPhone 15 Pro" and source.gps
 
 
+def test_a_folder_of_phone_photos_finds_the_heic_ones(tmp_path):
+    from nstyle.many.inputs import IMAGE, expand
+
+    photos.save(tmp_path / "IMG_0001.HEIC", patches(), "HEIF")
+    photos.save(tmp_path / "IMG_0002.avif", patches(), "AVIF")
+    found = expand([tmp_path])
+    assert [(i.path.name, i.kind) for i in found.items] == [
+        ("IMG_0001.HEIC", IMAGE),
+        ("IMG_0002.avif", IMAGE),
+    ]
+
+
 # ------------------------------------------------------------------ 16 bits
 @pytest.mark.parametrize("name", ["out.png", "out.tif", "out.tiff"])
 def test_16_bit_files_keep_a_smooth_gradient(tmp_path, name):
@@ -190,12 +202,17 @@ def test_16_bit_files_keep_a_smooth_gradient(tmp_path, name):
     assert images.read_image(path).shape == picture.shape  # and nstyle reads it, in 8 bits
 
 
-def test_an_8_bit_picture_stays_8_bit_and_jpeg_rounds(tmp_path):
+def test_an_8_bit_png_stays_8_bit_a_tiff_is_16_and_a_jpeg_rounds(tmp_path):
     picture = patches()
     png = images.write_image(tmp_path / "eight.png", picture)
     assert cv2.imread(str(png), cv2.IMREAD_UNCHANGED).dtype == np.uint8
     jpeg = images.write_image(tmp_path / "float.jpg", picture.astype(np.float32) / 255)
     assert np.abs(centres(images.read_image(jpeg)) - PATCHES).max() <= 2
+    source = Source(main={0x0110: "iPhone 15 Pro"})  # a TIFF is 16-bit, from 8 bits too
+    tiff = images.write_image(tmp_path / "eight.tif", picture, source)
+    assert np.array_equal(tifffile.imread(tiff), picture.astype(np.uint16) * 257)
+    with Image.open(tiff) as written:
+        assert written.getexif()[0x0110] == "iPhone 15 Pro"
 
 
 # ------------------------------------------------------------------ metadata

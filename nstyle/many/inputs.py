@@ -87,10 +87,15 @@ def kind_of(path: Path) -> str | None:
 
 
 def is_image(path: Path) -> bool:
-    """Whether Pillow recognises the file's header as an image (no pixel is decoded)."""
+    """Whether Pillow (with the HEIF plugin) recognises the file's header as an image (no
+    pixel is decoded)."""
     import warnings
 
     from PIL import Image
+
+    from nstyle.media.images import plugins
+
+    plugins()
 
     try:
         with warnings.catch_warnings():

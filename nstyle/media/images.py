@@ -291,8 +291,8 @@ def encode(
     """A picture as the bytes of an image file (``fmt``: Pillow's format name) carrying its
     colour profile: sRGB, or with ``profile="photo"`` the photo's own (``source.icc``; the
     pixels converted). With ``source``, the photo's EXIF goes along (``metadata``; its
-    location with ``location``). ``image``: RGB uint8, or float in 0..1, which a PNG or a
-    TIFF keeps at 16 bits per channel (any other format rounds it to 8)."""
+    location with ``location``). ``image``: RGB uint8, or float in 0..1, which a PNG keeps
+    at 16 bits per channel (any other format rounds it to 8); a TIFF is always 16-bit."""
     from PIL import Image
 
     icc = colour.srgb_profile()
@@ -300,7 +300,7 @@ def encode(
     if profile == "photo" and source is not None and source.icc is not None:
         floats = image / 255.0 if image.dtype == np.uint8 else image
         pixels, icc = colour.from_srgb(floats, source.icc), source.icc
-    if pixels.dtype != np.uint8 and fmt in ("PNG", "TIFF"):
+    if fmt == "TIFF" or (pixels.dtype != np.uint8 and fmt == "PNG"):
         deep = sixteen.as_sixteen(pixels)
         if fmt == "PNG":
             return sixteen.png16(deep, icc, exif_bytes(source, location) if source else None)
@@ -312,8 +312,6 @@ def encode(
         options["exif"] = exif_bytes(source, location)
     if fmt in ("JPEG", "WEBP", "AVIF", "HEIF"):
         options["quality"] = quality
-    if fmt == "TIFF":
-        options["compression"] = "tiff_deflate"
     encoded = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -332,7 +330,7 @@ def write_image(
     """Write a picture atomically: a temporary file in the same folder, then a rename.
 
     ``image`` is RGB uint8, or float in 0..1 (``Result.pixels``, the optimiser's picture
-    before rounding): a ``.png`` or ``.tif`` of it has 16 bits per channel. The file
+    before rounding): a ``.png`` of it has 16 bits per channel, a ``.tif`` always. The file
     carries an sRGB profile, or the photo's own (``profile="photo"``, ``source`` from
     ``read_photo``), and the photo's date, camera and lens (``encode``).
     A failure (full disk, folder gone) raises ``NStyleError`` and leaves nothing behind:
