@@ -52,16 +52,17 @@ def scipy_w2(mean, cov, mean_s, cov_s):
 
 
 def written_objective(net, x, painting_stats, photo, style_weight, content_weight, guide=None):
-    """sum_l sw * lw_l * W2_SCALE / C_l * W2(stats_l(x), painting's) + cw ||F - P||^2, from
+    """sum_l sw * lw_l * W2_SCALE / C_l * N_l W2(stats_l(x), painting's) + cw ||F - P||^2, from
     the features in numpy and scipy; ``guide``: per layer, the positions' weights (the
-    squared guide), else all 1."""
+    squared guide), else all 1; N_l: their sum."""
     found = features(net, x)
     total = 0.0
     for name in STYLE if style_weight else ():
         c = net.channels[name]
         weight = None if guide is None else guide[name]
         mean, cov = weighted_statistics(found[name].reshape(c, -1), weight)
-        value = scipy_w2(mean, cov, *painting_stats[name])
+        count = found[name][0, 0].size if weight is None else weight.sum()
+        value = count * scipy_w2(mean, cov, *painting_stats[name])
         total += style_weight * LAYER_WEIGHTS[name] * W2_SCALE / c * value
     for name in CONTENT if content_weight else ():
         total += content_weight * np.sum((found[name] - photo[name]) ** 2)

@@ -56,3 +56,15 @@ def test_the_gradient_is_the_finite_differences(positions):
         minus = w2(mean, cov + 0 * direction, target)[0]
         numeric = (plus - minus) / h
         assert_allclose(np.sum(d_cov * direction), numeric, rtol=2e-3, atol=1e-6)
+
+
+def test_float32_decompositions_agree_with_float64():
+    """The executors' float32 path (``dtype``): the value and gradient as float64's, to
+    float32's precision, on a 64-channel covariance as a VGG layer's."""
+    rng = np.random.default_rng(5)
+    mean, cov = covariance(rng, 64, 400)
+    target = Target.of(*covariance(rng, 64, 300))
+    exact, fast = w2(mean, cov, target), w2(mean, cov, target, np.float32)
+    assert_allclose(fast[0], exact[0], rtol=1e-5)
+    assert_allclose(fast[1], exact[1], rtol=1e-12)
+    assert_allclose(fast[2], exact[2], atol=1e-4 * np.abs(exact[2]).max())

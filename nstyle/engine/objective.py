@@ -41,8 +41,9 @@ def head_weights(
 ) -> dict[str, float]:
     """Each loss's weight in the objective, by loss name (``style_relu1_1``, ...): a style
     layer's ``style_weight * layer_weight / (C^2 HW)`` at the image ``shape``'s H and W (the
-    Gram loss) or ``style_weight * layer_weight * W2_SCALE / C`` (``loss="w2"``: a distance
-    of per-position statistics, a sum over C channels), a content layer's
+    Gram loss) or ``style_weight * layer_weight * W2_SCALE / C`` (``loss="w2"``: the
+    positions times a distance of per-position statistics, a sum over C channels), a
+    content layer's
     ``content_weight`` shared among the content layers."""
     layer_weights = style_layer_weights or {n: 1.0 for n in net.style_layers}
     positions = net.positions(shape)

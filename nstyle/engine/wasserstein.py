@@ -8,7 +8,7 @@ eigendecompositions on the host (C is at most 512 x 512: milliseconds). The squa
 gradient is unbounded where C_s^1/2 C C_s^1/2 has zero eigenvalues (a covariance from fewer
 positions than channels, at coarse scales and in small tiles, or channels a ReLU silenced):
 there the eigenvalues are floored at ``EPS`` times the largest, which bounds it; the value
-takes them as they are.
+takes them as they are, those within rounding of 0 as 0.
 """
 
 from __future__ import annotations
@@ -43,36 +43,47 @@ class Target:
                    float(np.trace(covariance)))  # fmt: skip
 
 
-def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
-    """(W2, dW2/dmean, dW2/dcovariance) of the picture's statistics against ``target``."""
+def w2(mean: np.ndarray, covariance: np.ndarray, target: Target, dtype=np.float64):
+    """(W2, dW2/dmean, dW2/dcovariance) of the picture's statistics against ``target``.
+
+    ``dtype``: of the eigendecomposition and the matrix products around it (float32 from a
+    float32 network: LAPACK's is 3 times as fast, and the network's features are no finer);
+    the rest is float64.
+    """
     mean, covariance = np.asarray(mean, np.float64), np.asarray(covariance, np.float64)
-    root = target.root
-    middle = root @ covariance @ root
+    root = target.root.astype(dtype, copy=False)
+    middle = root @ covariance.astype(dtype) @ root
     values, vectors = np.linalg.eigh((middle + middle.T) / 2)
+    values = values.astype(np.float64)
+    largest = max(float(values.max()), 0.0)
+    noise = len(values) * float(np.finfo(dtype).eps) * largest  # rounding's eigenvalues: 0
     difference = mean - target.mean
     value = (
         float(difference @ difference)
         + float(np.trace(covariance))
         + target.trace
-        - 2 * float(np.sqrt(np.clip(values, 0, None)).sum())
+        - 2 * float(np.sqrt(np.where(values > noise, values, 0)).sum())
     )
-    floor = EPS * max(float(values.max()), 0.0) + 1e-300  # for the gradient only
+    floor = EPS * largest + 1e-300  # for the gradient only
     values = np.clip(values, floor, None)
-    inverse_root = (vectors / np.sqrt(values)) @ vectors.T  # (C_s^1/2 C C_s^1/2)^-1/2
-    d_covariance = np.eye(len(mean)) - root @ inverse_root @ root
+    rooted = root @ vectors  # C_s^1/2 (C_s^1/2 C C_s^1/2)^-1/2 C_s^1/2 = (rooted/sqrt) rooted^T
+    d_covariance = np.eye(len(mean)) - (rooted / np.sqrt(values).astype(dtype)) @ rooted.T
     return value, 2 * difference, (d_covariance + d_covariance.T) / 2
 
 
 class W2Terms:
     """The host side of the Wasserstein-2 style term (``--style-loss w2``): each style key's
     target statistics, and from the picture's Gram matrix ``G`` and feature sum ``s`` over
-    its positions (weighted by the squared guide where there are regions) the value and
-    the gradients with respect to ``G`` and ``s`` that the executors take as head gradients.
+    its positions (weighted by the squared guide where there are regions) the term's value
+    and its gradients with respect to ``G`` and ``s``, which the executors take as head
+    gradients.
 
     Means and covariances are per position: ``mu = s/N``, ``C = G/N - mu mu^T`` with ``N``
     the positions (or a region's coverage), the same for the target, whose Gram matrix and
     sum the targets hold already brought to ``N`` (so blends of paintings average the means
-    and second moments, as crowsonkb's tool does).
+    and second moments, as crowsonkb's tool does). The term is ``N * W2``: like the Gram
+    and content losses, a sum over positions, whose gradient at each position does not
+    depend on the picture's size, so the balance of the terms holds at every scale.
     """
 
     def __init__(self, grams: list[np.ndarray], sums: list[np.ndarray], counts: list[float]):
@@ -80,14 +91,15 @@ class W2Terms:
         self.targets = [Target.of(*moments(g, s, n)) for g, s, n in zip(grams, sums, self.counts)]
 
     def evaluate(self, grams: list[np.ndarray], sums: list[np.ndarray]):
-        """(values, dW/dG, dW/ds) per key, in float64."""
+        """(N W2, d(N W2)/dG, d(N W2)/ds) per key, float64 (the eigendecomposition in the
+        Gram matrices' dtype: see ``w2``)."""
         values, d_grams, d_sums = [], [], []
         for gram, total, count, target in zip(grams, sums, self.counts, self.targets):
             mean, covariance = moments(gram, total, count)
-            value, d_mean, d_cov = w2(mean, covariance, target)
-            values.append(value)
-            d_grams.append(d_cov / count)
-            d_sums.append((d_mean - 2 * d_cov @ mean) / count)
+            value, d_mean, d_cov = w2(mean, covariance, target, gram.dtype)
+            values.append(count * value)
+            d_grams.append(d_cov)
+            d_sums.append(d_mean - 2 * d_cov @ mean)
         return values, d_grams, d_sums
 
 
