@@ -9,9 +9,13 @@ ImageNet VGG these machines can fetch, and the one the benchmark's objective use
   ||G(picture) - G(style)|| / ||G(style)||, each Gram divided by its number of positions so
   that pictures and paintings of different sizes compare;
 - content distance: ||F(picture) - F(photo)|| / ||F(photo)|| at relu4_2, the photo resized to
-  the picture's size.
+  the picture's size;
+- Wasserstein-2 distance (issue 25): over the style layers, the mean of W2(picture,
+  painting) / (tr C + |mu|^2 of the painting), W2 the distance between the Gaussians of the
+  features' per-position mean and covariance (``nstyle.engine.wasserstein``); 0 for the
+  same statistics.
 
-Lower is better on both; "at least as good as a reference" means no higher on either.
+Lower is better on each; "at least as good as a reference" means no higher on the first two.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.engine.terms import Network
+from nstyle.engine.wasserstein import Target, w2
 from nstyle.media import images
 from nstyle.spec import CONTENT_LAYERS, STYLE_LAYERS
 from nstyle.weights import Weights, obtain
@@ -47,14 +52,16 @@ class Judge:
         self.mean = self.weights.convention.mean_pixel
 
     def features(self, picture: np.ndarray) -> dict[str, np.ndarray]:
-        """Grams per position for the style layers, the raw content feature."""
+        """Grams and feature sums per position for the style layers (second moments and
+        means), the raw content feature."""
         x = images.preprocess(picture, self.mean)
         positions = self.net.positions(x.shape)
         out = {}
         for key, value in self.net.targets(x).items():
             layer = key.rsplit("_", 2)[-2] + "_" + key.rsplit("_", 1)[-1]
             array = value.asnumpy().astype(np.float64)
-            out[key] = array / positions[layer] if key.startswith("target_gram_") else array
+            per_position = key.startswith(("target_gram_", "target_sum_"))
+            out[key] = array / positions[layer] if per_position else array
         return out
 
     def against(self, photo: np.ndarray, painting: np.ndarray) -> Reference:
@@ -85,7 +92,20 @@ class Reference:
         content = self.content[shape]
         content_distance = np.linalg.norm(mine[CONTENT_KEY] - content) / np.linalg.norm(content)
         return {"style_distance": float(style_distance),
-                "content_distance": float(content_distance)}  # fmt: skip
+                "content_distance": float(content_distance),
+                "w2_distance": w2_distance(mine, self.style)}  # fmt: skip
+
+
+def w2_distance(mine: dict[str, np.ndarray], style: dict[str, np.ndarray]) -> float:
+    """See the module: from ``Judge.features`` of the picture and of the painting."""
+    values = []
+    for layer in STYLE_LAYERS:
+        mean, second = style[f"target_sum_{layer}"].reshape(-1), style[f"target_gram_{layer}"]
+        painting = Target.of(mean, second - np.outer(mean, mean))
+        mean_p, second_p = mine[f"target_sum_{layer}"].reshape(-1), mine[f"target_gram_{layer}"]
+        value = w2(mean_p, second_p - np.outer(mean_p, mean_p), painting)[0]
+        values.append(value / (np.trace(second)))  # tr C + |mu|^2 = tr(second moment)
+    return float(np.mean(values))
 
 
 def at_least_as_good(mine: dict, reference: dict) -> bool:

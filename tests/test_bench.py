@@ -61,6 +61,33 @@ def test_quality_measures_style_and_content_on_the_picture(vgg16):
     between = judge.measure(blend, photo, painting)
     assert 0 < between["content_distance"] < painted["content_distance"]
     assert 0 < between["style_distance"] < itself["style_distance"]
+    assert painted["w2_distance"] < 1e-6 < between["w2_distance"] < itself["w2_distance"]
+
+
+def test_blind_sheets_hide_the_order_and_the_tally_undoes_it(tmp_path):
+    """Each sheet shows photo, painting, 1, 2 with the two results in a drawn order; votes
+    given by label count for the method behind it."""
+    from PIL import Image
+
+    from bench import blind
+
+    paths = []
+    for i, colour in enumerate(["red", "blue", "white", "black"]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (40, 30), colour).save(paths[-1])
+    pairs = {f"p{i}": paths for i in range(6)}
+    blind.make_sheets(tmp_path, 3, pairs)
+    key = json.loads((tmp_path / "key.json").read_text())
+    assert set(key.values()) == {"1", "2"}  # both orders drawn among six
+    for name, label in key.items():
+        sheet = np.asarray(Image.open(tmp_path / "sheets" / f"{name}.png").convert("L"))
+        x = 2 * (blind.HEIGHT * 40 // 30 + 8) + 5  # inside the third panel: "1"
+        first_shown = sheet[blind.HEIGHT // 2, x] == 255  # white: FIRST (paths[2])
+        assert first_shown == (label == "1")
+    votes = tmp_path / "votes.json"
+    votes.write_text(json.dumps({name: label for name, label in key.items()}))  # all FIRST
+    found = blind.tally(tmp_path, [votes, votes])
+    assert found["total"] == {"first": 12, "second": 0}
 
 
 def test_picture_task_writes_what_the_command_line_would(tmp_path, vgg16):
