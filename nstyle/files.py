@@ -105,7 +105,8 @@ def image_format(path: Path) -> str:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
         raise NStyleError(
-            f"{path}: unknown image type {path.suffix or '(no extension)'!r}; use .jpg or .png"
+            f"{path}: unknown image type {path.suffix or '(no extension)'!r}; use .jpg, .png "
+            "or .tif (16 bits: .png, .tif)"
         )
     return fmt
 
