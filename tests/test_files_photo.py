@@ -290,12 +290,53 @@ def test_a_content_only_run_keeps_a_wide_gamut_photos_colours(tmp_path, vgg16, s
 
 
 def test_a_photo_whose_profile_cannot_take_the_picture_back_is_refused_at_once(tmp_path, capsys):
-    photo = tmp_path / "grey.jpg"
-    grey = Image.fromarray(patches()).convert("L")
-    from PIL import ImageCms
-
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
-    grey.convert("RGB").save(photo, icc_profile=profile)
+    photo = tmp_path / "press.tif"  # a CMYK profile: applied on reading, no way back
+    inks = np.zeros((64, 64, 4), np.uint8)
+    inks[:, 32:, 0] = 255
+    Image.fromarray(inks, "CMYK").save(photo, icc_profile=photos.cmyk_profile())
     argv = ["--content-image", str(photo), "--output", str(tmp_path / "o.tif")]
     assert cli.main([*argv, "--output-profile", "photo", "--gpu", "-1"]) == 2
-    assert "--output-profile photo" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--output-profile photo" in err and "not an RGB profile of a matrix" in err
+
+
+# ------------------------------------------------------------------ review: hostile files
+def test_a_profile_cut_short_is_one_line_and_one_ignored_on_reading_is_srgb(tmp_path):
+    icc = photos.icc_profile("Display P3")
+    for cut in (icc[:300], icc[:150]):  # the tags' data gone; the tag table gone
+        with pytest.raises(NStyleError, match="is cut short"):
+            colour.matrix_shaper(cut)  # was struct.error: a traceback from the CLI
+    photo = tmp_path / "cut.jpg"
+    Image.fromarray(patches()).save(photo, icc_profile=icc[:300], quality=100, subsampling=0)
+    picture, source = images.read_photo(photo)  # LittleCMS refuses it: read as sRGB ...
+    assert np.abs(centres(picture) - PATCHES).max() <= 2
+    assert source.icc is None  # ... so the photo's own profile is sRGB, not the broken one
+    whole = wide_jpeg(tmp_path / "p3.jpg", "Display P3")
+    assert images.read_photo(whole)[1].icc == icc  # a profile applied is kept
+
+
+def test_a_truncated_heic_is_one_line(tmp_path):
+    data = heic_bytes(patches())
+    cut = tmp_path / "cut.heic"
+    cut.write_bytes(data[:-10])  # the pixels' extent beyond the end: libheif's two lines
+    with pytest.raises(NStyleError, match="not a readable image") as refused:
+        images.read_image(cut)
+    assert "\n" not in str(refused.value) and "\\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["out.msp", "out.xbm", "out.h5"])
+def test_an_output_type_pillow_cannot_write_is_refused_before_any_work(
+    tmp_path, capsys, monkeypatch, name
+):
+    from nstyle.cli import single
+
+    def paint(self):
+        raise AssertionError("painted")
+
+    monkeypatch.setattr(single.Run, "paint", paint)
+    output = tmp_path / name
+    argv = ["--content-image", str(wide_jpeg(tmp_path / "p.jpg", "Display P3")), "--gpu", "-1"]
+    assert cli.main([*argv, "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert "nstyle cannot write a picture as" in err and "use .jpg, .png or .tif" in err
+    assert err.count("\n") == 1 and list(tmp_path.iterdir()) == [tmp_path / "p.jpg"]

@@ -13,8 +13,9 @@ from typing import Any
 
 from nstyle import config, files
 from nstyle.config import Options, Outputs
-from nstyle.errors import NStyleError
-from nstyle.media import images
+from nstyle.errors import NStyleError, squeezed
+from nstyle.media import colour, images
+from nstyle.media.metadata import Source
 from nstyle.spec import MODELS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "input"  # the checkout's bundled pictures
@@ -35,6 +36,31 @@ def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) ->
     config.check_outputs(outputs)
     if args.max_image_pixels < 1:
         raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+
+
+def check_result(output: Path, content: Path, source: Source, outputs: Outputs) -> None:
+    """What the final write needs, refused before any work: the photo's profile can take
+    the picture back (--output-profile photo), and --output's type can be written with the
+    photo's profile and metadata (Pillow lists types it cannot write as RGB: .msp, .xbm,
+    .h5): a small picture is encoded as the result will be."""
+    import numpy as np
+
+    if outputs.output_profile == "photo" and source.icc is not None:
+        colour.matrix_shaper(source.icc, f"--output-profile photo: {content}")
+    fmt = files.image_format(output)
+    try:
+        images.encode(
+            np.zeros((8, 8, 3), np.float32), fmt, source=source,
+            profile=outputs.output_profile, location=outputs.keep_location,
+        )  # fmt: skip
+    except NStyleError:
+        raise
+    except Exception as exc:  # Pillow's writers raise many kinds
+        raise NStyleError(
+            f"--output {output}: nstyle cannot write a picture as {fmt} ({squeezed(exc)}); "
+            "use .jpg, .png or .tif",
+            subject=output,
+        ) from None
 
 
 def fallback_weights(argv: list[str], options: Options) -> str | None:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from nstyle import config, files
-from nstyle.cli.inputs import bundled, check_flags, fallback_weights, read_styles
+from nstyle.cli.inputs import bundled, check_flags, check_result, fallback_weights, read_styles
 from nstyle.cli.parser import parse_options
 from nstyle.cli.signals import Signals
 from nstyle.config import flag
 from nstyle.errors import Diverged, FrameworkFailure, NStyleError, exit_code, mxnet_failed
-from nstyle.media import colour, images
+from nstyle.media import images
 
 log = logging.getLogger("nstyle")
 
@@ -62,8 +62,6 @@ class Run:
         check_flags(options, outputs, args)
         self.content_path = bundled(args.content_image[0], "input/content.jpg")
         self.content, self.source = images.read_photo(self.content_path, args.max_image_pixels)
-        if outputs.output_profile == "photo" and self.source.icc is not None:
-            colour.matrix_shaper(self.source.icc, f"--output-profile photo: {self.content_path}")
         styles = read_styles(args, options)
         self.styles, self.init = styles.pictures, styles.init
         self.masks, self.style_masks = styles.masks, styles.style_masks
@@ -78,6 +76,7 @@ class Run:
             config.total_epochs(options),
         )
         self.files.check()
+        check_result(self.output, self.content_path, self.source, outputs)
 
     def paint(self) -> None:
         """The long work: MXNet, the weights, the optimisation."""

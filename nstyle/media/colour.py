@@ -49,7 +49,8 @@ def to_srgb(img, icc: bytes | None, where: object = "image"):
     """``img`` (a Pillow image: RGB, RGBA, L, LA or CMYK) in sRGB when ``icc`` (its ICC
     profile) is given: through the profile, perceptual intent, to RGB (RGBA where it has
     alpha). A profile that cannot be read, or is for another colour space than the
-    pixels', is ignored with a warning naming ``where``: the pixels are taken as sRGB."""
+    pixels', is ignored with a warning naming ``where``: the pixels are taken as sRGB and
+    ``img`` itself is returned (a new image whenever the profile was applied)."""
     from PIL import ImageCms
 
     if not icc:
@@ -116,15 +117,18 @@ class MatrixShaper:
 def matrix_shaper(icc: bytes, what: str = "the photo's profile") -> MatrixShaper:
     """The matrix and curves of an RGB matrix/TRC profile; one line when ``icc`` is
     another kind (CMYK, grey, table-based), which only LittleCMS could convert, in 8 bits."""
-    tags = _tags(icc)
+    tags = _tags(icc, what)
     needed = ("rXYZ", "gXYZ", "bXYZ", "rTRC", "gTRC", "bTRC")
     if icc[16:20] != b"RGB " or not all(name in tags for name in needed):
         raise NStyleError(
             f"{what} ({name_of(icc)}) is not an RGB profile of a matrix and tone curves; "
             "write in sRGB instead (the default)"
         )
-    columns = [_xyz(icc, tags[f"{c}XYZ"]) for c in "rgb"]
-    curves = tuple(_curve(icc, tags[f"{c}TRC"], what) for c in "rgb")
+    try:
+        columns = [_xyz(icc, tags[f"{c}XYZ"]) for c in "rgb"]
+        curves = tuple(_curve(icc, tags[f"{c}TRC"], what) for c in "rgb")
+    except struct.error:  # a tag's data beyond the profile's end
+        raise NStyleError(f"{what} ({name_of(icc)}) is cut short (its tags' data)") from None
     return MatrixShaper(np.array(columns, np.float64).T, curves)  # type: ignore[arg-type]
 
 
@@ -138,8 +142,8 @@ def from_srgb(pixels: np.ndarray, icc: bytes) -> np.ndarray:
     return target.from_linear(moved).astype(np.float32)
 
 
-def _tags(icc: bytes) -> dict[str, tuple[int, int]]:
-    """The tag table: each tag's (offset, size)."""
+def _tags(icc: bytes, what: str) -> dict[str, tuple[int, int]]:
+    """The tag table: each tag's (offset, size); one line naming ``what`` when it is cut."""
     try:
         (count,) = struct.unpack_from(">I", icc, 128)
         return {
@@ -147,7 +151,7 @@ def _tags(icc: bytes) -> dict[str, tuple[int, int]]:
             for at in range(132, 132 + 12 * count, 12)
         }
     except struct.error:
-        raise NStyleError("a colour profile is cut short (its tag table)") from None
+        raise NStyleError(f"{what} is cut short (its tag table)") from None
 
 
 def _xyz(icc: bytes, where: tuple[int, int]) -> list[float]:

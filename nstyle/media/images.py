@@ -7,6 +7,7 @@ laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import warnings
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nstyle.config.limits import MAX_ELEMENTS
-from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia
+from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia, squeezed
 from nstyle.files import check_readable, image_format, replaced_atomically
 from nstyle.media import colour, sixteen
 from nstyle.media.metadata import Source, exif_bytes, exif_tags, source_of
@@ -62,7 +63,8 @@ def opened(path: Path, max_pixels: int) -> Iterator[Any]:
             turned = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
             yield img, turned, icc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
-        raise UnsupportedMedia(f"{path}: not a readable image ({exc})", subject=path) from None
+        message = f"{path}: not a readable image ({squeezed(exc)})"  # libheif's has lines
+        raise UnsupportedMedia(message, subject=path) from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
 
@@ -90,7 +92,10 @@ def read_photo(
         elif img.mode in ("P", "PA", "1"):
             transparent = img.mode == "PA" or "transparency" in img.info
             img = img.convert("RGBA" if transparent else "RGB")
-        img = colour.to_srgb(img, icc, path)
+        managed = colour.to_srgb(img, icc, path)
+        if icc and managed is img:  # its profile ignored: the pixels are sRGB, and so is it
+            source = dataclasses.replace(source, icc=None)
+        img = managed
         if img.mode in ("RGBA", "LA"):  # transparency flattened onto white, as viewers show it
             rgba = img.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
