@@ -170,6 +170,37 @@ def test_a_download_format_is_one_of_three_and_16_bits_wait_for_the_end(client):
     wait(client, job_id)
 
 
+def test_finished_pictures_are_kept_at_16_bits_within_a_budget(client, tiny_app, monkeypatch):
+    worker = tiny_app.state.server.worker
+    done = []
+    for _ in range(2):
+        job_id = post(client, **TINY).json()["id"]
+        assert wait(client, job_id)["state"] == "done"
+        done.append(job_id)
+        final = worker.get(job_id).final
+        assert final.dtype == np.uint16  # 6 bytes a pixel, not a float's 12
+        monkeypatch.setattr(worker, "keep_finals", final.nbytes)  # room for one picture
+    first, second = (f"/api/jobs/{job_id}/image" for job_id in done)
+    assert "no longer kept" in refused(client.get(f"{first}?format=png"), 410)
+    assert client.get(first).headers["content-type"] == "image/jpeg"  # its JPEG stays
+    png = client.get(f"{second}?format=png")
+    pixels = cv2.imdecode(np.frombuffer(png.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert pixels.dtype == np.uint16 and pixels.shape[2] == 3
+
+
+def test_a_picture_that_cannot_be_encoded_fails_its_job_not_the_worker(client, monkeypatch):
+    def broken(self, picture, fmt):
+        raise ValueError("an EXIF tag Pillow cannot write")
+
+    monkeypatch.setattr(jobs.Job, "encode", broken)
+    job_id = post(client, **TINY).json()["id"]
+    status = wait(client, job_id, timeout=30)
+    assert status["state"] == "failed" and "internal error" in status["error"]
+    monkeypatch.undo()
+    after = post(client, **TINY).json()["id"]  # the worker still runs jobs
+    assert wait(client, after, timeout=30)["state"] == "done"
+
+
 def test_cancel_and_a_full_queue(client, tiny_app):
     running = post(client, **ENDLESS).json()["id"]
     wait(client, running, until=("running",), epoch=1)

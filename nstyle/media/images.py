@@ -296,11 +296,14 @@ def encode(
     """A picture as the bytes of an image file (``fmt``: Pillow's format name) carrying its
     colour profile: sRGB, or with ``profile="photo"`` the photo's own (``source.icc``; the
     pixels converted). With ``source``, the photo's EXIF goes along (``metadata``; its
-    location with ``location``). ``image``: RGB uint8, or float in 0..1, which a PNG keeps
-    at 16 bits per channel (any other format rounds it to 8); a TIFF is always 16-bit."""
+    location with ``location``). ``image``: RGB uint8, or float in 0..1 or uint16 (16 bits),
+    which a PNG keeps at 16 bits per channel (any other format rounds it to 8); a TIFF is
+    always 16-bit."""
     from PIL import Image
 
     icc = colour.srgb_profile()
+    if image.dtype == np.uint16:  # as the floats it was rounded from (within 0.5/65535)
+        image = image / np.float32(65535.0)
     pixels = image
     if profile == "photo" and source is not None and source.icc is not None:
         floats = image / 255.0 if image.dtype == np.uint8 else image

@@ -27,13 +27,16 @@ from nstyle import api, config
 from nstyle.errors import Diverged, NStyleError, one_line
 from nstyle.many.runners import Failure, Local
 from nstyle.many.tasks import Task
-from nstyle.media import images
+from nstyle.media import images, sixteen
 from nstyle.media.metadata import Source
 from nstyle.web.options import Settings
 
 log = logging.getLogger("nstyle.web")
 
 FINAL = ("done", "failed", "cancelled")
+# The finished pictures kept for 16-bit downloads (6 bytes a pixel), newest first, at most
+# this many bytes together; an older job keeps its JPEG only.
+KEEP_FINALS = 512 * 2**20
 RELEASED = {"content": None, "styles": None, "masks": None}  # a job's pictures, once it has run
 
 
@@ -80,7 +83,8 @@ class Job:
     reason: str | None = None  # why the optimisation stopped
     network: str | None = None
     picture: bytes | None = None  # JPEG: the current picture, then the final one
-    final: np.ndarray | None = None  # the final picture, float in 0..1 (uint8 when diverged)
+    final: np.ndarray | None = None  # the final picture, uint16 (uint8 when diverged)
+    dropped: bool = False  # ``final`` let go (``Worker.keep_finals``): the JPEG stays
     size: tuple[int, int] | None = None  # the picture's (width, height)
     version: int = 0  # counts the pictures shown; changes with ``picture``
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -105,6 +109,8 @@ class Job:
         """The final picture: kept for the downloads, shown as the JPEG the command line
         would write (the photo's profile and metadata, as the settings say)."""
         data = self.encode(picture, "JPEG")
+        if picture.dtype != np.uint8:  # 16 bits are all a file takes: half a float's bytes
+            picture = sixteen.as_sixteen(picture)
         with self.lock:
             self.final, self.picture, self.version = picture, data, self.version + 1
             self.size = (int(picture.shape[1]), int(picture.shape[0]))
@@ -150,6 +156,7 @@ class Worker:
         *,
         max_waiting: int = 4,
         keep: int = 100,
+        keep_finals: int = KEEP_FINALS,
         preview_seconds: float = 0.5,
         preload: bool = False,
         defaults: config.Options = config.Options(),
@@ -158,6 +165,7 @@ class Worker:
     ):
         self.ctx = ctx
         self.max_waiting, self.keep, self.preview_seconds = max_waiting, keep, preview_seconds
+        self.keep_finals = keep_finals
         self.preload, self.defaults, self.fallback = preload, defaults, fallback
         self.local = Local(ctx, load_weights=load_weights)  # paints as the batch path does
         self.jobs: dict[str, Job] = {}  # oldest first
@@ -229,10 +237,18 @@ class Worker:
             return 0
 
     def _forget_old(self) -> None:
-        """Keep at most ``keep`` finished jobs (and their pictures)."""
+        """Keep at most ``keep`` finished jobs (and their pictures), and the 16-bit pictures
+        of the newest within ``keep_finals`` bytes (the older keep their JPEG)."""
         finished = [j for j in self.jobs.values() if j.state in FINAL]
         for job in finished[: max(0, len(finished) - self.keep)]:
             del self.jobs[job.id]
+        kept = 0  # the newest finished pictures within ``keep_finals`` bytes, at least one
+        for job in reversed(list(self.jobs.values())):
+            with job.lock:
+                if job.final is not None:
+                    kept += job.final.nbytes
+                    if kept > self.keep_finals and kept > job.final.nbytes:
+                        job.final, job.dropped = None, True
 
     # ------------------------------------------------------------ the worker thread
     def _run(self) -> None:
@@ -251,10 +267,13 @@ class Worker:
                 job.update(state="running")
             try:
                 self._execute(job)
+            except Exception as exc:  # the picture's encoding, after the painting: the job
+                self._bug(job, exc)  # fails and the worker goes on to the next one
             finally:
                 with self._cond:
                     self.running = None
                     job.update(**RELEASED)
+                    self._forget_old()
 
     def weights_for(self, options: config.Options, fallback: str | None) -> Any:
         """Loaded once per server for each model (and fallback)."""
@@ -293,8 +312,7 @@ class Worker:
             if failure is not None:
                 self._failed(job, failure)
                 return
-            log.error("nstyle.web: error: job %s failed: %s", job.id, bug(exc))  # a bug
-            job.update(state="failed", error=one_line(f"internal error: {exc!r}"))
+            self._bug(job, exc)
         else:
             if isinstance(result, Failure):
                 self._failed(job, result)
@@ -304,6 +322,12 @@ class Worker:
             job.update(
                 state="done", epoch=result.epochs, elapsed=result.seconds, reason=result.reason
             )
+
+    @staticmethod
+    def _bug(job: Job, exc: Exception) -> None:
+        """A job that failed by a bug: a log line where, the page a line what."""
+        log.error("nstyle.web: error: job %s failed: %s", job.id, bug(exc))
+        job.update(state="failed", error=one_line(f"internal error: {exc!r}"))
 
     def _failed(self, job: Job, failure: Failure) -> None:
         """A job that failed: its line, and the last good picture where it diverged."""

@@ -97,10 +97,14 @@ async def get_image(request: Request) -> Response:
         raise Refused(400, f"format: {kind[:20]!r} is not one of {', '.join(FORMATS)}")
     with job.lock:
         data, version, state, final = job.picture, job.version, job.state, job.final
+        dropped = job.dropped
     if data is None:
         raise Refused(404, f"no picture yet: the job is {state}")
     fmt, suffix, media = FORMATS[kind]
     if fmt != "JPEG":
+        if dropped:
+            raise Refused(410, f"the {kind.upper()} file of this job is no longer kept (the "
+                          "newest jobs' are); its JPEG is")  # fmt: skip
         if final is None:
             raise Refused(409, f"a {kind.upper()} file is of the final picture: the job is {state}")
         data = await run_in_threadpool(job.encode, final, fmt)
