@@ -13,6 +13,7 @@ from nstyle.engine.objective import LossExecutor, w2_terms
 from nstyle.engine.scale import style_targets
 from nstyle.engine.terms import W2_SCALE, Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
+from nstyle.engine.wasserstein import RIDGE
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")
@@ -46,6 +47,9 @@ def weighted_statistics(feature, weight=None):
 
 
 def scipy_w2(mean, cov, mean_s, cov_s):
+    """The distance with ``RIDGE`` times the painting's mean eigenvalue on both diagonals."""
+    ridge = RIDGE * np.trace(cov_s) / len(cov_s) * np.eye(len(cov_s))
+    cov, cov_s = cov + ridge, cov_s + ridge
     root = np.real(sqrtm(cov_s))
     cross = np.real(sqrtm(root @ cov @ root))
     return np.sum((mean - mean_s) ** 2) + np.trace(cov) + np.trace(cov_s) - 2 * np.trace(cross)
@@ -218,8 +222,9 @@ def test_blended_paintings_average_means_and_second_moments():
         mean = sum(w * m for w, (m, _) in zip(blend, moments))
         second = sum(w * s for w, (_, s) in zip(blend, moments))
         assert_allclose(terms.targets[i].mean, mean, rtol=1e-10)
-        assert_allclose(terms.targets[i].covariance, second - np.outer(mean, mean), rtol=1e-8,
-                        atol=1e-8 * np.abs(second).max())  # fmt: skip
+        cov = second - np.outer(mean, mean)
+        cov += RIDGE * np.trace(cov) / c * np.eye(c)
+        assert_allclose(terms.targets[i].covariance, cov, atol=1e-8 * np.abs(second).max())
     whole = net.targets(paintings[0])
     tiled = tiled_targets(net, paintings[0], 8, ("gram",))
     for name in STYLE:

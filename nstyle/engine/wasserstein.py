@@ -4,11 +4,16 @@ feature mean and covariance (issue 25; crowsonkb's style-transfer-pytorch uses i
     W2 = ||mu - mu_s||^2 + tr(C) + tr(C_s) - 2 tr((C_s^1/2 C C_s^1/2)^1/2)
 
 and its gradient with respect to the picture's mean and covariance, from symmetric
-eigendecompositions on the host (C is at most 512 x 512: milliseconds). The square root's
-gradient is unbounded where C_s^1/2 C C_s^1/2 has zero eigenvalues (a covariance from fewer
-positions than channels, at coarse scales and in small tiles, or channels a ReLU silenced):
-there the eigenvalues are floored at ``EPS`` times the largest, which bounds it; the value
-takes them as they are, those within rounding of 0 as 0.
+eigendecompositions on the host (C is at most 512 x 512: milliseconds).
+
+The square root's gradient is unbounded where C_s^1/2 C C_s^1/2 has zero eigenvalues, and
+at coarse scales it has many: a covariance from fewer positions than channels (relu5_1 at
+128 px has 48 positions for 512 channels) or with channels a ReLU silenced. There the
+distance has a kink, and L-BFGS's line search failed on it (3 evaluations per iteration,
+then "no further descent"). So both covariances get a ridge: ``ridge * I`` added, ``ridge``
+= ``RIDGE`` times the painting's mean eigenvalue (a constant of the target), which makes the
+distance smooth and leaves it 0 between equal statistics. What is left of a zero
+eigenvalue in rounding is floored at ``EPS`` times the largest for the gradient.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+RIDGE = 1e-3  # of the painting's mean eigenvalue, added to both covariances' diagonals
 EPS = 1e-10  # relative floor of the eigenvalues whose square root is differentiated
 
 
@@ -28,35 +34,37 @@ def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Target:
-    """A painting's statistics on one layer: its mean (C,), covariance (C, C), and the
-    square root of the covariance with its trace, computed once."""
+    """A painting's statistics on one layer: its mean (C,), its covariance (C, C) with the
+    ridge added, that one's square root and trace, computed once, and the ridge."""
 
     mean: np.ndarray
     covariance: np.ndarray
     root: np.ndarray
     trace: float
+    ridge: float
 
     @classmethod
-    def of(cls, mean: np.ndarray, covariance: np.ndarray) -> Target:
+    def of(cls, mean: np.ndarray, covariance: np.ndarray, ridge: float = RIDGE) -> Target:
+        """``ridge``: relative to the mean eigenvalue (0: the exact distance)."""
         covariance = np.asarray(covariance, np.float64)
+        added = ridge * max(float(np.trace(covariance)), 0.0) / len(covariance)
+        covariance = covariance + added * np.eye(len(covariance))
         return cls(np.asarray(mean, np.float64), covariance, sqrtm_psd(covariance),
-                   float(np.trace(covariance)))  # fmt: skip
+                   float(np.trace(covariance)), added)  # fmt: skip
 
 
-def w2(mean: np.ndarray, covariance: np.ndarray, target: Target, dtype=np.float64):
-    """(W2, dW2/dmean, dW2/dcovariance) of the picture's statistics against ``target``.
-
-    ``dtype``: of the eigendecomposition and the matrix products around it (float32 from a
-    float32 network: LAPACK's is 3 times as fast, and the network's features are no finer);
-    the rest is float64.
-    """
+def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
+    """(W2, dW2/dmean, dW2/dcovariance) of the picture's statistics, the target's ridge
+    added, against ``target``; in float64 (float32's rounding of the value, near the
+    painting's statistics, was enough to fail the line search)."""
     mean, covariance = np.asarray(mean, np.float64), np.asarray(covariance, np.float64)
-    root = target.root.astype(dtype, copy=False)
-    middle = root @ covariance.astype(dtype) @ root
+    covariance = covariance + target.ridge * np.eye(len(covariance))
+    root = target.root
+    middle = root @ covariance @ root
     values, vectors = np.linalg.eigh((middle + middle.T) / 2)
     values = values.astype(np.float64)
     largest = max(float(values.max()), 0.0)
-    noise = len(values) * float(np.finfo(dtype).eps) * largest  # rounding's eigenvalues: 0
+    noise = len(values) * float(np.finfo(np.float64).eps) * largest  # rounding's eigenvalues: 0
     difference = mean - target.mean
     value = (
         float(difference @ difference)
@@ -67,7 +75,7 @@ def w2(mean: np.ndarray, covariance: np.ndarray, target: Target, dtype=np.float6
     floor = EPS * largest + 1e-300  # for the gradient only
     values = np.clip(values, floor, None)
     rooted = root @ vectors  # C_s^1/2 (C_s^1/2 C C_s^1/2)^-1/2 C_s^1/2 = (rooted/sqrt) rooted^T
-    d_covariance = np.eye(len(mean)) - (rooted / np.sqrt(values).astype(dtype)) @ rooted.T
+    d_covariance = np.eye(len(mean)) - (rooted / np.sqrt(values)) @ rooted.T
     return value, 2 * difference, (d_covariance + d_covariance.T) / 2
 
 
@@ -91,12 +99,11 @@ class W2Terms:
         self.targets = [Target.of(*moments(g, s, n)) for g, s, n in zip(grams, sums, self.counts)]
 
     def evaluate(self, grams: list[np.ndarray], sums: list[np.ndarray]):
-        """(N W2, d(N W2)/dG, d(N W2)/ds) per key, float64 (the eigendecomposition in the
-        Gram matrices' dtype: see ``w2``)."""
+        """(N W2, d(N W2)/dG, d(N W2)/ds) per key, in float64."""
         values, d_grams, d_sums = [], [], []
         for gram, total, count, target in zip(grams, sums, self.counts, self.targets):
             mean, covariance = moments(gram, total, count)
-            value, d_mean, d_cov = w2(mean, covariance, target, gram.dtype)
+            value, d_mean, d_cov = w2(mean, covariance, target)
             values.append(count * value)
             d_grams.append(d_cov)
             d_sums.append(d_mean - 2 * d_cov @ mean)
