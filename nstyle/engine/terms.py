@@ -41,8 +41,9 @@ def gram(feature: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
 GRAM_GRAD_FACTOR = 2.0  # see ``gram``
 # The Wasserstein-2 term's scale: style layer l weighs ``style_weight * layer_weight_l *
 # W2_SCALE / C_l``, chosen so that the default weights give a balanced picture with either
-# loss (docs/BENCHMARKS.md, "Wasserstein-2").
-W2_SCALE = 1.0
+# loss: the W2 pictures as far from the photo as the Gram pictures (content distance, on
+# three pairs; docs/BENCHMARKS.md, "Wasserstein-2").
+W2_SCALE = 7e3
 
 
 def feature_sum(rows: mx.sym.Symbol, weight: mx.sym.Symbol | None = None) -> mx.sym.Symbol:
