@@ -5,9 +5,9 @@
 
 Runs (skipping a run whose result is already in DIR, default /tmp/nstyle-figures):
   default:  run.py --model vgg16                  (the defaults, 512 px)
-  original: run.py --model vgg16 --optimizer sgd --init noise --content-weight 10 --stop-eps 0.005
-            --stop-window 1 --min-num-epochs 1 --max-num-epochs 1000 --num-scales 1
-            --remove-noise 0.02 --max-long-edge 512
+  original: run.py --model vgg16 --style-loss gram --optimizer sgd --init noise
+            --content-weight 10 --stop-eps 0.005 --stop-window 1 --min-num-epochs 1
+            --max-num-epochs 1000 --num-scales 1 --remove-noise 0.02 --max-long-edge 512
                                                   (the original example's defaults)
 and writes docs/result_512.jpg (content | style | default result) and docs/before_after.jpg
 (original defaults | new defaults), each run's log beside its result in DIR.
@@ -26,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     "default": [],
     "original": [
+        "--style-loss",
+        "gram",
         "--optimizer",
         "sgd",
         "--init",

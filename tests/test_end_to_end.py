@@ -41,7 +41,8 @@ def samples():
 def test_stylize_matches_the_style_and_keeps_the_content(samples, vgg16):
     content, style = samples
     seen = []
-    options = nstyle.Options(max_long_edge=128, max_num_epochs=40, stop_eps=0)
+    # the original's Gram loss (W2's own test: tests/test_w2_objective.py)
+    options = nstyle.Options(max_long_edge=128, max_num_epochs=40, stop_eps=0, style_loss="gram")
     result = nstyle.stylize(
         content, style, options, ctx=mx.cpu(), weights=vgg16, callback=seen.append
     )

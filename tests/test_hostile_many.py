@@ -8,6 +8,7 @@ address-space cap, and the servers a Ray case talks to are its own, on 127.0.0.1
 from __future__ import annotations
 
 import http.server
+import io
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from PIL import Image
 
 from nstyle.media import images, video
 from tests.conftest import make_rgb
@@ -223,7 +225,9 @@ def test_a_pipe_matched_by_a_pattern_is_skipped_not_opened(case, tmp_path):
 
 def test_a_name_with_a_newline_cannot_split_or_forge_a_line(case, tmp_path):
     forged = "x\nnstyle: error: forged.png"
-    (case / "photos" / forged).write_bytes((case / "photos" / "a.png").read_bytes()[:200])
+    plain = io.BytesIO()  # a PNG without a profile: 200 bytes reach past its header
+    Image.fromarray(make_rgb()).save(plain, "PNG")
+    (case / "photos" / forged).write_bytes(plain.getvalue()[:200])
     (case / "photos" / "notes\nnstyle: warning: forged.txt").write_text("not a picture\n")
     output = "out\nnstyle: error: forged/"
     done = run(case, ["--content-image", "photos", "--output", output], tmp_path)

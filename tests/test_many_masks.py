@@ -80,23 +80,25 @@ def test_settings_without_masks_hash_as_before_and_each_mask_changes_them():
     """The hashes of runs without masks are those of nstyle before masks (values computed
     then): the manifests of earlier runs stay valid. Each mask file's content is a key."""
     styles = ["ab" * 32]
-    image = manifest.settings(Options(), styles, 0.0, inputs.IMAGE)
-    clip = manifest.settings(Options(), styles, 0.0, inputs.VIDEO)
+    before = Options(style_loss="gram")  # the objective of every run before issue 25
+    image = manifest.settings(before, styles, 0.0, inputs.IMAGE)
+    clip = manifest.settings(before, styles, 0.0, inputs.VIDEO)
     assert "masks" not in image and "style_masks" not in image
     key = manifest.settings_hash
     assert key(image) == "83e8517ab353bdb9ac2c4c87e297acd3f4c576ff2dc12ff729542850ccc6cc50"
     assert key(clip) == "dac56e04d8a5aa40d7311dbb7f057ea8155a8966475957612c05adf0d8bcea3f"
     masked = [
-        manifest.settings(Options(), styles, 0.0, inputs.IMAGE, mask_hashes=["m"]),
-        manifest.settings(Options(), styles, 0.0, inputs.IMAGE, mask_hashes=["n"]),
+        manifest.settings(before, styles, 0.0, inputs.IMAGE, mask_hashes=["m"]),
+        manifest.settings(before, styles, 0.0, inputs.IMAGE, mask_hashes=["n"]),
         manifest.settings(
-            Options(), styles, 0.0, inputs.IMAGE, mask_hashes=["m"], style_mask_hashes=["s"]
+            before, styles, 0.0, inputs.IMAGE, mask_hashes=["m"], style_mask_hashes=["s"]
         ),
     ]
     assert len({key(image), *(key(values) for values in masked)}) == 4
-    # An option added later (issue 25's --style-loss) keys only away from its old meaning.
-    w2 = manifest.settings(Options(style_loss="w2"), styles, 0.0, inputs.IMAGE)
-    assert w2["style_loss"] == "w2" and key(w2) != key(image)
+    # An option added later (issue 25's --style-loss) keys only away from its old meaning:
+    # the new default, W2, paints another picture, so the earlier manifests' keys do not match.
+    w2 = manifest.settings(Options(), styles, 0.0, inputs.IMAGE)
+    assert "style_loss" not in image and w2["style_loss"] == "w2" and key(w2) != key(image)
 
 
 # ------------------------------------------------------------ in this process

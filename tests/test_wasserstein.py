@@ -6,7 +6,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.linalg import sqrtm
 
-from nstyle.engine.wasserstein import RIDGE, Target, sqrtm_psd, w2
+from nstyle.engine.wasserstein import RIDGE, Target, W2Terms, sqrtm_psd, w2
 
 
 def covariance(rng, channels, positions):
@@ -57,3 +57,18 @@ def test_the_gradient_is_the_finite_differences(positions):
         minus = w2(mean, cov - h * direction, target)[0]
         numeric = (plus - minus) / (2 * h)
         assert_allclose(np.sum(d_cov * direction), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_statistics_gone_nan_or_inf_give_nan_not_an_exception():
+    """An image gone NaN or inf (the solvers then roll back) gives NaN, as the Gram loss
+    on the device does, where LAPACK would raise."""
+    rng = np.random.default_rng(6)
+    features = rng.normal(size=(4, 30))
+    terms = W2Terms([features @ features.T], [features.sum(axis=1)], [30])
+    for bad in (np.nan, np.inf):
+        gram = features @ features.T
+        gram[1, 2] = bad
+        values, d_grams, d_sums = terms.evaluate([gram], [features.sum(axis=1)])
+        assert np.isnan(values[0]) and np.all(np.isnan(d_grams[0])) and np.all(np.isnan(d_sums[0]))
+    values, _, _ = terms.evaluate([features @ features.T], [features.sum(axis=1)])
+    assert abs(values[0]) < 1e-9  # the painting's own statistics

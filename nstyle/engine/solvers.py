@@ -105,11 +105,15 @@ def check_start(loss: Loss, tv: ImageTerm | None, image: mx.nd.NDArray, options:
         if all(math.isfinite(v) for v in [grad_norm, tv_norm, *values]):
             return
         culprits = [k for k, v in _term_norms(loss, tv, options).items() if not math.isfinite(v)]
-    weights = ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits)
     raise NStyleError(
         f"the objective overflows float32 near the start image: "
-        f"{weights or 'the start image'} is too large"
+        f"{_named(culprits, options) or 'the start image'} is too large"
     )
+
+
+def _named(culprits: list[str], options: Options) -> str:
+    """The weight flags named, with their values: ``--content-weight 1e+38``."""
+    return ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits)
 
 
 FLOAT32_DIGITS = 1e7  # a gradient this much smaller than another vanishes in their sum
@@ -233,6 +237,7 @@ class _Lbfgs:
         self.shape, self.dtype = image.shape, image.dtype
         self.rule = StopRule(image, options.stop, plan.first_check)
         self.epochs, self.evaluations, self.stopped = 0, 0, False
+        self.culprits: list[str] = []  # the weights whose terms alone overflowed
         self.unit = LBFGS_FIRST_STEP * math.sqrt(image.size)
 
     def _set(self, y: np.ndarray) -> None:
@@ -252,6 +257,8 @@ class _Lbfgs:
         grad = grad.asnumpy().astype(np.float64).ravel() * self.unit
         value = sum(losses().values()) + (0.0 if tv is None else float(energy.asscalar()))
         if not (math.isfinite(value) and np.all(np.isfinite(grad))):
+            norms = _term_norms(loss, tv, self.options)  # the terms alone, here: which overflow
+            self.culprits = [k for k, v in norms.items() if not math.isfinite(v)]
             raise _NonFinite
         return value, grad
 
@@ -295,9 +302,20 @@ class _Lbfgs:
             self._set(result.x)
             log.log(level, "L-BFGS: %d iterations, %d evaluations", self.epochs, self.evaluations)
             return self.outcome(start, result)
+        if self.culprits and self.epochs == 0:  # no picture yet: as ``check_start`` says it
+            raise NStyleError(
+                "the objective overflows float32 near the start image: "
+                f"{_named(self.culprits, self.options)} is too large"
+            )
         raise Diverged(
             f"L-BFGS reached a NaN or inf image after epoch {self.epochs}, "
-            f"{MAX_RETRIES + 1} times; try {flag('optimizer')} sgd"
+            f"{MAX_RETRIES + 1} times; "
+            + (
+                f"there the objective overflows float32: {_named(self.culprits, self.options)} "
+                "is too large"
+                if self.culprits
+                else f"try {flag('optimizer')} sgd"
+            )
         )
 
     def outcome(self, start: mx.nd.NDArray, result) -> Outcome:

@@ -103,7 +103,13 @@ class W2Terms:
         values, d_grams, d_sums = [], [], []
         for gram, total, count, target in zip(grams, sums, self.counts, self.targets):
             mean, covariance = moments(gram, total, count)
-            value, d_mean, d_cov = w2(mean, covariance, target)
+            try:
+                if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(covariance))):
+                    raise np.linalg.LinAlgError("not finite")
+                value, d_mean, d_cov = w2(mean, covariance, target)
+            except np.linalg.LinAlgError:  # an image gone NaN or inf, or beyond float64:
+                # NaN as the Gram loss would be on the device; the solvers roll back
+                value, d_mean, d_cov = np.nan, np.full_like(mean, np.nan), covariance * np.nan
             values.append(count * value)
             d_grams.append(d_cov)
             d_sums.append(d_mean - 2 * d_cov @ mean)
@@ -114,5 +120,6 @@ def moments(gram: np.ndarray, total: np.ndarray, count: float):
     """(mean, covariance) per position from a Gram matrix and a feature sum over ``count``
     positions (float64: the covariance is a difference of two float32 sums)."""
     mean = np.asarray(total, np.float64).reshape(-1) / count
-    covariance = np.asarray(gram, np.float64) / count - np.outer(mean, mean)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN or inf: see W2Terms.evaluate
+        covariance = np.asarray(gram, np.float64) / count - np.outer(mean, mean)
     return mean, (covariance + covariance.T) / 2
