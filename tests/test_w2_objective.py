@@ -14,6 +14,7 @@ from nstyle.engine.scale import style_targets
 from nstyle.engine.terms import W2_SCALE, Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.engine.wasserstein import RIDGE
+from nstyle.errors import NStyleError
 from tests.conftest import TINY_CHANNELS, random_vgg
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")
@@ -230,6 +231,53 @@ def test_blended_paintings_average_means_and_second_moments():
     for name in STYLE:
         key = f"target_sum_{name}"
         assert_allclose(tiled[key].asnumpy(), whole[key].asnumpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "w2"])
+def test_a_region_with_no_position_on_a_layer_has_no_term_there(style_loss):
+    """A content mask only in the last two rows of a 22-row photo: relu3_1 (stride 4) has
+    5 rows, over rows 0..19, so the region has no position there. That term is 0 (an
+    MXNet error, for W2 a LAPACK one on 0/0 statistics, before), the others as ever,
+    whole and in tiles."""
+    net = tiny_network()
+    rng = np.random.default_rng(11)
+    shape = (1, 3, 22, 30)
+    edge = np.zeros(shape[2:], np.float32)
+    edge[20:] = 1
+    paintings = [rng.uniform(-100, 100, shape), rng.uniform(-100, 100, (1, 3, 20, 16))]
+    targets = guides.region_targets(net, paintings, guides.regions([edge, 1 - edge], [1, 1]), shape)
+    assert float(targets["guide_r0_relu3_1"].asnumpy().sum()) == 0
+    targets.update(
+        {k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k}
+    )
+    x = rng.uniform(-100, 100, shape)
+    settings = {"regions": 2, "style_loss": style_loss}
+    whole = LossExecutor(net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, **settings)
+    whole.step()
+    values = whole.weighted_losses()
+    assert values["style_r0_relu3_1"] == 0 and values["style_r0_relu2_1"] > 0
+    assert all(np.isfinite(list(values.values()))) and np.all(np.isfinite(whole.grad.asnumpy()))
+    tiled = TiledLoss(net, targets, mx.nd.array(x, dtype="float64"), 8, 3.0, 0.5, **settings)
+    tiled.step()
+    assert_allclose(sum(tiled.weighted_losses().values()), sum(values.values()), rtol=1e-9)
+    grad = whole.grad.asnumpy()
+    assert_allclose(tiled.grad.asnumpy(), grad, rtol=1e-8, atol=1e-11 * np.abs(grad).max())
+
+
+def test_a_style_mask_with_no_position_on_a_layer_is_named():
+    """A style mask only in the painting's last two rows has no position at relu3_1: one
+    line naming it (a ZeroDivisionError before)."""
+    net = tiny_network()
+    rng = np.random.default_rng(12)
+    shape = (1, 3, 16, 20)
+    painting = rng.uniform(-100, 100, (1, 3, 22, 16))
+    strip = np.zeros((22, 16), np.float32)
+    strip[20:] = 1
+    half = np.zeros(shape[2:], np.float32)
+    half[:, :10] = 1
+    regions = guides.regions([half, 1 - half], [1, 1])
+    with pytest.raises(NStyleError, match=r"style_masks\[0\] covers no position .* relu3_1"):
+        guides.region_targets(net, [painting, painting], regions, shape, [strip, None])
 
 
 # ------------------------------------------------------------ on the real VGG-16

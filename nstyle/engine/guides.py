@@ -140,6 +140,12 @@ def region_targets(
             grams = net.targets(style_x, guides)
             own = coverage(guides) if guides else net.positions(style_x.shape)
             for name in layers:
+                if own[name] <= 0:
+                    raise NStyleError(
+                        f"style_masks[{index}] covers no position of the painting at "
+                        f"{name} (a strip at its border narrower than the network's stride "
+                        f"there): widen it"
+                    )
                 for kind in ("gram", "sum"):
                     key = f"target_{kind}_r{k}_{name}"
                     term = grams[f"target_{kind}_{name}"] * (weight * covered[name] / own[name])

@@ -106,6 +106,10 @@ def compact_guides(
         guide = targets[f"guide_{key}"]
         values = guide.asnumpy().reshape(-1)
         where = np.flatnonzero(values > 0)
+        if where.size == 0:  # the region has no position on this layer (its guide pooled
+            # away at an odd border): one position weighted 0, a term of 0 (MXNet takes no
+            # empty gather)
+            where = np.zeros(1, np.int64)
         found[f"index_{key}"] = mx.nd.array(where, ctx=guide.context, dtype="int32")
         repeated = np.broadcast_to(values[where][None], (channels, where.size))
         found[f"guide_{key}"] = mx.nd.array(repeated, ctx=guide.context, dtype=guide.dtype)

@@ -96,12 +96,20 @@ class W2Terms:
 
     def __init__(self, grams: list[np.ndarray], sums: list[np.ndarray], counts: list[float]):
         self.counts = [float(n) for n in counts]
-        self.targets = [Target.of(*moments(g, s, n)) for g, s, n in zip(grams, sums, self.counts)]
+        self.targets = [  # None: a region with no position on the layer, no term
+            Target.of(*moments(g, s, n)) if n > 0 else None
+            for g, s, n in zip(grams, sums, self.counts)
+        ]
 
     def evaluate(self, grams: list[np.ndarray], sums: list[np.ndarray]):
         """(N W2, d(N W2)/dG, d(N W2)/ds) per key, in float64."""
         values, d_grams, d_sums = [], [], []
         for gram, total, count, target in zip(grams, sums, self.counts, self.targets):
+            if target is None:
+                values.append(0.0)
+                d_grams.append(np.zeros(np.shape(gram)))
+                d_sums.append(np.zeros(np.size(total)))
+                continue
             mean, covariance = moments(gram, total, count)
             try:
                 if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(covariance))):
