@@ -170,6 +170,27 @@ def test_tiled_equals_untiled(tile, regions):
     assert_allclose(tiled.grad.asnumpy(), grad, rtol=1e-8, atol=1e-11 * np.abs(grad).max())
 
 
+def test_tiles_sum_the_gram_matrices_own_masked_features():
+    """Tile by tile, each style term's feature sum takes the masked features its Gram
+    matrix takes: W2's graph masks no more than Gram's (it masked each layer twice, a
+    broadcast product and its backward more per layer and tile)."""
+    net = tiny_network()
+    rng = np.random.default_rng(13)
+    shape = (1, 3, 16, 20)
+    targets = style_targets(net, [rng.uniform(-100, 100, shape)], [1.0], shape)
+    photo = net.targets(rng.uniform(-100, 100, shape))
+    targets.update({k: v for k, v in photo.items() if "content" in k})
+    x = mx.nd.array(rng.uniform(-100, 100, shape), dtype="float64")
+
+    def products(style_loss):
+        loss = TiledLoss(net, targets, x, 8, 3.0, 0.5, style_loss=style_loss)
+        return [
+            n for n in loss.graphs.symbol.get_internals().list_outputs() if "broadcast_mul" in n
+        ]
+
+    assert len(products("w2")) == len(products("gram")) == len(STYLE) + len(CONTENT)
+
+
 def test_a_guided_term_weighs_each_position_by_its_squared_guide():
     """Two regions: each one's statistics are the features' weighted by the squared guide,
     matched to its own painting's; value and gradient against the written objective."""

@@ -117,10 +117,11 @@ def _masked(feature: mx.sym.Symbol, mask: mx.sym.Symbol, channels: int) -> mx.sy
     return mx.sym.broadcast_mul(rows, mx.sym.Reshape(mask, shape=(1, -1)))
 
 
-def _masked_sum(feature: mx.sym.Symbol, mask: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
-    """The sum of ``feature`` (1, C, h, w) over the positions, each weighed by the squared
-    ``mask`` (1, 1, h, w), as the Gram matrix of the masked features weighs them: (C, 1)."""
-    return feature_sum(_masked(feature, mask, channels), mx.sym.Reshape(mask, shape=(1, -1)))
+def _masked_sum(masked: mx.sym.Symbol, mask: mx.sym.Symbol) -> mx.sym.Symbol:
+    """The sum over the positions of ``masked`` (``_masked``'s (C, h*w), the Gram matrix's
+    own operand: one product, not two), each weighed again by ``mask`` (1, 1, h, w), so by
+    its square as the Gram matrix weighs them: (C, 1)."""
+    return feature_sum(masked, mx.sym.Reshape(mask, shape=(1, -1)))
 
 
 def _mask_vars(net: Network) -> dict[str, mx.sym.Symbol]:
@@ -141,10 +142,9 @@ def tiled_targets(
     masks = _mask_vars(net)
     style = net.style_layers if "gram" in kinds else []
     content = net.content_layers if "content" in kinds else []
-    outputs = [
-        gram(_masked(net.features[n], masks[n], net.channels[n]), net.channels[n]) for n in style
-    ]
-    outputs += [_masked_sum(net.features[n], masks[n], net.channels[n]) for n in style]
+    masked = [_masked(net.features[n], masks[n], net.channels[n]) for n in style]
+    outputs = [gram(rows, net.channels[n]) for rows, n in zip(masked, style)]
+    outputs += [_masked_sum(rows, masks[n]) for rows, n in zip(masked, style)]
     outputs += [net.features[n] for n in content]
     plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
     graphs = _TileGraphs(net, mx.sym.Group(outputs), plan)
@@ -215,14 +215,13 @@ class TiledLoss:
         self.head_weights = np.array(heads, np.float64)
         masks = _mask_vars(net)
         masks.update({key: mx.sym.var(f"mask_{key}") for key, n in self.style_keys if key != n})
-        outputs = [
-            gram(_masked(net.features[n], masks[key], net.channels[n]), net.channels[n])
-            for key, n in self.style_keys
+        masked = [
+            _masked(net.features[n], masks[key], net.channels[n]) for key, n in self.style_keys
         ]
-        if self.w2 is not None:
+        outputs = [gram(rows, net.channels[n]) for rows, (_, n) in zip(masked, self.style_keys)]
+        if self.w2 is not None:  # the sums of the Gram matrices' own operands
             outputs += [
-                _masked_sum(net.features[n], masks[key], net.channels[n])
-                for key, n in self.style_keys
+                _masked_sum(rows, masks[key]) for rows, (key, _) in zip(masked, self.style_keys)
             ]
         for n in net.content_layers:
             diff = _masked(
