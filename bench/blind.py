@@ -57,6 +57,8 @@ def tally(work: Path, votes: list[Path]) -> dict:
     counts = {name: {"first": 0, "second": 0} for name in key}
     for path in votes:
         for name, answer in json.loads(path.read_text()).items():
+            if str(answer) not in ("1", "2"):
+                raise SystemExit(f"{path}: {name}: the answer must be 1 or 2, got {answer!r}")
             counts[name]["first" if str(answer) == key[name] else "second"] += 1
     total = {k: sum(c[k] for c in counts.values()) for k in ("first", "second")}
     return {"pairs": counts, "total": total}

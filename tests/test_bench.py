@@ -88,6 +88,9 @@ def test_blind_sheets_hide_the_order_and_the_tally_undoes_it(tmp_path):
     votes.write_text(json.dumps({name: label for name, label in key.items()}))  # all FIRST
     found = blind.tally(tmp_path, [votes, votes])
     assert found["total"] == {"first": 12, "second": 0}
+    votes.write_text(json.dumps({"p0": "3"}))  # neither label: no vote for either
+    with pytest.raises(SystemExit, match="must be 1 or 2"):
+        blind.tally(tmp_path, [votes])
 
 
 def test_picture_task_writes_what_the_command_line_would(tmp_path, vgg16):
