@@ -46,25 +46,8 @@ def pair(text: str) -> tuple[Path, Path]:
     return Path(photo), Path(painting)
 
 
-def style_gradient_norms(judge: Judge, photo: Path, painting: Path, size: int) -> dict:
-    """The style term's gradient norm at the photo, with each loss (W2 at scale 1)."""
-    mean = judge.weights.convention.mean_pixel
-    content = images.resize_long_edge(images.read_image(photo), size)
-    style = images.resize_long_edge(images.read_image(painting), size)
-    x = images.preprocess(content, mean)
-    net: Network = judge.net
-    targets = style_targets(net, [images.preprocess(style, mean)], [1.0], x.shape)
-    targets.update(image_targets(net, x, "content"))
-    found = {}
-    for loss in ("gram", "w2"):
-        executor = LossExecutor(net, targets, mx.nd.array(x), 1.0, 1.0, style_loss=loss)
-        found[loss] = executor.term_gradient_norms()["style_weight"]
-    found["content_per_weight"] = executor.term_gradient_norms()["content_weight"]
-    return found
-
-
-def evaluation_seconds(judge: Judge, photo: Path, painting: Path, size: int, rounds: int):
-    """Median seconds of one evaluation with each loss, in alternating rounds of 3."""
+def executors(judge: Judge, photo: Path, painting: Path, size: int) -> dict[str, LossExecutor]:
+    """Each loss's executor (weights 1) on the photo at ``size``, against the painting."""
     mean = judge.weights.convention.mean_pixel
     content = images.resize_long_edge(images.read_image(photo), size)
     style = images.resize_long_edge(images.read_image(painting), size)
@@ -73,7 +56,20 @@ def evaluation_seconds(judge: Judge, photo: Path, painting: Path, size: int, rou
     targets = style_targets(net, [images.preprocess(style, mean)], [1.0], x.shape)
     targets.update(image_targets(net, x, "content"))
     image = mx.nd.array(x)
-    losses = {k: LossExecutor(net, targets, image, 1.0, 1.0, style_loss=k) for k in ("gram", "w2")}
+    return {k: LossExecutor(net, targets, image, 1.0, 1.0, style_loss=k) for k in ("gram", "w2")}
+
+
+def style_gradient_norms(judge: Judge, photo: Path, painting: Path, size: int) -> dict:
+    """The style term's gradient norm at the photo, with each loss at --style-weight 1."""
+    losses = executors(judge, photo, painting, size)
+    found = {k: loss.term_gradient_norms()["style_weight"] for k, loss in losses.items()}
+    found["content_per_weight"] = losses["w2"].term_gradient_norms()["content_weight"]
+    return found
+
+
+def evaluation_seconds(judge: Judge, photo: Path, painting: Path, size: int, rounds: int):
+    """Median seconds of one evaluation with each loss, in alternating rounds of 3."""
+    losses = executors(judge, photo, painting, size)
     times: dict[str, list[float]] = {k: [] for k in losses}
     for turn in range(rounds + 1):  # the first round warms up
         for name, loss in losses.items():
