@@ -155,12 +155,49 @@ def test_styles_with_the_same_mask_share_a_region_blended_there():
         (np.zeros((4, 4), np.uint8), NStyleError, "masks[0] is empty everywhere"),
         (np.full((4, 4), 2.0), NStyleError, "masks[0]: a float mask's values must be in 0..1"),
         (np.ones((4, 4), np.int64), NStyleError, "masks[0]: expected uint8, bool or float"),
+        # issue 31: these raised ValueError (empty) and MXNetError (np.matrix) from inside
+        (np.zeros((0, 5), np.float32), NStyleError, "masks[0]: the mask is empty, shape (0, 5)"),
+        (np.zeros((5, 0), bool), NStyleError, "masks[0]: the mask is empty, shape (5, 0)"),
+        (
+            np.matrix(np.ones((4, 4))),
+            NStyleTypeError,
+            "masks[0]: expected a numpy array, got matrix",
+        ),
+        (np.ma.masked_array(np.ones((4, 4))), NStyleTypeError, "masks[0]: expected a numpy array"),
+        (np.ones(4), NStyleError, "masks[0]: expected a greyscale mask (H, W), got an array of"),
+        (np.ones((1, 1, 4, 4)), NStyleError, "masks[0]: expected a greyscale mask (H, W)"),
+        (np.full((4, 4), np.nan), NStyleError, "masks[0]: the mask holds NaN or inf values"),
+        (np.full((4, 4), np.inf), NStyleError, "masks[0]: the mask holds NaN or inf values"),
+        (np.full((4, 4), -0.5), NStyleError, "masks[0]: a float mask's values must be in 0..1"),
+        (np.ones((4, 4), complex), NStyleError, "masks[0]: expected uint8, bool or float"),
+        (np.ones((4, 4), object), NStyleError, "masks[0]: expected uint8, bool or float"),
     ],
 )
 def test_a_mask_that_cannot_work_is_named(mask, error, message):
     with pytest.raises(error) as raised:
         guides.as_mask(mask, "masks[0]")
     assert str(raised.value).startswith(message)
+
+
+def test_a_style_mask_that_cannot_work_is_one_line_before_any_work(tiny_weights_file):
+    """The painter's ``style_masks`` are checked as ``masks`` are (issue 31)."""
+    import nstyle
+    from tests.test_hostile_library import RGB, STYLE, raised_by_a_check
+
+    for mask, error in (
+        (np.matrix(np.ones((8, 8))), NStyleTypeError),
+        (np.ones((0, 3)), NStyleError),
+    ):
+        with pytest.raises(error, match=r"^style_masks\[0\]: ") as raised:
+            nstyle.stylize(RGB, STYLE, weights=str(tiny_weights_file), masks=[np.ones((8, 8))],
+                           style_masks=[mask], max_long_edge=32)  # fmt: skip
+        raised_by_a_check(raised)
+
+
+def test_a_memory_mapped_mask_is_taken(tmp_path):
+    mapped = np.lib.format.open_memmap(tmp_path / "m.npy", "w+", np.uint8, (6, 6))
+    mapped[:, 3:] = 255
+    assert guides.as_mask(mapped, "m")[:, 3:].min() == 1.0
 
 
 def test_masks_of_each_kind_become_guides_in_0_to_1():
@@ -224,6 +261,8 @@ def test_two_halves_take_two_paintings(vgg16, photo):
         ([np.ones((8, 8))] * 2, NStyleError, "masks: 2 mask(s) for 1 style image(s)"),
         ([np.zeros((8, 8), bool)], NStyleError, "masks[0] is empty everywhere"),
         ([np.ones((8, 8, 4), np.uint8)], NStyleError, "masks[0]: expected a greyscale mask"),
+        ([np.zeros((0, 5))], NStyleError, "masks[0]: the mask is empty, shape (0, 5)"),
+        ([np.matrix(np.ones((8, 8)))], NStyleTypeError, "masks[0]: expected a numpy array"),
     ],
 )
 def test_masks_that_cannot_work_are_one_line_before_any_work(
@@ -236,6 +275,32 @@ def test_masks_that_cannot_work_are_one_line_before_any_work(
         nstyle.stylize(RGB, STYLE, weights=str(tiny_weights_file), masks=masks, max_long_edge=32)
     assert str(raised.value).startswith(message), str(raised.value)
     raised_by_a_check(raised)
+
+
+def test_a_big_mask_is_shrunk_once_as_a_photo_is(tiny_weights_file):
+    """A 4000x4000 content mask and style mask on a 128-px run, two scales: the masks are
+    shrunk once by block means (uint8, as photos are), never resized at full size in
+    float64 at each scale (issue 31: a 9000x9000 mask took 57 s, the photo alone 4 s). The
+    arrays numpy makes while painting stay under the masks' own bytes."""
+    import tracemalloc
+
+    from nstyle.engine.painter import Painter
+    from nstyle.weights import read_weights
+    from tests.test_hostile_library import RGB, STYLE
+
+    big = np.zeros((4000, 4000), np.uint8)
+    big[:, 2000:] = 255
+    options = nstyle_options(max_long_edge=128, num_scales=2, max_num_epochs=1, optimizer="sgd")
+    tracemalloc.start()
+    try:
+        painter = Painter(STYLE, options, weights=read_weights(tiny_weights_file),
+                          style_masks=[big])  # fmt: skip
+        result = painter.paint(RGB, masks=[big])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.image.shape[:2] == (91, 128)
+    assert peak < 2 * big.nbytes, f"{peak / 1e6:.0f} MB for masks of {big.nbytes / 1e6:.0f} MB"
 
 
 # ------------------------------------------------------------------ the command line

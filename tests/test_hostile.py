@@ -1491,6 +1491,8 @@ BAD_ARRAYS = [
     ("two-channels", np.zeros((40, 56, 2), np.uint8), "expected an image of shape"),
     ("empty", np.zeros((0, 56, 3), np.uint8), "the image is empty"),
     ("list", RGB.tolist(), "expected a numpy array, got list"),
+    ("matrix", np.matrix(RGB[..., 0]), "expected a numpy array, got matrix"),
+    ("masked", np.ma.masked_array(RGB, RGB > 100), "expected a numpy array, got MaskedArray"),
 ]
 
 

@@ -43,6 +43,7 @@ CHECKS = {
     "check_callback",
     "checked_temporal",
     "as_rgb",
+    "check_array",  # a plain numpy array, not a subclass
     "check_given",  # the shape of ``start`` against the output's
     "checked_masks",  # masks: one per style image
     "as_mask",  # each mask's kind and values

@@ -34,28 +34,60 @@ class Region:
     weights: tuple[float, ...]
 
 
-def as_mask(mask, what: str) -> np.ndarray:
+def as_mask(mask, what: str, shape=None) -> np.ndarray:
     """A mask as (H, W) float32 in 0..1: uint8 (0..255), bool, or floats in 0..1; one line
-    naming ``what`` for anything else, or for a mask empty everywhere."""
-    if not isinstance(mask, np.ndarray):
-        raise NStyleTypeError(f"{what}: expected a numpy array, got {type(mask).__name__}")
+    naming ``what`` for anything else (another array type, NaN, an empty array), or for a
+    mask empty everywhere. ``shape``: the largest (H', W') it is used at; a larger mask is
+    shrunk once to a few times that, as a photo is (``images.shrunk``), so that each scale
+    resizes a small copy rather than the file's full size."""
+    images.check_array(mask, what)
     if mask.ndim != 2:
         raise NStyleError(
             f"{what}: expected a greyscale mask (H, W), got an array of shape {mask.shape}"
         )
+    if min(mask.shape) < 1:
+        raise NStyleError(f"{what}: the mask is empty, shape {mask.shape}")
     if mask.dtype == bool:
-        guide = mask.astype(np.float32)
-    elif mask.dtype == np.uint8:
-        guide = mask.astype(np.float32) / 255
+        mask = mask.view(np.uint8) * np.uint8(255)
     elif np.issubdtype(mask.dtype, np.floating):
-        guide = mask.astype(np.float32)
-        if not (np.all(np.isfinite(guide)) and guide.min() >= 0 and guide.max() <= 1):
-            raise NStyleError(f"{what}: a float mask's values must be in 0..1")
-    else:
+        mask = mask.astype(np.float32)
+        if not np.all(np.isfinite(mask)):
+            raise NStyleError(f"{what}: the mask holds NaN or inf values")
+        low, high = float(mask.min()), float(mask.max())
+        if low < 0 or high > 1:
+            raise NStyleError(
+                f"{what}: a float mask's values must be in 0..1, got {low:g}..{high:g}"
+            )
+    elif mask.dtype != np.uint8:
         raise NStyleError(f"{what}: expected uint8, bool or float values, got {mask.dtype}")
-    if min(guide.shape) < 1 or not guide.any():
+    if not mask.any():
         raise NStyleError(f"{what} is empty everywhere: its painting would go nowhere")
-    return guide
+    if shape is not None:
+        mask = images.shrunk(np.ascontiguousarray(mask), shape)
+    return mask.astype(np.float32) / 255 if mask.dtype == np.uint8 else mask
+
+
+def checked_masks(masks, count: int, what: str, optional: bool = False, shapes=None):
+    """``masks`` as guides (``as_mask``), one per style image (None entries where
+    ``optional``), or None; one line naming the argument otherwise. ``shapes``: the largest
+    each is used at (``as_mask``'s ``shape``)."""
+    if masks is None:
+        return None
+    if isinstance(masks, np.ndarray):
+        masks = [masks]
+    if not isinstance(masks, (list, tuple)):
+        raise NStyleTypeError(
+            f"{what}: expected a list of arrays, one per style image, got {type(masks).__name__}"
+        )
+    if len(masks) != count:
+        raise NStyleError(
+            f"{what}: {len(masks)} mask(s) for {count} style image(s); give one per style image"
+        )
+    shapes = shapes or [None] * count
+    return [
+        None if mask is None and optional else as_mask(mask, f"{what}[{i}]", shapes[i])
+        for i, mask in enumerate(masks)
+    ]
 
 
 def regions(masks: Sequence[np.ndarray], blend: Sequence[float]) -> tuple[Region, ...]:

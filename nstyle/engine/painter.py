@@ -26,7 +26,7 @@ from nstyle.config import (
     check_options,
 )
 from nstyle.engine import memory
-from nstyle.engine.guides import as_mask, regions
+from nstyle.engine.guides import checked_masks, regions
 from nstyle.engine.plan import RunPlan, memory_cap, plan_run
 from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
@@ -178,27 +178,6 @@ def check_given(final: tuple[int, int], start, temporal) -> None:
             )
 
 
-def checked_masks(masks, count: int, what: str, optional: bool = False):
-    """``masks`` as guides (``guides.as_mask``), one per style image (None entries where
-    ``optional``), or None; one line naming the argument otherwise."""
-    if masks is None:
-        return None
-    if isinstance(masks, np.ndarray):
-        masks = [masks]
-    if not isinstance(masks, (list, tuple)):
-        raise NStyleTypeError(
-            f"{what}: expected a list of arrays, one per style image, got {type(masks).__name__}"
-        )
-    if len(masks) != count:
-        raise NStyleError(
-            f"{what}: {len(masks)} mask(s) for {count} style image(s); give one per style image"
-        )
-    return [
-        None if mask is None and optional else as_mask(mask, f"{what}[{i}]")
-        for i, mask in enumerate(masks)
-    ]
-
-
 class Painter:
     """The weights loaded and the network built once, for many pictures with one set of
     styles and options: a batch, the frames of a video, a Ray actor's items. ``init``: the
@@ -237,7 +216,8 @@ class Painter:
             self.init = images.as_rgb(picture, "init")
         self.options, self.ctx = options, ctx
         self.blend = blend_weights(options, len(self.styles))  # before the weights load
-        self.style_masks = checked_masks(style_masks, len(self.styles), "style_masks", True)
+        finest = [images.scaled_shape(s.shape, style_edge(options)) for s in self.styles]
+        self.style_masks = checked_masks(style_masks, len(self.styles), "style_masks", True, finest)
         self.weights = checked_weights(weights, options)
         check_layers(options, self.weights.num_layers)
         self.net = Network.build(
@@ -269,9 +249,9 @@ class Painter:
         temporal = None if temporal is None else checked_temporal(temporal)
         final = images.long_edge_shape(content.shape, self.options.max_long_edge)
         check_given(final, start, temporal)
-        guides = checked_masks(masks, len(self.styles), "masks")
+        guides = checked_masks(masks, len(self.styles), "masks", shapes=[final] * len(self.styles))
         if guides is None and self.style_masks is not None:  # the whole photo, each painting's part
-            guides = [np.ones(content.shape[:2], np.float32)] * len(self.styles)
+            guides = [np.ones(final, np.float32)] * len(self.styles)
         found = () if guides is None else regions(guides, self.blend)
         run = self.plan(content.shape, warm_start=start is not None, regions=len(found))
         self._log_start(run, final)

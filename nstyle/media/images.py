@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from nstyle.config.limits import MAX_ELEMENTS
-from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia, squeezed
+from nstyle.errors import NStyleError, NStyleTypeError, TooLarge, UnsupportedMedia, squeezed
 from nstyle.files import check_readable, image_format, replaced_atomically
 from nstyle.media import colour, sixteen
 from nstyle.media.metadata import Source, exif_bytes, exif_tags, source_of
@@ -141,12 +141,21 @@ def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what=
     return mask
 
 
+def check_array(value, name: str) -> None:
+    """A caller's picture or mask is a plain numpy array (a memory map too): one line naming
+    ``name`` for anything else, subclasses among them (``np.matrix`` stays 2-D under
+    indexing, a masked array's mask would be ignored)."""
+    if type(value) is not np.ndarray and not isinstance(value, np.memmap):
+        kind = type(value).__name__
+        hint = " (pass np.asarray of it)" if isinstance(value, np.ndarray) else ""
+        raise NStyleTypeError(f"{name}: expected a numpy array, got {kind}{hint}")
+
+
 def as_rgb(image, name: str) -> np.ndarray:
     """A caller's array as RGB uint8 (H, W, 3), the way scikit-image users pass images:
     uint8 (0..255), uint16 (0..65535), float (0..1) or bool; grey (H, W) or (H, W, 1);
     RGBA flattened onto white like the file reader. Anything else fails naming ``name``."""
-    if not isinstance(image, np.ndarray):
-        raise NStyleError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    check_array(image, name)
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
@@ -186,16 +195,23 @@ def as_rgb(image, name: str) -> np.ndarray:
 
 
 def long_edge_shape(shape, long_edge: int) -> tuple[int, int]:
-    """(H, W) of an image of ``shape`` resized to a longer side of ``long_edge``."""
+    """(H, W) of an image of ``shape`` resized to a longer side of ``long_edge``; both
+    sides at least ``MIN_EDGE``, or one line."""
     h, w = shape[:2]
-    factor = long_edge / max(h, w)
-    size = (max(1, round(h * factor)), max(1, round(w * factor)))
+    size = scaled_shape(shape, long_edge)
     if min(size) < MIN_EDGE:
         raise NStyleError(
             f"image of {w}x{h} at a long edge of {long_edge} px is "
             f"{size[1]}x{size[0]}: both sides must be at least {MIN_EDGE} px"
         )
     return size
+
+
+def scaled_shape(shape, long_edge: int) -> tuple[int, int]:
+    """``long_edge_shape`` unchecked: at least 1 px a side."""
+    h, w = shape[:2]
+    factor = long_edge / max(h, w)
+    return max(1, round(h * factor)), max(1, round(w * factor))
 
 
 def resize_long_edge(image: np.ndarray, long_edge: int) -> np.ndarray:
@@ -220,17 +236,24 @@ def resize_to(image: np.ndarray, shape) -> np.ndarray:
     if tuple(image.shape[:2]) == tuple(shape):
         return image
     check_size(shape)
-    # A big shrink goes by whole block means first (Pillow, in uint8: scikit-image works in
-    # float64 on the whole picture, 9 GB and minutes for 179 MP), leaving scikit-image an
-    # anti-aliased shrink of 2 to 4 times, as Pillow's own reducing_gap does.
-    block = min(image.shape[0] // shape[0], image.shape[1] // shape[1]) // 2
-    if block >= 2:
-        from PIL import Image
-
-        image = np.asarray(Image.fromarray(image).reduce(block))
+    image = shrunk(image, shape)
     smaller = shape[0] * shape[1] < image.shape[0] * image.shape[1]
     out = resize(image, tuple(shape), order=1, anti_aliasing=smaller, preserve_range=True)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def shrunk(image: np.ndarray, shape) -> np.ndarray:
+    """``image`` (uint8 (H, W) or (H, W, 3), or float32 (H, W)) shrunk by whole block means
+    to between 2 and 4 times ``shape`` = (H', W') when it is larger (Pillow's ``reduce``, in
+    its own type: scikit-image works in float64 on the whole picture, 9 GB and minutes for
+    179 MP), leaving scikit-image an anti-aliased shrink of 2 to 4 times, as Pillow's own
+    reducing_gap does. Photos and masks go through it alike."""
+    block = min(image.shape[0] // shape[0], image.shape[1] // shape[1]) // 2
+    if block < 2:
+        return image
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).reduce(block))
 
 
 def resize_array(x: np.ndarray, shape) -> np.ndarray:
