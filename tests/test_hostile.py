@@ -1163,6 +1163,43 @@ def test_a_second_ctrl_c_stops_without_a_traceback(case_folder, tmp_path, gap):
     check_unchanged(before, fingerprint(d), may_add=("out/out.png",))  # no .part left
 
 
+def test_ctrl_c_while_the_painter_prepares_stops_within_a_second_or_two(
+    case_folder, tmp_path, vgg16
+):
+    """Issue 31: Ctrl-C after the plan, while the painter prepares (four masked regions'
+    targets on the real VGG-16, several seconds here), waited for the first epoch's end.
+    No epoch runs there to wait for: the run stops as it does before MXNet loads, in one
+    line, no picture written."""
+    from PIL import Image
+
+    d, env = case_folder, environment(tmp_path / "tmpdir")
+    masks = []
+    for i in range(4):
+        mask = np.zeros((40, 56), np.uint8)
+        mask[:, i * 14 : i * 14 + 20] = 255
+        Image.fromarray(mask).save(d / f"mask{i}.png")
+        masks.append(f"mask{i}.png")
+    argv = [a for a in BASE + LONG if a not in ("--weights", "tiny.params")]
+    edge = argv.index("--max-long-edge") + 1
+    argv[edge] = "256"
+    argv += ["--model", "vgg16", "--style-image", *["style.png"] * 4, "--content-mask", *masks]
+    run = Running(d, argv, env=env)
+    try:
+        run.wait_for(lambda line: line.startswith("network:"))  # the plan is made; preparing
+        run.process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        code = run.finish(120)
+        took = time.monotonic() - sent
+    finally:
+        run.kill()
+    said = run.text()
+    assert code == 130, said
+    assert said.splitlines()[-1] == "nstyle: interrupted", said  # not "... at epoch 1"
+    assert "Traceback" not in said and "Exception ignored" not in said, said
+    assert took < 5, f"{took:.1f} s"
+    assert not (d / "out" / "out.png").exists()
+
+
 SIGNAL_INSIDE_MXNET = r"""
 import os, signal, sys
 import nstyle  # sets MXNet's threads before MXNet loads
