@@ -31,6 +31,7 @@ LAYERS = [
     {"config"},  # re-exports
     {"media.colour", "media.sixteen"},  # ICC profiles; 16-bit PNG and TIFF files
     {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
+    {"media.reading"},  # image files in
     {"media.images", "media.video", "weights.formats", "devices"},
     {"weights.fetch"},
     {"weights"},
@@ -305,7 +306,7 @@ def test_the_old_module_names_still_import():
     from nstyle.optimize import StopRule, optimize
     from nstyle.tiles import TiledLoss, TilePlan
 
-    assert read_image.__module__ == "nstyle.media.images"
+    assert read_image.__module__ == "nstyle.media.reading"  # re-exported by media.images
     assert Network.__module__ == "nstyle.engine.terms"
     assert (optimize.__module__, StopRule.__module__) == (
         "nstyle.engine.solvers",

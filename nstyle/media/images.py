@@ -1,4 +1,5 @@
-"""Image files in and out, and the one preprocess/postprocess pair.
+"""Image files out, arrays in, resizing, and the one preprocess/postprocess pair (files in:
+``nstyle.media.reading``, re-exported here).
 
 The network takes an RGB image in 0..255 pixel units minus the weights' mean pixel,
 laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes it.
@@ -6,139 +7,30 @@ laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes i
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import io
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nstyle.config.limits import MAX_ELEMENTS
-from nstyle.errors import NStyleError, NStyleTypeError, TooLarge, UnsupportedMedia, squeezed
-from nstyle.files import check_readable, image_format, replaced_atomically
+from nstyle.errors import NStyleError, NStyleTypeError
+from nstyle.files import image_format, replaced_atomically
 from nstyle.media import colour, sixteen
-from nstyle.media.metadata import Source, exif_bytes, exif_tags, source_of
+from nstyle.media.metadata import Source, exif_bytes, exif_tags
+from nstyle.media.reading import (  # noqa: F401  (re-exported: files in)
+    FORMATS,
+    MAX_IMAGE_PIXELS,
+    check_pixels,
+    opened,
+    plugins,
+    read_image,
+    read_mask,
+    read_photo,
+)
 from nstyle.spec import MIN_EDGE
-
-# Pillow's own hard limit (twice its warning limit): larger files are refused as likely
-# decompression bombs unless the caller raises the limit (--max-image-pixels).
-MAX_IMAGE_PIXELS = 178_956_970
-
-
-FORMATS = "JPEG, PNG, TIFF, WebP, HEIC/HEIF, AVIF, BMP, GIF"  # what --help and the README list
-
-
-def plugins() -> None:
-    """Pillow with HEIC/HEIF (``pillow-heif``) besides its own formats (AVIF among them);
-    once, when a file is first opened."""
-    global _PLUGINS
-    if not _PLUGINS:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-        _PLUGINS = True
-
-
-_PLUGINS = False
-
-
-@contextlib.contextmanager
-def opened(path: Path, max_pixels: int) -> Iterator[Any]:
-    """An image file opened by Pillow, its header's size checked against ``max_pixels``
-    before any pixel is decoded (our own check, instead of Pillow's), its orientation
-    applied; a file Pillow cannot read is ``UnsupportedMedia``, in one line."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    check_readable(path, "image")
-    plugins()
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-    try:
-        with Image.open(path) as img:
-            check_pixels(path, img.size, max_pixels)
-            icc = img.info.get("icc_profile")
-            turned = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
-            yield img, turned, icc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
-        message = f"{path}: not a readable image ({squeezed(exc)})"  # libheif's has lines
-        raise UnsupportedMedia(message, subject=path) from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
-
-
-def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Read an image file as sRGB uint8 (H, W, 3): colour profiles applied (``colour``),
-    grey, CMYK, 16 bits and alpha converted. The size in the file's header is checked
-    against ``max_pixels`` before any pixel is decoded."""
-    return read_photo(path, max_pixels)[0]
-
-
-def read_photo(
-    path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS
-) -> tuple[np.ndarray, Source]:
-    """``read_image``, and the file's colour profile and metadata (``metadata.Source``):
-    what a picture painted from it may carry."""
-    from PIL import Image
-
-    path = Path(path)
-    with opened(path, max_pixels) as (original, img, icc):
-        source = source_of(original)
-        if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
-            array = np.asarray(img, np.float64)
-            img = Image.fromarray(np.round(np.clip(array, 0, 65535) / 257).astype(np.uint8))
-        elif img.mode in ("P", "PA", "1"):
-            transparent = img.mode == "PA" or "transparency" in img.info
-            img = img.convert("RGBA" if transparent else "RGB")
-        managed = colour.to_srgb(img, icc, path)
-        if icc and managed is img:  # its profile ignored: the pixels are sRGB, and so is it
-            source = dataclasses.replace(source, icc=None)
-        img = managed
-        if img.mode in ("RGBA", "LA"):  # transparency flattened onto white, as viewers show it
-            rgba = img.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(background, rgba)
-        return np.asarray(img.convert("RGB"), np.uint8), source
-
-
-def check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
-    """The size in a file's header against ``max_pixels``, before any pixel is decoded."""
-    width, height = size
-    if width * height > max_pixels:
-        raise TooLarge(
-            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, more "
-            f"than the {max_pixels / 1e6:.0f} nstyle reads (a guard against "
-            "decompression bombs); raise it with --max-image-pixels",
-            subject=path,
-        )
-
-
-def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what="mask"):
-    """A mask file as greyscale uint8 (H, W) (colour is taken as its luminance, in sRGB),
-    with the guards of ``read_image``. One with an alpha channel or 16 bits is refused in
-    one line: which of its values marks the region would be a guess."""
-    path = Path(path)
-    with opened(path, max_pixels) as (_, img, icc):
-        if img.mode.startswith("I"):
-            raise NStyleError(
-                f"{what} {path} has 16 bits per value: save it with 8 (white: the "
-                "painting's region, black: none)",
-                subject=path,
-            )
-        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-            raise NStyleError(
-                f"{what} {path} has an alpha channel: save it as greyscale without one "
-                "(white: the painting's region, black: none)",
-                subject=path,
-            )
-        if img.mode in ("P", "1"):
-            img = img.convert("RGB")
-        mask = np.asarray(colour.to_srgb(img, icc, path).convert("L"), np.uint8)
-    if not mask.any():
-        raise NStyleError(f"{what} {path} is black everywhere: its painting would go nowhere")
-    return mask
 
 
 def check_array(value, name: str) -> None:
