@@ -344,6 +344,34 @@ def test_the_command_line_paints_with_masks(tmp_path, tiny_weights_file, mask_fi
     assert out.stat().st_size > 0
 
 
+def test_float_tiffs_are_read_in_0_to_1_on_the_command_line(tmp_path, tiny_weights_file):
+    """Issue 31: a float TIFF photo (0..1) was painted black and a mask of 0.5 refused as
+    black everywhere; now the photo is read as it looks and the mask paints."""
+    from PIL import Image
+
+    from nstyle.media import images
+    from tests.conftest import make_rgb
+
+    grey = make_rgb()[..., 1].astype(np.float32) / 255
+    Image.fromarray(grey).save(tmp_path / "photo.tif")
+    Image.fromarray(np.full(grey.shape, 0.5, np.float32)).save(tmp_path / "half.tif")
+    out = tmp_path / "out.png"
+    done = run(
+        tmp_path, tiny_weights_file, "--content-image", tmp_path / "photo.tif",
+        "--content-mask", tmp_path / "half.tif", "--output", out,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    picture = images.read_image(out).astype(float)
+    assert abs(picture.mean() - 255 * grey.mean()) < 40, picture.mean()  # not black
+    Image.fromarray(np.full(grey.shape, 3.0, np.float32)).save(tmp_path / "three.tif")
+    done = run(tmp_path, tiny_weights_file, "--content-mask", tmp_path / "three.tif")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(
+        f"nstyle: error: --content-mask {tmp_path / 'three.tif'}: a float image with values "
+        "in 3..3: nstyle reads float images in 0..1"
+    ), done.stderr
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

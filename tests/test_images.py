@@ -118,6 +118,46 @@ def test_read_converts_modes_to_rgb(tmp_path, rgb, mode):
         assert_array_equal(out[..., 0], rgb[..., 0])
 
 
+def float_tiff(path, values) -> None:
+    """A 32-bit float grey TIFF (Pillow's mode "F"), as scientific and HDR tools save."""
+    Image.fromarray(np.asarray(values, np.float32)).save(path)
+
+
+def test_a_float_tiff_is_read_in_0_to_1(tmp_path, rgb):
+    """Issue 31: a 32-bit float TIFF of 0..1 was read as the levels 0 and 1 of 255 (a photo
+    painted black; a mask of 1.0 painting nothing, one of 0.5 refused as black)."""
+    grey = rgb[..., 1]
+    float_tiff(tmp_path / "photo.tif", grey / np.float32(255))
+    picture = images.read_image(tmp_path / "photo.tif")
+    assert picture.shape == rgb.shape and np.abs(picture[..., 0].astype(int) - grey).max() <= 1
+    float_tiff(tmp_path / "half.tif", np.full((8, 8), 0.5))
+    assert_array_equal(images.read_mask(tmp_path / "half.tif"), np.full((8, 8), 128))
+    float_tiff(tmp_path / "ones.tif", np.full((8, 8), 1.0))
+    assert_array_equal(images.read_mask(tmp_path / "ones.tif"), np.full((8, 8), 255))
+    float_tiff(tmp_path / "over.tif", np.full((8, 8), 1.002))  # a rounding's overshoot
+    assert images.read_image(tmp_path / "over.tif").min() == 255
+
+
+@pytest.mark.parametrize(
+    "values, said",
+    [
+        (np.full((8, 8), np.nan), "a float image holding NaN or inf values"),
+        (np.full((8, 8), np.inf), "a float image holding NaN or inf values"),
+        (np.full((8, 8), 200.0), "a float image with values in 200..200: nstyle reads float"),
+        (np.full((8, 8), -0.5), "a float image with values in -0.5..-0.5"),
+    ],
+)
+def test_a_float_tiff_beyond_0_to_1_is_one_line(tmp_path, values, said):
+    path = tmp_path / "f.tif"
+    float_tiff(path, values)
+    with pytest.raises(NStyleError) as raised:
+        images.read_image(path)
+    assert str(raised.value).startswith(f"{path}: {said}"), raised.value
+    with pytest.raises(NStyleError) as raised:
+        images.read_mask(path, what="--content-mask")
+    assert str(raised.value).startswith(f"--content-mask {path}: {said}"), raised.value
+
+
 def test_read_honours_exif_orientation(tmp_path, rgb):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotated: display turns it 90 degrees clockwise

@@ -313,6 +313,38 @@ def test_a_bad_mask_is_refused_in_one_line(client, tiny_app, mask, status, messa
     assert list(tiny_app.state.server.workdir.iterdir()) == []
 
 
+def float_tiff(values) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.asarray(values, np.float32)).save(out, format="TIFF")
+    return out.getvalue()
+
+
+def test_float_tiffs_are_read_in_0_to_1(client, tiny_app, monkeypatch):
+    """Issue 31: a 32-bit float TIFF (0..1) was read as the levels 0 and 1 of 255: a photo
+    black, a mask of 0.5 refused as black everywhere. One beyond 0..1 is one line."""
+    local = tiny_app.state.server.worker.local
+    given = []
+
+    def run(painter, task, *args, **kwargs):
+        given.append((task.content, task.masks))
+        return run.original(painter, task, *args, **kwargs)
+
+    run.original = local.run
+    monkeypatch.setattr(local, "run", run)
+    photo = float_tiff(np.linspace(0, 1, 48 * 48).reshape(48, 48))
+    response = post(client, content=photo, masks=(float_tiff(np.full((48, 48), 0.5)),), **TINY)
+    assert response.status_code == 201, response.text
+    status = wait(client, response.json()["id"])
+    assert status["state"] == "done" and status["error"] is None, status
+    [(content, [mask])] = given
+    assert content.min() == 0 and content.max() == 255 and np.all(mask == 128)
+    nan = float_tiff(np.full((48, 48), np.nan))
+    message = refused(post(client, content=nan, names=["f.tif", "s.jpg"], **TINY), 415)
+    assert message.startswith("f.tif: a float image holding NaN or inf values"), message
+    message = refused(post(client, masks=(float_tiff(np.full((8, 8), 255.0)),), **TINY), 415)
+    assert message.startswith("mask mask0.png: a float image with values in 255..255"), message
+
+
 def test_one_mask_per_painting_or_none(client):
     expected = (
         "{} mask(s) for 2 style image(s); give one file field 'mask' per 'style', "

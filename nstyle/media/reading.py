@@ -81,7 +81,9 @@ def read_photo(
     path = Path(path)
     with opened(path, max_pixels) as (original, img, icc):
         source = source_of(original)
-        if img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
+        if img.mode == "F":  # 32-bit float grey (TIFF)
+            img = from_floats(img, str(path), path)
+        elif img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
             array = np.asarray(img, np.float64)
             img = Image.fromarray(np.round(np.clip(array, 0, 65535) / 257).astype(np.uint8))
         elif img.mode in ("P", "PA", "1"):
@@ -116,6 +118,8 @@ def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what=
     one line: which of its values marks the region would be a guess."""
     path = Path(path)
     with opened(path, max_pixels) as (_, img, icc):
+        if img.mode == "F":
+            img = from_floats(img, f"{what} {path}", path)
         if img.mode.startswith("I"):
             raise NStyleError(
                 f"{what} {path} has 16 bits per value: save it with 8 (white: the "
@@ -134,3 +138,30 @@ def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what=
     if not mask.any():
         raise NStyleError(f"{what} {path} is black everywhere: its painting would go nowhere")
     return mask
+
+
+FLOAT_SLACK = 1 / 255  # a float file's overshoot of 0..1 within this: rounding, clipped
+
+
+def from_floats(img: Any, label: str, path: Path) -> Any:
+    """A float image (Pillow's mode "F": 32-bit float TIFFs, grey) as 8-bit grey, its
+    values 0..1 from black to white (what editors save, and scikit-image's convention).
+    NaN, inf or values beyond 0..1 are refused in one line naming ``label`` (``path``):
+    what they stand for (0..255? an HDR scene?) would be a guess."""
+    from PIL import Image
+
+    values = np.asarray(img, np.float32)
+    if not np.all(np.isfinite(values)):
+        raise NStyleError(
+            f"{label}: a float image holding NaN or inf values: save it with values in "
+            "0..1 (0: black, 1: white), or with 8 or 16 bits",
+            subject=path,
+        )
+    low, high = float(values.min()), float(values.max())
+    if low < -FLOAT_SLACK or high > 1 + FLOAT_SLACK:
+        raise NStyleError(
+            f"{label}: a float image with values in {low:g}..{high:g}: nstyle reads float "
+            "images in 0..1 (0: black, 1: white); save it scaled to 0..1, or with 8 or 16 bits",
+            subject=path,
+        )
+    return Image.fromarray(np.round(np.clip(values, 0, 1) * 255).astype(np.uint8))
