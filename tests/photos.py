@@ -156,3 +156,31 @@ def save(path, pixels: np.ndarray, fmt: str, icc: bytes | None = None, **options
     images.plugins()
     extra = {"icc_profile": icc} if icc else {}
     Image.fromarray(pixels).save(path, format=fmt, **extra, **options)
+
+
+def raw_exif(entries, *, cut: int = 0) -> bytes:
+    """An EXIF block (little-endian TIFF) whose first directory holds ``entries`` as given:
+    (tag, type, count, payload bytes), the types unchecked, as a careless camera or editor
+    writes them (DateTime as a RATIONAL); ``cut``: bytes cut off its end (a truncated tag)."""
+    at = 8 + 2 + 12 * len(entries) + 4  # where the values too long for an entry go
+    table, data = b"", b""
+    for tag, kind, count, payload in entries:
+        if len(payload) <= 4:
+            value = payload.ljust(4, b"\0")
+        else:
+            value, data = (
+                struct.pack("<I", at + len(data)),
+                data + payload + b"\0" * (len(payload) % 2),
+            )
+        table += struct.pack("<HHI", tag, kind, count) + value
+    tiff = b"II*\0" + struct.pack("<IH", 8, len(entries)) + table + b"\0\0\0\0" + data
+    return b"Exif\0\0" + tiff[: len(tiff) - cut]
+
+
+ASCII, SHORT, RATIONAL = 2, 3, 5
+
+
+def text(value: str) -> tuple[int, int, bytes]:
+    """A TIFF ASCII value: (type, count, payload)."""
+    raw = value.encode() + b"\0"
+    return ASCII, len(raw), raw

@@ -340,3 +340,77 @@ def test_an_output_type_pillow_cannot_write_is_refused_before_any_work(
     err = capsys.readouterr().err
     assert "nstyle cannot write a picture as" in err and "use .jpg, .png or .tif" in err
     assert err.count("\n") == 1 and list(tmp_path.iterdir()) == [tmp_path / "p.jpg"]
+
+
+# ------------------------------------------------------------------ review: careless EXIF
+def careless_exif_photo(path: Path) -> Path:
+    """A photo whose EXIF stores Model and DateTime as RATIONALs (text in the standard), as
+    some editors and cameras do; its Make is right."""
+    import struct
+
+    rational = struct.pack("<II", 1, 2)
+    block = photos.raw_exif(
+        [
+            (0x010F, *photos.text("Canon")),
+            (0x0110, photos.RATIONAL, 1, struct.pack("<II", 3, 1)),
+            (0x0112, photos.SHORT, 1, struct.pack("<H", 1)),
+            (0x0132, photos.RATIONAL, 1, rational),
+        ]
+    )
+    photos.save(path, patches(), "JPEG", exif=block, quality=95)
+    return path
+
+
+def long_exif_photo(path: Path) -> Path:
+    """A PNG whose EXIF holds 70 KB of Artist: more than a JPEG's EXIF segment holds."""
+    tags = Image.Exif()
+    tags[0x010F], tags[0x013B] = "Canon", "A" * 70_000
+    photos.save(path, patches(), "PNG", exif=tags.tobytes())
+    return path
+
+
+def paint_cli(tmp_path: Path, tiny_weights_file, photo: Path, output: Path):
+    import subprocess
+    import sys
+
+    argv = [sys.executable, str(ROOT / "run.py"), "--content-image", str(photo)]
+    argv += ["--style-image", str(STYLE), "--weights", str(tiny_weights_file), "--gpu", "-1"]
+    argv += ["--max-long-edge", "32", "--max-num-epochs", "1", "--save-epochs", "0"]
+    return subprocess.run(
+        [*argv, "--quiet", "--output", str(output)], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("name", ["out.jpg", "out.png", "out.tif", "out.webp"])
+def test_a_text_tag_stored_as_a_number_is_left_out_with_one_line(tmp_path, name):
+    """Issue 31: such a photo could not be painted at all ("cannot write a picture as JPEG
+    ('IFDRational' object has no attribute 'encode')"): now what can be kept is kept."""
+    photo = careless_exif_photo(tmp_path / "careless.jpg")
+    picture, source = images.read_photo(photo)
+    assert source.main == {0x010F: "Canon"}
+    images.write_image(tmp_path / name, picture, source)
+    with Image.open(tmp_path / name) as written:
+        exif = written.getexif()
+    assert exif[0x010F] == "Canon" and 0x0132 not in exif
+
+
+def test_careless_exif_paints_on_the_command_line_with_one_warning(tmp_path, tiny_weights_file):
+    """A RATIONAL DateTime, 70 KB of EXIF, a truncated EXIF block: each photo is painted,
+    what of its metadata can be kept is, and each says so in one nstyle line; none prints
+    Pillow's own warning (its UserWarning, with Pillow's source path)."""
+    truncated = tmp_path / "truncated.jpg"
+    block = photos.raw_exif([(0x010F, *photos.text("Canon")), (0x0131, *photos.text("x" * 40))])
+    photos.save(truncated, patches(), "JPEG", exif=block[:-20], quality=95)
+    cases = [
+        (careless_exif_photo(tmp_path / "careless.jpg"), "Model (stored as a number: not"),
+        (long_exif_photo(tmp_path / "long.png"), "Artist (too long for a JPEG)"),
+        (truncated, "part of the file is damaged (Truncated File Read)"),
+    ]
+    for photo, said in cases:
+        output = tmp_path / f"painted-{photo.stem}.jpg"
+        done = paint_cli(tmp_path, tiny_weights_file, photo, output)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.startswith(f"nstyle: warning: {photo}: ") and said in done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        with Image.open(output) as written:
+            assert written.getexif().get(0x010F) == "Canon"

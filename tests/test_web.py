@@ -345,6 +345,26 @@ def test_float_tiffs_are_read_in_0_to_1(client, tiny_app, monkeypatch):
     assert message.startswith("mask mask0.png: a float image with values in 255..255"), message
 
 
+@pytest.mark.parametrize("maker", ["careless_exif_photo", "long_exif_photo"])
+def test_a_photo_with_careless_exif_is_painted_and_downloads_in_every_format(
+    client, tmp_path, maker
+):
+    """Issue 31: a photo whose EXIF stores DateTime as a RATIONAL, and a PNG with 70 KB of
+    EXIF, were taken, painted, then failed ("internal error"): now what can be kept is."""
+    from tests import test_files_photo
+
+    photo = getattr(test_files_photo, maker)(tmp_path / "photo")
+    response = post(client, content=photo.read_bytes(), **TINY)
+    assert response.status_code == 201, response.text
+    status = wait(client, response.json()["id"])
+    assert status["state"] == "done" and status["error"] is None, status
+    for fmt in ("jpeg", "png", "tiff"):
+        image = client.get(f"/api/jobs/{response.json()['id']}/image?format={fmt}")
+        assert image.status_code == 200, image.text
+        with Image.open(io.BytesIO(image.content)) as written:
+            assert written.getexif().get(0x010F) == "Canon"
+
+
 def test_one_mask_per_painting_or_none(client):
     expected = (
         "{} mask(s) for 2 style image(s); give one file field 'mask' per 'style', "

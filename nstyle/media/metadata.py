@@ -9,8 +9,12 @@ never changed.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("nstyle")
 
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 ORIENTATION, SOFTWARE = 0x0112, 0x0131
@@ -41,9 +45,11 @@ class Source:
         return "sRGB" if self.icc is None else name_of(self.icc)
 
 
-def source_of(img) -> Source:
+def source_of(img, where: object = "the photo") -> Source:
     """The profile and metadata of an opened Pillow image (nothing decoded but EXIF);
-    unreadable EXIF is no metadata."""
+    unreadable EXIF is no metadata. Only what every output type can carry is kept
+    (``writable``): a tag stored under another type than the standard's (DateTime as a
+    number), or too long for a JPEG, is left out with one warning line naming ``where``."""
     icc = img.info.get("icc_profile") or None
     try:
         exif = img.getexif()
@@ -53,7 +59,66 @@ def source_of(img) -> Source:
         gps = dict(exif.get_ifd(GPS_IFD))
     except Exception:  # Pillow's EXIF parser raises many kinds on a broken block
         main, capture, gps = {}, {}, {}
-    return Source(icc, main, capture, gps)
+    source, dropped = writable(Source(icc, main, capture, gps))
+    if dropped:
+        log.warning(
+            "nstyle: warning: %s: EXIF left out of the picture (the rest of its metadata is "
+            "kept): %s",
+            where,
+            ", ".join(dropped),
+        )
+    return source
+
+
+JPEG_EXIF_BYTES = 65533  # the most a JPEG's EXIF segment holds (Pillow's MAX_BYTES_IN_MARKER)
+GROUPS = ("main", "capture", "gps")
+
+
+def writable(source: Source) -> tuple[Source, list[str]]:
+    """``source`` without the tags that cannot be written (each encoded alone, as
+    ``exif_bytes`` writes it: Pillow writes a tag by the standard's type, and a value of
+    another fails, e.g. a RATIONAL DateTime) and, biggest first, those that make the whole
+    (with its location) too long for a JPEG; and the names of those left out."""
+    from PIL import ExifTags
+
+    kept: dict[str, dict[int, Any]] = {group: dict(getattr(source, group)) for group in GROUPS}
+    dropped: list[str] = []
+
+    def tags(groups: dict[str, dict[int, Any]]) -> Source:
+        return Source(
+            None, groups.get("main", {}), groups.get("capture", {}), groups.get("gps", {})
+        )
+
+    def name(group: str, tag: int) -> str:
+        names = ExifTags.GPSTAGS if group == "gps" else ExifTags.TAGS
+        return str(names.get(tag, f"tag 0x{tag:04x}"))
+
+    for group in GROUPS:
+        for tag, value in list(kept[group].items()):
+            try:
+                exif_bytes(tags({group: {tag: value}}), location=True)
+            except Exception:  # Pillow's writers raise many kinds (AttributeError, struct.error)
+                del kept[group][tag]
+                dropped.append(f"{name(group, tag)} (stored as {kind(value)}: not its type)")
+    while len(exif_bytes(tags(kept), location=True)) > JPEG_EXIF_BYTES:
+        group, tag = max(
+            ((g, t) for g in GROUPS for t in kept[g]), key=lambda k: len(repr(kept[k[0]][k[1]]))
+        )
+        del kept[group][tag]
+        dropped.append(f"{name(group, tag)} (too long for a JPEG)")
+    whole = tags(kept)
+    return dataclasses.replace(
+        source, main=whole.main, capture=whole.capture, gps=whole.gps
+    ), dropped
+
+
+def kind(value: Any) -> str:
+    """What a tag's value is, in a word for a warning."""
+    from numbers import Number
+
+    if isinstance(value, (str, bytes)):
+        return "text" if isinstance(value, str) else "bytes"
+    return "a number" if isinstance(value, Number) else f"a {type(value).__name__}"
 
 
 def exif_tags(source: Source | None, location: bool = False) -> dict[int, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ from nstyle.errors import NStyleError, TooLarge, UnsupportedMedia, squeezed
 from nstyle.files import check_readable
 from nstyle.media import colour
 from nstyle.media.metadata import Source, source_of
+
+log = logging.getLogger("nstyle")
 
 # Pillow's own hard limit (twice its warning limit): larger files are refused as likely
 # decompression bombs unless the caller raises the limit (--max-image-pixels).
@@ -45,18 +49,27 @@ _PLUGINS = False
 def opened(path: Path, max_pixels: int) -> Iterator[Any]:
     """An image file opened by Pillow, its header's size checked against ``max_pixels``
     before any pixel is decoded (our own check, instead of Pillow's), its orientation
-    applied; a file Pillow cannot read is ``UnsupportedMedia``, in one line."""
+    applied; a file Pillow cannot read is ``UnsupportedMedia``, in one line. Pillow's own
+    warnings while it is read (a damaged EXIF block: "Truncated File Read", with Pillow's
+    source path) become one nstyle line."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     check_readable(path, "image")
     plugins()
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings(record=True) as caught, Image.open(path) as img:
+            warnings.simplefilter("always")
             check_pixels(path, img.size, max_pixels)
             icc = img.info.get("icc_profile")
             turned = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
             yield img, turned, icc
+        if caught:
+            log.warning(
+                "nstyle: warning: %s: part of the file is damaged (%s); what could be read is used",
+                path,
+                squeezed(caught[0].message),
+            )
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
         message = f"{path}: not a readable image ({squeezed(exc)})"  # libheif's has lines
         raise UnsupportedMedia(message, subject=path) from None
@@ -80,7 +93,7 @@ def read_photo(
 
     path = Path(path)
     with opened(path, max_pixels) as (original, img, icc):
-        source = source_of(original)
+        source = source_of(original, path)
         if img.mode == "F":  # 32-bit float grey (TIFF)
             img = from_floats(img, str(path), path)
         elif img.mode.startswith("I"):  # 16-bit grey ("I;16*"; "I" from 16-bit PNGs)
