@@ -251,6 +251,7 @@ BAD_STARTS = [
     ("float-255", np.full(SHAPE, 255.0), "start: a float image must be in 0..1"),
     ("4-D", np.zeros((1, *SHAPE), np.uint8), "start: expected an image of shape"),
     ("empty", np.zeros((0, 32, 3), np.uint8), "start: the image is empty"),
+    ("matrix", np.matrix(np.zeros(SHAPE[:2])), "start: expected a numpy array, got matrix"),
 ]
 
 
@@ -272,6 +273,11 @@ BAD_TEMPORALS = [
     ("warped-size", temporal(warped=np.zeros((8, 8, 3), np.uint8)), "temporal.mask: expected"),
     ("mask-shape", temporal(mask=np.ones((8, 8))), "temporal.mask: expected an array of shape"),
     ("mask-list", temporal(mask=[[1.0]]), "temporal.mask: expected an array of shape"),
+    (
+        "mask-matrix",
+        temporal(mask=np.matrix(np.ones(SHAPE[:2]))),
+        "temporal.mask: expected a numpy array",
+    ),
     ("mask-str", temporal(mask=np.full(SHAPE[:2], "a")), "temporal.mask: expected numbers"),
     ("mask-nan", temporal(mask=np.full(SHAPE[:2], np.nan)), "temporal.mask: values must be"),
     ("mask-2", temporal(mask=np.full(SHAPE[:2], 2.0)), "temporal.mask: values must be in 0..1"),

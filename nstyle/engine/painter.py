@@ -153,6 +153,7 @@ def checked_temporal(temporal) -> Temporal:
             f"temporal.mask: expected an array of shape {warped.shape[:2]}, got "
             f"{getattr(mask, 'shape', type(mask).__name__)}"
         )
+    images.check_array(mask, "temporal.mask")  # np.matrix, a masked array: refused
     if not np.issubdtype(mask.dtype, np.number) and mask.dtype != bool:
         raise NStyleError(f"temporal.mask: expected numbers, got dtype {mask.dtype}")
     mask = mask.astype(np.float32)
