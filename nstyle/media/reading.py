@@ -45,6 +45,10 @@ def plugins() -> None:
 _PLUGINS = False
 
 
+# Foreign warnings about code rather than the file: silenced on reading, not reported.
+CODE_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
 @contextlib.contextmanager
 def opened(path: Path, max_pixels: int) -> Iterator[Any]:
     """An image file opened by Pillow, its header's size checked against ``max_pixels``
@@ -64,11 +68,12 @@ def opened(path: Path, max_pixels: int) -> Iterator[Any]:
             icc = img.info.get("icc_profile")
             turned = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
             yield img, turned, icc
-        if caught:
+        about_the_file = [w for w in caught if not issubclass(w.category, CODE_WARNINGS)]
+        if about_the_file:
             log.warning(
                 "nstyle: warning: %s: part of the file is damaged (%s); what could be read is used",
                 path,
-                squeezed(caught[0].message),
+                squeezed(about_the_file[0].message),
             )
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError) as exc:
         message = f"{path}: not a readable image ({squeezed(exc)})"  # libheif's has lines
