@@ -36,7 +36,7 @@ LAYERS = [
     {"weights"},
     {"many.inputs"},
     {"many.manifest"},  # ... to here
-    {"engine.network", "engine.wasserstein"},  # the VGG on MXNet; W2 on the host
+    {"engine.network", "engine.wasserstein", "engine.matting"},  # VGG; W2, matting on the host
     {"engine.terms", "engine.pixels"},  # the objective's terms
     {"engine.guides"},  # regions: guided Gram targets
     {"engine.objective"},  # the whole image's objective and its weights
