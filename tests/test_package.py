@@ -32,7 +32,7 @@ LAYERS = [
     {"media.colour", "media.sixteen"},  # ICC profiles; 16-bit PNG and TIFF files
     {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
     {"media.images", "media.video", "weights.formats", "devices"},
-    {"weights.fetch"},
+    {"weights.fetch", "media.segmentation"},  # label images for photo to photo
     {"weights"},
     {"many.inputs"},
     {"many.manifest"},  # ... to here
