@@ -37,7 +37,7 @@ LAYERS = [
     {"many.inputs"},
     {"many.manifest"},  # ... to here
     {"engine.network", "engine.wasserstein", "engine.matting"},  # VGG; W2, matting on the host
-    {"engine.terms", "engine.pixels"},  # the objective's terms
+    {"engine.terms", "engine.pixels", "engine.smoothing"},  # the terms; the post-process
     {"engine.guides"},  # regions: guided Gram targets
     {"engine.objective"},  # the whole image's objective and its weights
     {"engine.layout"},  # the tiles' geometry
