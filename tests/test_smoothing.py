@@ -30,8 +30,6 @@ def test_the_local_fit_recovers_an_affine_map():
 
 
 METHODS = {
-    "bilateral": lambda p, y: smoothing.bilateral(p, y, radius=6),
-    "bilateral, every other offset": lambda p, y: smoothing.bilateral(p, y, radius=6, step=2),
     "guided": lambda p, y: smoothing.guided(p, y, radius=4, ridge=1e-4),  # 1e-2 blurs a flat photo
     "closed form": smoothing.closed_form,
 }
@@ -48,16 +46,6 @@ def test_a_recolouring_passes_brush_marks_go(method):
     windows = matting.Windows.of(photo)
     assert matting.energy(windows, out)[0] < 0.1 * matting.energy(windows, painted)[0]
     assert np.abs(out - clean).mean() < 0.5 * np.abs(painted - clean).mean()
-
-
-def test_the_joint_bilateral_filter_keeps_the_guides_edges():
-    guide = np.zeros((12, 16, 3))
-    guide[:, 8:] = 1  # an edge down the middle
-    values = guide[..., :1] * 5 + 1  # 1 left, 6 right
-    smooth = smoothing.joint_bilateral(values, guide, radius=4, edge=0.01)
-    assert np.allclose(smooth, values)
-    blurred = smoothing.joint_bilateral(values, guide, radius=4, edge=10.0)  # edges ignored
-    assert not np.allclose(blurred, values)
 
 
 def test_the_closed_form_is_its_linear_systems_solution():
