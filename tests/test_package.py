@@ -33,12 +33,12 @@ LAYERS = [
     {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
     {"media.reading"},  # image files in
     {"media.images", "media.video", "weights.formats", "devices"},
-    {"weights.fetch"},
+    {"weights.fetch", "media.segmentation"},  # label images for photo to photo
     {"weights"},
     {"many.inputs"},
     {"many.manifest"},  # ... to here
-    {"engine.network", "engine.wasserstein"},  # the VGG on MXNet; W2 on the host
-    {"engine.terms", "engine.pixels"},  # the objective's terms
+    {"engine.network", "engine.wasserstein", "engine.matting"},  # VGG; W2, matting on the host
+    {"engine.terms", "engine.pixels", "engine.smoothing"},  # the terms; the post-process
     {"engine.guides"},  # regions: guided Gram targets
     {"engine.objective"},  # the whole image's objective and its weights
     {"engine.layout"},  # the tiles' geometry
