@@ -43,6 +43,26 @@ def finish(outputs: Outputs) -> writing.Finish:
     return writing.Finish(outputs.output_profile, outputs.keep_location, outputs.remove_noise)
 
 
+def output_file(given: str, outputs: Outputs) -> Path:
+    """One picture's --output: as given, or with --output-type's suffix for the default."""
+    from nstyle.cli.parser import DEFAULT_OUTPUT
+
+    if given == DEFAULT_OUTPUT and outputs.output_type is not None:
+        return Path(given).with_suffix(f".{outputs.output_type}")
+    return Path(given)
+
+
+def check_output_type(output: Path, outputs: Outputs) -> None:
+    """A named --output file and --output-type, both given, name one type."""
+    chosen = outputs.output_type
+    if chosen is not None and files.image_format(output) != files.image_format(Path(f"x.{chosen}")):
+        raise NStyleError(
+            f"--output {output} is not a .{chosen} file, as --output-type {chosen} asks: "
+            "give a file of that type, or a folder",
+            subject=output,
+        )
+
+
 def check_result(output: Path, content: Path, source: Source, outputs: Outputs) -> None:
     """What the final write needs, refused before any work: the photo's profile can take
     the picture back (--output-profile photo) into a type that carries a profile, the

@@ -14,6 +14,7 @@ from nstyle.config import Options, Outputs, flag
 from nstyle.errors import NStyleError, error_line
 from nstyle.media import images
 
+DEFAULT_OUTPUT = "output/out.jpg"  # --output-type may choose another type for it
 TYPES = {
     "str": str,
     "str | None": str,
@@ -117,7 +118,7 @@ def _io_flags(io) -> None:
     )
     io.add_argument(
         "--output",
-        default="output/out.jpg",
+        default=DEFAULT_OUTPUT,
         help="result: .jpg, or .png or .tif (16 bits per channel, for print and editing), with "
         "the photo's date, camera and lens and a colour profile (see --output-profile); "
         "tmp_<epoch>.jpg snapshots go to the same folder, where one run at a time may write; "

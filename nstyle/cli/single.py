@@ -15,9 +15,11 @@ from nstyle import config, files
 from nstyle.cli.inputs import (
     bundled,
     check_flags,
+    check_output_type,
     check_result,
     fallback_weights,
     finish,
+    output_file,
     read_styles,
 )
 from nstyle.cli.parser import parse_options
@@ -35,7 +37,7 @@ class Run:
     def __init__(self, argv: list[str], prog: str):
         self.argv = argv
         self.args, self.options, self.outputs = parse_options(argv, prog)
-        self.output = Path(self.args.output)
+        self.output = output_file(self.args.output, self.outputs)
         self.progress: Any = None  # nstyle.cli.report.Reporter, once the work starts
         self.result: Any = None  # nstyle.api.Result, once the work is done
 
@@ -83,6 +85,7 @@ class Run:
             config.total_epochs(options),
         )
         self.files.check()
+        check_output_type(self.output, outputs)
         check_result(self.output, self.content_path, self.source, outputs)
 
     def paint(self) -> None:
