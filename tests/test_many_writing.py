@@ -130,3 +130,19 @@ def test_on_a_local_ray_cluster_the_same_prints(tmp_path):
     assert done.returncode == 0, done.stderr
     written = tifffile.imread(srgb / "IMG_1.tif")
     assert written.dtype == np.uint16 and np.any(written % 257)
+
+
+def test_a_photo_a_batch_cannot_write_fails_before_it_is_painted(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    heic(folder / "a.heic", 0)
+    exif = Image.Exif()
+    exif[0x013B] = "x" * 70_000  # a 70 KB Artist: more than a JPEG holds
+    Image.fromarray(patches()).save(folder / "b.png", exif=exif.tobytes())
+    out = tmp_path / "out"
+    code, err = run_cli(["--content-image", str(folder), "--output", str(out), *TINY], capsys)
+    assert code == 2, err
+    failed = [line for line in err.splitlines() if line.startswith("nstyle: error: ")]
+    assert failed[0].startswith(f"nstyle: error: {folder / 'b.png'}: the photo's metadata")
+    assert "64 KiB segment" in failed[0] and "1 of 2 inputs failed" in failed[1]
+    assert "wrote" in err and "b.jpg" not in err  # a.jpg painted, b.png never
+    assert sorted(p.name for p in out.iterdir()) == [manifest.MANIFEST, "a.jpg"]

@@ -1,4 +1,5 @@
-"""Image files in and out, and the one preprocess/postprocess pair.
+"""Image files in (out: ``nstyle.media.writing``, whose ``write_image``, ``encode`` and
+``denoise`` are importable from here too), and the one preprocess/postprocess pair.
 
 The network takes an RGB image in 0..255 pixel units minus the weights' mean pixel,
 laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes it.
