@@ -146,3 +146,12 @@ def test_a_photo_a_batch_cannot_write_fails_before_it_is_painted(tmp_path, capsy
     assert "64 KiB segment" in failed[0] and "1 of 2 inputs failed" in failed[1]
     assert "wrote" in err and "b.jpg" not in err  # a.jpg painted, b.png never
     assert sorted(p.name for p in out.iterdir()) == [manifest.MANIFEST, "a.jpg"]
+
+
+def test_output_type_names_the_default_output_of_one_picture():
+    from nstyle.cli.inputs import output_file
+    from nstyle.config import Outputs
+
+    assert output_file("output/out.jpg", Outputs(output_type="tif")) == Path("output/out.tif")
+    assert output_file("output/out.jpg", Outputs()) == Path("output/out.jpg")
+    assert output_file("print.png", Outputs(output_type="png")) == Path("print.png")
