@@ -31,6 +31,7 @@ LAYERS = [
     {"config"},  # re-exports
     {"media.colour", "media.sixteen"},  # ICC profiles; 16-bit PNG and TIFF files
     {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
+    {"media.writing"},  # a painted picture's file, the same on every path
     {"media.images", "media.video", "weights.formats", "devices"},
     {"weights.fetch"},
     {"weights"},

@@ -25,9 +25,10 @@ from nstyle.cli.inputs import (
     finish,
     read_styles,
 )
-from nstyle.cli.parser import DEFAULT_OUTPUT, error
+from nstyle.cli.parser import error
 from nstyle.cli.signals import Signals
 from nstyle.cli.single import Run
+from nstyle.config.options import DEFAULT_OUTPUT
 from nstyle.errors import NStyleError, exit_code, one_line
 
 log = logging.getLogger("nstyle")

@@ -13,6 +13,7 @@ from typing import Any
 
 from nstyle import config, files
 from nstyle.config import Options, Outputs
+from nstyle.config.options import DEFAULT_OUTPUT
 from nstyle.errors import NStyleError, squeezed
 from nstyle.media import colour, images, writing
 from nstyle.media.metadata import Source
@@ -45,8 +46,6 @@ def finish(outputs: Outputs) -> writing.Finish:
 
 def output_file(given: str, outputs: Outputs) -> Path:
     """One picture's --output: as given, or with --output-type's suffix for the default."""
-    from nstyle.cli.parser import DEFAULT_OUTPUT
-
     if given == DEFAULT_OUTPUT and outputs.output_type is not None:
         return Path(given).with_suffix(f".{outputs.output_type}")
     return Path(given)

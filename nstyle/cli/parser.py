@@ -11,10 +11,10 @@ import dataclasses
 import sys
 
 from nstyle.config import Options, Outputs, flag
+from nstyle.config.options import DEFAULT_OUTPUT
 from nstyle.errors import NStyleError, error_line
 from nstyle.media import images
 
-DEFAULT_OUTPUT = "output/out.jpg"  # --output-type may choose another type for it
 TYPES = {
     "str": str,
     "str | None": str,

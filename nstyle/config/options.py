@@ -281,6 +281,7 @@ class FirstOrder:
 
 
 # Options' groups, by the property that returns each; every field is in exactly one.
+DEFAULT_OUTPUT = "output/out.jpg"  # --output's default (--output-type may change its type)
 # --output-type: the picture types a batch writes, each carrying a colour profile
 OUTPUT_TYPES = ("jpg", "png", "tif", "webp", "heic", "avif")
 

@@ -105,8 +105,8 @@ def encode(
         if fmt not in PROFILED and fmt not in PROFILED_TOO:
             raise NStyleError(
                 f"--output-profile photo: a {fmt} file carries no colour profile, so the "
-                f"photo's {source.profile_name} colours would show wrong; write "
-                f"{profiled_types()}, or sRGB (the default)"
+                f"photo's {source.profile_name} colours would show wrong; write one of "
+                f"{profiled_types()}, or keep sRGB (the default)"
             )
         floats = image / 255.0 if image.dtype == np.uint8 else image
         pixels, icc = colour.from_srgb(floats, source.icc), source.icc
