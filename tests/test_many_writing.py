@@ -155,3 +155,25 @@ def test_output_type_names_the_default_output_of_one_picture():
     assert output_file("output/out.jpg", Outputs(output_type="tif")) == Path("output/out.tif")
     assert output_file("output/out.jpg", Outputs()) == Path("output/out.jpg")
     assert output_file("print.png", Outputs(output_type="png")) == Path("print.png")
+
+
+def test_a_video_among_the_inputs_says_the_picture_flags_are_the_pictures(
+    tmp_path, capsys, monkeypatch
+):
+    from fractions import Fraction
+
+    from nstyle.cli import batch
+    from nstyle.media import video
+    from tests.test_many import pan
+
+    monkeypatch.setattr(batch.Many, "paint", lambda self: 0)  # the checks' lines only
+    clip = video.write_video(tmp_path / "clip.mp4", pan(3), Fraction(10))
+    argv = ["--content-image", str(clip), "--output", str(tmp_path / "out"), *TINY]
+    code, err = run_cli([*argv, "--output-type", "tif", "--output-profile", "photo"], capsys)
+    assert code == 0 and err.count("warning") == 1, err
+    assert (
+        "nstyle: warning: --output-type and --output-profile photo concern the pictures: "
+        "videos are written as video files in sRGB"
+    ) in err
+    code, err = run_cli(argv, capsys)
+    assert code == 0 and "warning" not in err, err
