@@ -49,9 +49,16 @@ class FetchFailed(NStyleError):
 
 class Diverged(NStyleError):
     """The image became NaN or inf and retrying did not help; ``picture`` is the last good
-    image (RGB uint8), when the painter had one."""
+    image (RGB uint8), when the painter had one, and ``pixels`` the same before rounding
+    (float32 in 0..1: what is written, 16 bits in a PNG or TIFF)."""
 
     picture: Any = None
+    pixels: Any = None
+
+    @property
+    def finest(self) -> Any:
+        """The last good picture at its best: ``pixels`` when known, else ``picture``."""
+        return self.picture if self.pixels is None else self.pixels
 
 
 class FrameworkFailure(NStyleError):

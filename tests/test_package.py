@@ -31,7 +31,7 @@ LAYERS = [
     {"config"},  # re-exports
     {"media.colour", "media.sixteen"},  # ICC profiles; 16-bit PNG and TIFF files
     {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
-    {"media.reading"},  # image files in
+    {"media.reading", "media.writing"},  # image files in; a painted picture's file, one writer
     {"media.images", "media.video", "weights.formats", "devices"},
     {"weights.fetch", "media.segmentation"},  # label images for photo to photo
     {"weights"},

@@ -1,7 +1,9 @@
 """Many pictures from the command line (``nstyle.many``): folders, patterns, videos, on this
 process or on Ray. Every input is checked and every output named before the first picture
 is painted; a rerun paints only what is missing or changed. Masks are one set for all the
-pictures and frames, each mask resized to each picture, as for one photo."""
+pictures and frames, each mask resized to each picture, as for one photo. Each picture is
+written as one painted alone (``writing.Finish``: --output-type, --output-profile, the
+photo's metadata); a video's frames are encoded by the video writer."""
 
 from __future__ import annotations
 
@@ -14,10 +16,19 @@ from typing import Any
 
 from nstyle import files
 from nstyle.cli.exits import exit_for_failures
-from nstyle.cli.inputs import bundled, check_flags, check_outputs, fallback_weights, read_styles
+from nstyle.cli.inputs import (
+    bundled,
+    check_flags,
+    check_output_type,
+    check_outputs,
+    fallback_weights,
+    finish,
+    read_styles,
+)
 from nstyle.cli.parser import error
 from nstyle.cli.signals import Signals
 from nstyle.cli.single import Run
+from nstyle.config.options import DEFAULT_OUTPUT
 from nstyle.errors import NStyleError, exit_code, one_line
 
 log = logging.getLogger("nstyle")
@@ -89,6 +100,25 @@ class Many:
         check_outputs(outputs_, inputs, self.manifest.wrote)
         self.jobs = [Job(item, output, info=self.infos.get(item.path))
                      for item, output in zip(items, outputs_)]  # fmt: skip
+        self.warn_videos(items)
+
+    def warn_videos(self, items) -> None:
+        """Videos keep their type and colours: --output-type and --output-profile photo are
+        the pictures' (a video's frames are encoded by the video writer), said once."""
+        from nstyle.many.inputs import VIDEO
+
+        if not any(item.kind == VIDEO for item in items):
+            return
+        flags = {
+            "--output-type": self.outputs.output_type is not None,
+            "--output-profile photo": self.outputs.output_profile == "photo",
+        }
+        given = [name for name, on in flags.items() if on]
+        if given:
+            log.warning(
+                "nstyle: warning: %s concern%s the pictures: videos are written as video "
+                "files in sRGB", " and ".join(given), "" if len(given) > 1 else "s",
+            )  # fmt: skip
 
     def inputs(self, items) -> list:
         """The inputs but the output folder's own outputs (its manifest lists them: a rerun
@@ -140,7 +170,7 @@ class Many:
 
         given = self.args.output
         output = Path(given)
-        default = given == "output/out.jpg"
+        default = given == DEFAULT_OUTPUT
         named_folder = output.is_dir() or given.endswith(os.sep)  # "out.d/" is a folder
         if len(items) == 1 and not named_folder and not default:
             item = items[0]
@@ -148,6 +178,7 @@ class Many:
                 return output.parent, [output]
             if item.kind == inputs.IMAGE and output.suffix:
                 files.image_format(output)
+                check_output_type(output, self.outputs)
                 return output.parent, [output]
             if output.suffix and item.kind == inputs.VIDEO:
                 video.output_format(output)  # one line naming the video types
@@ -157,7 +188,8 @@ class Many:
                 f"(each input gets its own file in it)"
             )
         folder = Path("output") if default else output
-        return folder, inputs.output_paths(items, folder)
+        suffix = f".{self.outputs.output_type or 'jpg'}"
+        return folder, inputs.output_paths(items, folder, suffix)
 
     def paint(self) -> int:
         """Every job, under the output folder's lock; the exit code."""
@@ -173,9 +205,11 @@ class Many:
         masks, style_masks = self.mask_hashes()
         keyed: dict[str, str] = {}
         for job in self.jobs:
+            kind = job.item.kind
             values = manifest.settings(
-                options, style_hashes, outputs.remove_noise, job.item.kind,
+                options, style_hashes, outputs.remove_noise, kind,
                 mask_hashes=masks, style_mask_hashes=style_masks,
+                extra=manifest.written(outputs.output_profile, outputs.keep_location, kind),
             )  # fmt: skip
             kind_key = keyed.setdefault(job.item.kind, manifest.settings_hash(values))
             job.key = manifest.item_key(manifest.file_hash(job.item.path), kind_key)
@@ -231,7 +265,7 @@ class Many:
                     runner,
                     options,
                     self.folder,
-                    remove_noise=outputs.remove_noise,
+                    finish=finish(outputs),
                     max_pixels=args.max_image_pixels,
                     quiet=outputs.quiet,
                     epoch_hook=Signals.check,

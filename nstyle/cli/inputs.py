@@ -13,8 +13,9 @@ from typing import Any
 
 from nstyle import config, files
 from nstyle.config import Options, Outputs
+from nstyle.config.options import DEFAULT_OUTPUT
 from nstyle.errors import NStyleError, squeezed
-from nstyle.media import colour, images
+from nstyle.media import colour, images, writing
 from nstyle.media.metadata import Source
 from nstyle.spec import MODELS
 
@@ -38,24 +39,43 @@ def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) ->
         raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
 
 
+def finish(outputs: Outputs) -> writing.Finish:
+    """How the flags say a painted picture is written (every path writes it so)."""
+    return writing.Finish(outputs.output_profile, outputs.keep_location, outputs.remove_noise)
+
+
+def output_file(given: str, outputs: Outputs) -> Path:
+    """One picture's --output: as given, or with --output-type's suffix for the default."""
+    if given == DEFAULT_OUTPUT and outputs.output_type is not None:
+        return Path(given).with_suffix(f".{outputs.output_type}")
+    return Path(given)
+
+
+def check_output_type(output: Path, outputs: Outputs) -> None:
+    """A named --output file and --output-type, both given, name one type."""
+    chosen = outputs.output_type
+    if chosen is not None and files.image_format(output) != files.image_format(Path(f"x.{chosen}")):
+        raise NStyleError(
+            f"--output {output} is not a .{chosen} file, as --output-type {chosen} asks: "
+            "give a file of that type, or a folder",
+            subject=output,
+        )
+
+
 def check_result(output: Path, content: Path, source: Source, outputs: Outputs) -> None:
     """What the final write needs, refused before any work: the photo's profile can take
-    the picture back (--output-profile photo), and --output's type can be written with the
-    photo's profile and metadata (Pillow lists types it cannot write as RGB: .msp, .xbm,
-    .h5): a small picture is encoded as the result will be."""
-    import numpy as np
-
+    the picture back (--output-profile photo) into a type that carries a profile, the
+    metadata fits the type, and --output's type can be written with them (Pillow lists
+    types it cannot write as RGB: .msp, .xbm, .h5): a small picture is encoded as the
+    result will be."""
     if outputs.output_profile == "photo" and source.icc is not None:
         colour.matrix_shaper(source.icc, f"--output-profile photo: {content}")
-    fmt = files.image_format(output)
     try:
-        images.encode(
-            np.zeros((8, 8, 3), np.float32), fmt, source=source,
-            profile=outputs.output_profile, location=outputs.keep_location,
-        )  # fmt: skip
-    except NStyleError:
-        raise
+        writing.check_encodable(output, source, finish(outputs))
+    except NStyleError as exc:
+        raise exc.restated(f"--output {output}: {exc}") from None
     except Exception as exc:  # Pillow's writers raise many kinds
+        fmt = files.image_format(output)
         raise NStyleError(
             f"--output {output}: nstyle cannot write a picture as {fmt} ({squeezed(exc)}); "
             "use .jpg, .png or .tif",

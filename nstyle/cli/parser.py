@@ -11,6 +11,7 @@ import dataclasses
 import sys
 
 from nstyle.config import Options, Outputs, flag
+from nstyle.config.options import DEFAULT_OUTPUT
 from nstyle.errors import NStyleError, error_line
 from nstyle.media import images
 
@@ -117,7 +118,7 @@ def _io_flags(io) -> None:
     )
     io.add_argument(
         "--output",
-        default="output/out.jpg",
+        default=DEFAULT_OUTPUT,
         help="result: .jpg, or .png or .tif (16 bits per channel, for print and editing), with "
         "the photo's date, camera and lens and a colour profile (see --output-profile); "
         "tmp_<epoch>.jpg snapshots go to the same folder, where one run at a time may write; "

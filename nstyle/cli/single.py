@@ -12,12 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from nstyle import config, files
-from nstyle.cli.inputs import bundled, check_flags, check_result, fallback_weights, read_styles
+from nstyle.cli.inputs import (
+    bundled,
+    check_flags,
+    check_output_type,
+    check_result,
+    fallback_weights,
+    finish,
+    output_file,
+    read_styles,
+)
 from nstyle.cli.parser import parse_options
 from nstyle.cli.signals import Signals
 from nstyle.config import flag
 from nstyle.errors import Diverged, FrameworkFailure, NStyleError, exit_code, mxnet_failed
-from nstyle.media import images
+from nstyle.media import images, writing
 
 log = logging.getLogger("nstyle")
 
@@ -28,7 +37,7 @@ class Run:
     def __init__(self, argv: list[str], prog: str):
         self.argv = argv
         self.args, self.options, self.outputs = parse_options(argv, prog)
-        self.output = Path(self.args.output)
+        self.output = output_file(self.args.output, self.outputs)
         self.progress: Any = None  # nstyle.cli.report.Reporter, once the work starts
         self.result: Any = None  # nstyle.api.Result, once the work is done
 
@@ -76,6 +85,7 @@ class Run:
             config.total_epochs(options),
         )
         self.files.check()
+        check_output_type(self.output, outputs)
         check_result(self.output, self.content_path, self.source, outputs)
 
     def paint(self) -> None:
@@ -130,27 +140,23 @@ class Run:
         """The final write, with the photo's profile and metadata as the flags say; when it
         fails (a full disk), the picture goes to the temporary folder instead, and the error
         says where."""
-        outputs = self.outputs
         try:
-            images.write_image(
-                self.output, images.denoise(picture, outputs.remove_noise), self.source,
-                profile=outputs.output_profile, location=outputs.keep_location,
-            )  # fmt: skip
+            writing.write_picture(self.output, picture, self.source, finish(self.outputs))
         except NStyleError as exc:
             try:  # a new name of our own: nothing is ever replaced
                 fd, name = tempfile.mkstemp(prefix=f"nstyle-{self.output.stem}-", suffix=".png")
                 os.close(fd)
-                rescue = images.write_image(name, picture)
+                rescue = writing.write_image(name, picture)
             except (OSError, NStyleError):
                 raise exc from None
             raise NStyleError(f"{exc}; the picture is kept in {rescue}") from None
 
     def keep_last_good(self, diverged: Diverged) -> str:
         """Write a divergence's last good picture, when it has one; what to add to its line."""
-        if diverged.picture is None:
+        if diverged.picture is None and diverged.pixels is None:
             return ""
         try:
-            self.write(diverged.picture)
+            self.write(diverged.finest)  # before rounding: 16 bits in a PNG or TIFF
         except NStyleError as failed:
             return f"; the last good image could not be kept: {failed}"
         return f"; the last good image is in {self.output}"
@@ -162,7 +168,7 @@ class Run:
             print(f"nstyle: interrupted while writing; wrote {self.output}", file=sys.stderr)
         elif self.progress is not None and self.progress.last is not None:
             last = self.progress.last
-            self.write(last.picture())
+            self.write(last.pixels())  # before rounding, as a finished run's
             print(
                 f"nstyle: interrupted at epoch {last.epoch}; wrote {self.output} "
                 f"(continue with --init {self.output})",

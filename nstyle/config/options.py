@@ -281,6 +281,10 @@ class FirstOrder:
 
 
 # Options' groups, by the property that returns each; every field is in exactly one.
+DEFAULT_OUTPUT = "output/out.jpg"  # --output's default (--output-type may change its type)
+# --output-type: the picture types a batch writes, each carrying a colour profile
+OUTPUT_TYPES = ("jpg", "png", "tif", "webp", "heic", "avif")
+
 GROUPS = {
     "network": Network,
     "scales": Scales,
@@ -314,6 +318,13 @@ class Outputs:
         "the result's colours: sRGB with its profile embedded, or converted back to the "
         "photo's own ICC profile (photo; Display P3, Adobe RGB: an RGB profile)",
         choices=("srgb", "photo"),
+    )
+    output_type: str | None = option(
+        None,
+        "the type of the pictures a batch writes in its --output folder: jpg, png or tif (16 "
+        "bits per channel, for print and editing), webp, heic or avif (default: jpg; one "
+        "picture's is its --output's, which this may choose for the default --output)",
+        choices=OUTPUT_TYPES,
     )
     keep_location: bool = option(
         False, "carry the photo's location (GPS) into the result; its date, camera and lens "

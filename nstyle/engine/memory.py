@@ -26,6 +26,11 @@ BASE_BYTES = int(0.45 * GIB)  # MXNet, oneDNN, the weights: measured at the smal
 # image (the image, gradient, TV term, stop-rule copies, start and photo, temporaries)
 # plus the photo's content features (docs/BENCHMARKS.md, "Big pictures").
 IMAGE_BYTES_PER_PIXEL = 16 * 12
+# Writing the picture (nstyle.media.writing), after the scale's executors are freed: the
+# result's float and 8-bit pictures (15 bytes a pixel) and the write's own copies, at most
+# 128 bytes a pixel (measured by tracemalloc at 1000x1000: a 16-bit TIFF 72, into the
+# photo's profile 100, denoised too 128; docs/BENCHMARKS.md, "Big pictures").
+WRITE_BYTES_PER_PIXEL = 15 + 128
 FIRST_ORDER_STATE = {"sgd": 1, "adam": 2}  # float32 copies of the image they keep
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps when they fit
 LBFGS_FEWEST = 5  # fewer than this and L-BFGS is no better than Adam: switch
@@ -77,12 +82,10 @@ def predict(
     if executor is None:
         return None
     pixels = height * width
-    peak = (
-        BASE_BYTES
-        + executor
-        + IMAGE_BYTES_PER_PIXEL * pixels
-        + optimizer_bytes(optimizer, history, 3 * pixels)
+    painting = (
+        executor + IMAGE_BYTES_PER_PIXEL * pixels + optimizer_bytes(optimizer, history, 3 * pixels)
     )
+    peak = BASE_BYTES + max(painting, WRITE_BYTES_PER_PIXEL * pixels)  # the write comes after
     return ScalePlan(
         max(height, width),
         0,

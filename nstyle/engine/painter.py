@@ -53,11 +53,16 @@ class Iterate:
     image: mx.nd.NDArray  # the current image, (1, 3, H, W); read it, don't keep it
     scale: tuple[int, int]  # (this scale, number of scales), coarse to fine
     _step: Step = field(repr=False)
-    _render: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    _render: Callable[..., np.ndarray] = field(repr=False)
 
     def picture(self) -> np.ndarray:
         """The current image as the run's result would be: RGB uint8 (H, W, 3)."""
         return self._render(self.image.asnumpy())
+
+    def pixels(self) -> np.ndarray:
+        """``picture`` before rounding, as ``Result.pixels``: float32 (H, W, 3) in 0..1,
+        what an interrupted run writes (16 bits in a PNG or TIFF)."""
+        return self._render(self.image.asnumpy(), floats=True)
 
     @property
     def losses(self) -> dict[str, float]:
@@ -353,7 +358,7 @@ def _iterate_callback(
     """The optimiser's steps at this scale as the public ``Iterate``: epochs and seconds
     count on across scales."""
 
-    def report(step: Step, render: Callable[[np.ndarray], np.ndarray]) -> None:
+    def report(step: Step, render: Callable[..., np.ndarray]) -> None:
         if callback is not None:
             callback(
                 Iterate(

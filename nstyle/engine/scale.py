@@ -192,7 +192,10 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
             level=setup.level,
         )
     except Diverged as exc:  # rolled back: the last good image goes with the error
-        raise Diverged(exc.message, picture=render(image.asnumpy())) from None
+        last = image.asnumpy()
+        raise Diverged(
+            exc.message, picture=render(last), pixels=render(last, floats=True)
+        ) from None
     x = image.asnumpy()
     return ScaleResult(x, content_x, render(x), outcome)
 
@@ -237,8 +240,14 @@ def _as_x(options: Options, mean: np.ndarray, picture: np.ndarray) -> np.ndarray
     return images.preprocess(picture, mean)
 
 
-def _render(options: Options, mean: np.ndarray, photo: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The optimiser's image as the result's picture (the photo's colours kept if asked)."""
+def _render(
+    options: Options, mean: np.ndarray, photo: np.ndarray, x: np.ndarray, floats: bool = False
+) -> np.ndarray:
+    """The optimiser's image as the result's picture (the photo's colours kept if asked):
+    RGB uint8, or with ``floats`` before rounding (float32 in 0..1, what files are written
+    from)."""
+    if floats:
+        return images.unrounded(x, mean, photo if options.preserve_colors else None)
     picture = images.postprocess(x, mean)
     return images.with_colours_of(picture, photo) if options.preserve_colors else picture
 

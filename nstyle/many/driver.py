@@ -2,7 +2,9 @@
 to a runner, and every result written and recorded; only this process writes, so workers
 need no shared file system.
 
-Pictures are written atomically (``images.write_image``) and recorded in the output
+Pictures are written as one painted alone is (``writing.write_picture``: the float picture,
+16 bits in a PNG or TIFF, the photo's profile as ``Finish`` says and its metadata; the photo
+read here, so a Ray worker's picture is written the same) and recorded in the output
 folder's manifest under their job's key (the input's content and the settings that shape
 the picture): a run of the same command paints only what is missing, changed, or painted
 with other settings. Videos are ``VideoChains``'s. Nothing that nstyle did not write is
@@ -29,7 +31,8 @@ from nstyle.many.progress import Progress
 from nstyle.many.runners import Failure
 from nstyle.many.tasks import Job, Task, frame_size
 from nstyle.many.videos import VideoChains
-from nstyle.media import images
+from nstyle.media import images, writing
+from nstyle.media.metadata import Source
 
 log = logging.getLogger("nstyle")
 
@@ -57,10 +60,13 @@ class Batch:
         max_pixels: int = images.MAX_IMAGE_PIXELS,
         quiet: bool = False,
         epoch_hook: Callable[[], None] | None = None,
+        finish: writing.Finish | None = None,
     ):
         self.jobs, self.runner, self.options = list(jobs), runner, options
         self.manifest = Manifest(folder)
-        self.remove_noise, self.max_pixels, self.quiet = remove_noise, max_pixels, quiet
+        self.finish = finish or writing.Finish(remove_noise=remove_noise)
+        self.remove_noise, self.max_pixels, self.quiet = self.finish.remove_noise, max_pixels, quiet
+        self.sources: dict[int, Source] = {}  # each picture's profile and metadata, till written
         self.epoch_hook = epoch_hook or (lambda: None)
         self.summary = Summary()
         self.failed: set[int] = set()
@@ -145,19 +151,23 @@ class Batch:
     def _picture_task(self, index: int) -> Task | None:
         job = self.jobs[index]
         try:
-            content = images.read_image(job.item.path, self.max_pixels)
+            content, source = images.read_photo(job.item.path, self.max_pixels)
+            writing.check_encodable(job.output, source, self.finish)  # before the painting
         except NStyleError as exc:
             self.fail(index, exc)
             return None
+        self.sources[index] = source
         return Task(index, None, frame_size(content, self.options))
 
     def _picture_done(self, task: Task, outcome: Any) -> None:
         job = self.jobs[task.job]
+        source = self.sources.pop(task.job, None)
         if isinstance(outcome, Failure):
             self.fail(task.job, outcome.error)
             return
+        picture = outcome.image if outcome.pixels is None else outcome.pixels
         try:
-            images.write_image(job.output, images.denoise(outcome.image, self.remove_noise))
+            writing.write_picture(job.output, picture, source, self.finish)
             self.manifest.record(job.key, job.output)
         except NStyleError as exc:
             self.fail(task.job, exc)

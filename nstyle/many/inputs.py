@@ -17,10 +17,11 @@ one matched by a pattern is read like a named folder), and hidden files (``.name
 as the manifest) are ignored. A named folder without an image or video, or a pattern that
 matches none, is an error.
 
-**Outputs** in a folder (``output_paths``): ``<stem>.jpg`` for a picture, ``<stem>.mp4``
-for a video. When two inputs would get one name (``a/x.jpg`` and ``b/x.png``), or a name
-that is one of the inputs, the later one in input order gets ``<stem>-2``, then ``-3``
-and so on; names are compared without case, as macOS and Windows do.
+**Outputs** in a folder (``output_paths``): ``<stem>.jpg`` for a picture (or
+--output-type's suffix: ``.png``, ``.tif``...), ``<stem>.mp4`` for a video. When two inputs
+would get one name (``a/x.jpg`` and ``b/x.png``), or a name that is one of the inputs, the
+later one in input order gets ``<stem>-2``, then ``-3`` and so on; names are compared
+without case, as macOS and Windows do.
 """
 
 from __future__ import annotations
@@ -286,15 +287,19 @@ def _already(path: Path, seen: set[tuple[int, int]]) -> bool:
     return (info.st_dev, info.st_ino) in seen
 
 
-def output_paths(items: Sequence[Item], folder: str | os.PathLike) -> list[Path]:
-    """Each item's output file in ``folder``: ``<stem>.jpg`` or ``<stem>.mp4``, made unique
-    in input order with ``-2``, ``-3``, ... (see the module's notes)."""
+def output_paths(
+    items: Sequence[Item], folder: str | os.PathLike, picture: str = OUTPUT_SUFFIX[IMAGE]
+) -> list[Path]:
+    """Each item's output file in ``folder``: ``<stem>.jpg`` (or the ``picture`` suffix,
+    --output-type's) or ``<stem>.mp4``, made unique in input order with ``-2``, ``-3``, ...
+    (see the module's notes)."""
     folder = Path(folder)
+    suffixes = {**OUTPUT_SUFFIX, IMAGE: picture}
     taken = {str(item.path.resolve()).lower() for item in items}  # never write an input
     used: set[str] = set()
     paths = []
     for item in items:
-        suffix = OUTPUT_SUFFIX[item.kind]
+        suffix = suffixes[item.kind]
         stem, n = item.path.stem, 1
         while True:
             name = f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}"

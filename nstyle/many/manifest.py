@@ -14,6 +14,13 @@ by their content, the denoising of written files, and for videos the scene-cut r
 hash (``settings_hash``) is part of each item's key, so a rerun with other settings paints
 again. The hash must stay as it is: the manifests of earlier runs are keyed by it (masks,
 when given, are added as keys of their own: a run without them hashes as before).
+
+**How a picture is written** changes its file, not the painting: the photo's own profile
+and its location (``written``) are settings of a picture, left out at their defaults so
+that earlier manifests stay valid; the output type (--output-type) is the file's name, not
+a setting: each type's file is an entry of its own under the item's key, so a rerun with
+another type paints that type's files and keeps the first (still vouched for: a rerun with
+the first type again paints nothing).
 """
 
 from __future__ import annotations
@@ -80,6 +87,18 @@ def settings(
         values.update(cut_correlation=CUT_CORRELATION, histogram_edge=HISTOGRAM_EDGE)
     values.update(extra or {})
     return values
+
+
+def written(profile: str, location: bool, kind: str) -> dict[str, Any]:
+    """The settings of how a picture is written that change its file (``settings``'s
+    ``extra``): the photo's profile and location, only when not the defaults (the hash of
+    a default run is as before); none for a video, written in sRGB without metadata."""
+    if kind != IMAGE:
+        return {}
+    return {
+        **({"output_profile": profile} if profile != "srgb" else {}),
+        **({"keep_location": True} if location else {}),
+    }
 
 
 def file_hash(path: str | os.PathLike) -> str:

@@ -228,7 +228,11 @@ class RayActor:
         outcome = self.local.run(painter, task, masks=self.masks)
         if isinstance(outcome, Failure):
             return outcome
-        return Painted(outcome.image, outcome.epochs, outcome.seconds, outcome.reason)
+        if task.frame is not None:  # a video's frame is encoded by the video writer: 8 bits
+            return Painted(outcome.image, outcome.epochs, outcome.seconds, outcome.reason)
+        return Painted(
+            outcome.image, outcome.epochs, outcome.seconds, outcome.reason, outcome.pixels
+        )
 
 
 class RayRunner:

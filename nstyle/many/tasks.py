@@ -110,12 +110,15 @@ class Task:
 
 @dataclass(frozen=True)
 class Painted:
-    """``api.Result`` as it crosses from a Ray worker: the driver need not load MXNet."""
+    """``api.Result`` as it crosses from a Ray worker: the driver need not load MXNet.
+    ``pixels``, the picture before rounding (float32 in 0..1), is what the driver writes,
+    as for a picture painted in its own process (16 bits in a PNG or TIFF)."""
 
     image: np.ndarray
     epochs: int
     seconds: float
     reason: str
+    pixels: np.ndarray | None = None
 
 
 def paint_task(painter, task: Task, callback=None, masks=None):

@@ -129,12 +129,19 @@ def matrix_shaper(icc: bytes, what: str = "the photo's profile") -> MatrixShaper
         curves = tuple(_curve(icc, tags[f"{c}TRC"], what) for c in "rgb")
     except struct.error:  # a tag's data beyond the profile's end
         raise NStyleError(f"{what} ({name_of(icc)}) is cut short (its tags' data)") from None
-    return MatrixShaper(np.array(columns, np.float64).T, curves)  # type: ignore[arg-type]
+    matrix = np.array(columns, np.float64).T
+    if not np.all(np.isfinite(matrix)) or np.linalg.cond(matrix) > 1e12:
+        raise NStyleError(
+            f"{what} ({name_of(icc)}) cannot be inverted: its matrix to XYZ is singular, so "
+            "no colour can be taken back into it; write in sRGB instead (the default)"
+        )
+    return MatrixShaper(matrix, curves)  # type: ignore[arg-type]
 
 
 def from_srgb(pixels: np.ndarray, icc: bytes) -> np.ndarray:
     """Float RGB (H, W, 3) in 0..1, sRGB -> the same colours in the RGB matrix/TRC profile
-    ``icc``, float32 in 0..1 (colours outside its gamut clipped)."""
+    ``icc``, float32 in 0..1 (colours outside its gamut clipped); a profile that cannot
+    take them is one line (``matrix_shaper``)."""
     source, target = matrix_shaper(srgb_profile(), "sRGB"), matrix_shaper(icc)
     linear = source.to_linear(np.clip(pixels, 0.0, 1.0))
     convert = np.linalg.solve(target.matrix, source.matrix)  # linear sRGB -> linear target

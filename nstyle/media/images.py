@@ -1,5 +1,5 @@
-"""Image files out, arrays in, resizing, and the one preprocess/postprocess pair (files in:
-``nstyle.media.reading``, re-exported here).
+"""Arrays in, resizing, and the one preprocess/postprocess pair (files in:
+``nstyle.media.reading``; out: ``nstyle.media.writing``; both re-exported here).
 
 The network takes an RGB image in 0..255 pixel units minus the weights' mean pixel,
 laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes it.
@@ -7,19 +7,10 @@ laid out (1, 3, H, W) float32; ``preprocess`` makes it, ``postprocess`` undoes i
 
 from __future__ import annotations
 
-import io
-import os
-import warnings
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
 from nstyle.config.limits import MAX_ELEMENTS
 from nstyle.errors import NStyleError, NStyleTypeError
-from nstyle.files import image_format, replaced_atomically
-from nstyle.media import colour, sixteen
-from nstyle.media.metadata import Source, exif_bytes, exif_tags
 from nstyle.media.reading import (  # noqa: F401  (re-exported: files in)
     FORMATS,
     MAX_IMAGE_PIXELS,
@@ -30,6 +21,7 @@ from nstyle.media.reading import (  # noqa: F401  (re-exported: files in)
     read_mask,
     read_photo,
 )
+from nstyle.media.writing import denoise, encode, write_image  # noqa: F401 (their old home)
 from nstyle.spec import MIN_EDGE
 
 
@@ -185,91 +177,6 @@ def unrounded(x: np.ndarray, mean_pixel: np.ndarray, colours=None) -> np.ndarray
     return picture.astype(np.float32)
 
 
-def denoise(image: np.ndarray, weight: float) -> np.ndarray:
-    """TV-Chambolle smoothing of what is written, as the original example does; uint8 in,
-    uint8 out; a float picture (0..1) stays float."""
-    if weight <= 0:
-        return image
-    from skimage.restoration import denoise_tv_chambolle
-
-    scale = 255.0 if image.dtype == np.uint8 else 1.0
-    smooth = denoise_tv_chambolle(image.astype(np.float64) / scale, weight=weight, channel_axis=-1)
-    if image.dtype != np.uint8:
-        return np.clip(smooth, 0.0, 1.0).astype(np.float32)
-    return np.clip(np.round(smooth * 255.0), 0, 255).astype(np.uint8)
-
-
-def encode(
-    image: np.ndarray,
-    fmt: str = "JPEG",
-    quality: int = 95,
-    *,
-    source: Source | None = None,
-    profile: str = "srgb",
-    location: bool = False,
-) -> bytes:
-    """A picture as the bytes of an image file (``fmt``: Pillow's format name) carrying its
-    colour profile: sRGB, or with ``profile="photo"`` the photo's own (``source.icc``; the
-    pixels converted). With ``source``, the photo's EXIF goes along (``metadata``; its
-    location with ``location``). ``image``: RGB uint8, or float in 0..1 or uint16 (16 bits),
-    which a PNG keeps at 16 bits per channel (any other format rounds it to 8); a TIFF is
-    always 16-bit."""
-    from PIL import Image
-
-    icc = colour.srgb_profile()
-    if image.dtype == np.uint16:  # as the floats it was rounded from (within 0.5/65535)
-        image = image / np.float32(65535.0)
-    pixels = image
-    if profile == "photo" and source is not None and source.icc is not None:
-        floats = image / 255.0 if image.dtype == np.uint8 else image
-        pixels, icc = colour.from_srgb(floats, source.icc), source.icc
-    if fmt == "TIFF" or (pixels.dtype != np.uint8 and fmt == "PNG"):
-        deep = sixteen.as_sixteen(pixels)
-        if fmt == "PNG":
-            return sixteen.png16(deep, icc, exif_bytes(source, location) if source else None)
-        return sixteen.tiff16(deep, icc, exif_tags(source, location))
-    if pixels.dtype != np.uint8:
-        pixels = np.clip(np.round(np.nan_to_num(pixels) * 255.0), 0, 255).astype(np.uint8)
-    options: dict[str, Any] = {"icc_profile": icc}
-    if source is not None:
-        options["exif"] = exif_bytes(source, location)
-    if fmt in ("JPEG", "WEBP", "AVIF", "HEIF"):
-        options["quality"] = quality
-    encoded = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        Image.fromarray(pixels).save(encoded, format=fmt, **options)
-    return encoded.getvalue()
-
-
-def write_image(
-    path: str | os.PathLike,
-    image: np.ndarray,
-    source: Source | None = None,
-    *,
-    profile: str = "srgb",
-    location: bool = False,
-) -> Path:
-    """Write a picture atomically: a temporary file in the same folder, then a rename.
-
-    ``image`` is RGB uint8, or float in 0..1 (``Result.pixels``, the optimiser's picture
-    before rounding): a ``.png`` of it has 16 bits per channel, a ``.tif`` always. The file
-    carries an sRGB profile, or the photo's own (``profile="photo"``, ``source`` from
-    ``read_photo``), and the photo's date, camera and lens (``encode``).
-    A failure (full disk, folder gone) raises ``NStyleError`` and leaves nothing behind:
-    neither a partial file nor a changed ``path``.
-    """
-    path = Path(path)
-    fmt = image_format(path)
-    with replaced_atomically(path) as tmp:
-        # whole first: Pillow's encoders ignore short writes
-        encoded = encode(image, fmt, source=source, profile=profile, location=location)
-        with open(tmp, "wb") as out:
-            out.write(encoded)  # raises on a full disk
-    return path
-
-
-# ------------------------------------------------------------ colour preservation
 def luminance(image: np.ndarray) -> np.ndarray:
     """Y of YIQ, 0..255 float (H, W)."""
     from skimage.color import rgb2yiq

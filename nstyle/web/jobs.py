@@ -332,6 +332,6 @@ class Worker:
     def _failed(self, job: Job, failure: Failure) -> None:
         """A job that failed: its line, and the last good picture where it diverged."""
         error = failure.error
-        if isinstance(error, Diverged) and error.picture is not None:
-            job.keep(images.denoise(error.picture, job.settings.remove_noise))
+        if isinstance(error, Diverged) and error.finest is not None:
+            job.keep(images.denoise(error.finest, job.settings.remove_noise))
         job.update(state="failed", error=one_line(str(error)))
