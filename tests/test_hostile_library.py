@@ -10,6 +10,8 @@ regressed (enormous sizes) runs in a subprocess under an address-space cap and a
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import resource
 import subprocess
 import sys
@@ -37,6 +39,7 @@ CHECKS = {
     "check_values",
     "check_options",
     "check_finite",
+    "check_choices",  # a field with choices holds one of them
     "scale_plan",
     "checked_context",
     "checked_weights",
@@ -110,6 +113,9 @@ BAD_OPTIONS = [
     ("weight_decay-1e39", {"weight_decay": 1e39}, False, "--weight-decay must be at most"),
     ("optimizer-upper", {"optimizer": "LBFGS"}, False, "--optimizer must be one of"),
     ("pooling", {"pooling": "sum"}, False, "--pooling must be one of"),
+    ("style_loss-upper", {"style_loss": "W2"}, False, "--style-loss must be one of gram, w2"),
+    ("style_loss-space", {"style_loss": "gram "}, False, "--style-loss must be one of gram, w2"),
+    ("model-other", {"model": "vgg11"}, False, "--model must be one of vgg19, vgg16"),
     ("seed-2^64", {"seed": 2**64}, False, "--seed must be in 0..4294967295"),
     ("blend-negative", {"style_blend_weights": (-1,)}, False, "--style-blend-weights must be"),
     ("blend-count", {"style_blend_weights": (1, 1)}, False, "2 weight(s) for 1 style image"),
@@ -137,6 +143,29 @@ def test_options_refuse_a_wrong_type_or_an_absurd_value_naming_it(
     assert isinstance(raised.value, TypeError) == wrong_type
     assert isinstance(raised.value, NStyleTypeError) == wrong_type
     raised_by_a_check(raised)
+
+
+def test_every_field_with_choices_refuses_any_other_value_naming_them(tiny):
+    """``style_loss="W2"`` painted with the Gram loss, saying nothing (issue 31): every field
+    the command line gives choices (``Options``' and ``Outputs``') takes only those, from
+    the library too, as a setting keyword or in ``Options``, before any work."""
+    from nstyle.config import Outputs, check_outputs
+
+    for kind in (Options, Outputs):
+        for f in dataclasses.fields(kind):
+            choices = f.metadata.get("choices")
+            if choices is None:
+                continue
+            message = f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got"
+            for wrong in (choices[0].upper(), choices[0] + " ", ""):
+                with pytest.raises(NStyleError, match=re.escape(message)) as raised:
+                    check_outputs(Outputs(**{f.name: wrong})) if kind is Outputs else Options(
+                        **{f.name: wrong}
+                    )
+                assert not isinstance(raised.value, TypeError)
+                raised_by_a_check(raised)
+    with pytest.raises(NStyleError, match=r"^--style-loss must be one of gram, w2, got 'W2'$"):
+        nstyle.stylize(RGB, STYLE, weights=tiny, style_loss="W2", **SMALL)
 
 
 def test_replace_checks_as_construction_does():
