@@ -472,3 +472,27 @@ def test_a_size_beyond_memory_is_refused_at_once(call, message, tiny_weights_fil
     seconds, line = done.stdout.strip().split(" ", 1)
     assert line.startswith(message), line
     assert float(seconds) < 5 and time.monotonic() - began < 60, (seconds, line)
+
+
+@pytest.mark.parametrize("edge", [2000, 4000])
+def test_a_cap_above_what_is_free_runs_out_as_one_line_of_nstyles_kind(edge, tiny_weights_file):
+    """``max_memory`` far above what the process may have (here its address-space cap):
+    the plan fits, the arrays do not. The library raised Python's ``MemoryError`` (or
+    MXNet's error) from inside (issue 31): now a ``FrameworkFailure`` of one line."""
+    call = (
+        "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=" + str(edge) + ", "
+        "max_memory=8589934592, num_scales=1, max_num_epochs=1), weights=weights)"
+    )
+    child = CHILD.replace('print(f"{{time', 'print(type(exc).__name__, f"{{time')
+    done = subprocess.run(
+        [sys.executable, "-c", child.format(call=call), str(tiny_weights_file)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=capped,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    kind, _, line = done.stdout.strip().split(" ", 2)
+    assert kind == "FrameworkFailure" and "\n" not in line, done.stdout
+    assert line.startswith(("out of memory; lower --max-memory", "MXNet failed: ")), line

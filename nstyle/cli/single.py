@@ -15,8 +15,14 @@ from nstyle import config, files
 from nstyle.cli.inputs import bundled, check_flags, check_result, fallback_weights, read_styles
 from nstyle.cli.parser import parse_options
 from nstyle.cli.signals import Signals
-from nstyle.config import flag
-from nstyle.errors import Diverged, FrameworkFailure, NStyleError, exit_code, mxnet_failed
+from nstyle.errors import (
+    OUT_OF_MEMORY,
+    Diverged,
+    FrameworkFailure,
+    NStyleError,
+    exit_code,
+    mxnet_failed,
+)
 from nstyle.media import images
 
 log = logging.getLogger("nstyle")
@@ -114,9 +120,7 @@ class Run:
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
             raise mxnet_failed(exc) from None
         except MemoryError:  # the host's arrays, beyond a --max-memory above what is free
-            raise FrameworkFailure(
-                f"out of memory; lower {flag('max_memory')} or {flag('max_long_edge')}"
-            ) from None
+            raise FrameworkFailure(OUT_OF_MEMORY) from None
         finally:
             Signals.defer = False
         self.weights = weights

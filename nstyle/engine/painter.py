@@ -31,7 +31,7 @@ from nstyle.engine.plan import RunPlan, memory_cap, plan_run
 from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
 from nstyle.engine.terms import Network
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, named_failures
 from nstyle.media import images
 from nstyle.media.flow import previous_frame_target
 from nstyle.weights import Weights, resolve
@@ -250,6 +250,7 @@ class Painter:
             self.weights.channels,
         )
 
+    @named_failures()
     def paint(
         self,
         content: np.ndarray,

@@ -112,7 +112,9 @@ def plan_memory(
         except memory.NoFit as exc:
             error = memory.cap_error(exc, options.max_memory, available, str(ctx))
             if options.max_memory is None:
-                edge = memory.largest_edge_that_fits(net, height, width, options.max_long_edge, cap)
+                edge = memory.largest_edge_that_fits(
+                    net, height, width, options.max_long_edge, cap, options.optimizer, regions
+                )
                 error = TooLarge(
                     f"{error}; {flag('max_long_edge')} {edge} would fit",
                     suggested={"max_long_edge": edge},
@@ -129,8 +131,8 @@ def plan_memory(
                 f"the style image at {flag('style_scale')} {options.style_scale:g} is "
                 f"{width}x{height} and needs at least "
                 f"{(least.peak if least else float('inf')) / GIB:.1f} GiB but the cap is "
-                f"{cap / GIB:.1f} GiB; {flag('style_scale')} {scale:.2g} would fit",
-                suggested={"style_scale": float(f"{scale:.2g}")},
+                f"{cap / GIB:.1f} GiB; {flag('style_scale')} {scale:g} would fit",
+                suggested={"style_scale": scale},
             )
     if options.max_memory is not None and cap > available:
         log.warning(
