@@ -13,8 +13,8 @@ from typing import Any
 
 from nstyle import config, files
 from nstyle.config import Options, Outputs
-from nstyle.errors import NStyleError, squeezed
-from nstyle.media import colour, images
+from nstyle.errors import NStyleError
+from nstyle.media import images, writable
 from nstyle.media.metadata import Source
 from nstyle.spec import MODELS
 
@@ -43,23 +43,17 @@ def check_result(output: Path, content: Path, source: Source, outputs: Outputs) 
     the picture back (--output-profile photo), and --output's type can be written with the
     photo's profile and metadata (Pillow lists types it cannot write as RGB: .msp, .xbm,
     .h5): a small picture is encoded as the result will be."""
-    import numpy as np
-
-    if outputs.output_profile == "photo" and source.icc is not None:
-        colour.matrix_shaper(source.icc, f"--output-profile photo: {content}")
     fmt = files.image_format(output)
     try:
-        images.encode(
-            np.zeros((8, 8, 3), np.float32), fmt, source=source,
-            profile=outputs.output_profile, location=outputs.keep_location,
+        writable.check_encodes(
+            fmt, source, outputs.output_profile, outputs.keep_location,
+            f"--output-profile photo: {content}",
         )  # fmt: skip
-    except NStyleError:
-        raise
-    except Exception as exc:  # Pillow's writers raise many kinds
+    except NStyleError as exc:
+        if getattr(exc, "unwritable", None) is None:
+            raise
         raise NStyleError(
-            f"--output {output}: nstyle cannot write a picture as {fmt} ({squeezed(exc)}); "
-            "use .jpg, .png or .tif",
-            subject=output,
+            f"--output {output}: {exc}; use .jpg, .png or .tif", subject=output
         ) from None
 
 

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from nstyle import config
 from nstyle.engine.scale import style_edge
 from nstyle.errors import NStyleError
-from nstyle.media import colour, images
+from nstyle.media import images, writable
 from nstyle.media.metadata import Source
 from nstyle.web import options as fields
 from nstyle.web.guard import MAX_STYLES, MAX_UPLOAD, STALLED, read_form, sanitized
@@ -136,13 +136,15 @@ class Server:
 
     @staticmethod
     def check_profile(settings: Settings, source: Source, label: str) -> None:
-        """``output_profile=photo``: the photo's profile can take the picture back (as the
-        command line checks it)."""
-        if settings.profile == "photo" and source.icc is not None:
-            try:
-                colour.matrix_shaper(source.icc, f"output_profile=photo: {label}")
-            except NStyleError as exc:
-                raise Refused(400, str(exc)) from None
+        """The picture can be written as the settings ask (the photo's profile, its
+        metadata): the command line's own check (``media.writable``), at upload."""
+        try:
+            writable.check_encodes(
+                "JPEG", source, settings.profile, settings.location,
+                f"output_profile=photo: {label}",
+            )  # fmt: skip
+        except NStyleError as exc:
+            raise Refused(400, str(exc)) from None
 
     async def read_pictures(
         self, uploads: Uploads, options: config.Options
