@@ -426,6 +426,19 @@ SIZES = [
         "weights=weights)",
         "the style image at --style-scale 1e+06 is 32000000x22857143 and needs at least",
     ),
+    (  # a cap no picture could exceed: the plan still refuses what MXNet cannot hold, at once
+        "style_scale-1e6-largest-cap",
+        "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=32, style_scale=1e6, "
+        "max_memory=8589934592), weights=weights)",
+        "the style image at --style-scale 1e+06 is 32000000x22857143 and is beyond MXNet's",
+    ),
+    (
+        "max_long_edge-200000-largest-cap",
+        "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=200000, max_memory=8589934592),"
+        " weights=weights)",
+        "a 200000x142857 picture is beyond MXNet's arrays (3 x 200000 x 142857 numbers, at "
+        "most 2^31); --max-long-edge ",
+    ),
     (
         "max_long_edge-200000",
         "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=200000), weights=weights)",

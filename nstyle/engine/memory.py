@@ -219,9 +219,21 @@ def fits_at_least(
 ) -> tuple[bool, ScalePlan | None]:
     """(whether a picture of this shape fits ``cap`` in the smallest tiles with the
     leanest plan for ``optimizer`` (sgd: a style image's targets, forward passes only),
-    that plan)."""
+    that plan; None for a picture that fits the cap but is beyond MXNet's arrays, or has a
+    side under ``MIN_EDGE``: no cap makes it fit)."""
+    if min(height, width) < MIN_EDGE:
+        return False, None
     least = predict(net, height, width, MIN_TILE, leanest(optimizer), 0, regions)
-    return least is not None and least.peak <= cap, least
+    fits = least is not None and least.peak <= cap
+    if fits and not within_mxnet(height, width):
+        return False, None
+    return fits, least
+
+
+def within_mxnet(height: int, width: int) -> bool:
+    """A picture MXNet can hold at all: its (1, 3, H, W) under 2^31 numbers (tiles or
+    not, the whole image is one array)."""
+    return 3 * height * width < MAX_ELEMENTS
 
 
 def largest_edge_that_fits(
