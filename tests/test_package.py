@@ -32,6 +32,7 @@ LAYERS = [
     {"media.colour", "media.sixteen"},  # ICC profiles; 16-bit PNG and TIFF files
     {"media.metadata"},  # a photo's profile and EXIF, and what a picture carries of them
     {"media.images", "media.video", "weights.formats", "devices"},
+    {"media.writable"},  # whether a result can be written as asked (CLI and web app)
     {"weights.fetch"},
     {"weights"},
     {"many.inputs"},

@@ -130,6 +130,23 @@ def plan_memory(
                 )
             raise error from None
     plans.reverse()
+    check_styles_fit(net, style_shapes, options, cap)
+    if options.max_memory is not None and cap > available:
+        log.warning(
+            "%s %g is more than the %.1f GiB free on %s",
+            flag("max_memory"),
+            options.max_memory,
+            available / GIB,
+            ctx,
+        )
+    return plans
+
+
+def check_styles_fit(
+    net: Network, style_shapes: Sequence[tuple[int, int]], options: Options, cap: int
+) -> None:
+    """Each style image (at the finest scale) has its targets computed within ``cap``, tile
+    by tile if need be, and MXNet can hold it; else one line naming a ``--style-scale``."""
     for height, width in style_shapes:  # their targets, tile by tile if need be
         fits, least = memory.fits_at_least(net, height, width, cap)
         if not fits:
@@ -146,12 +163,3 @@ def plan_memory(
                 f"{width}x{height} and {need}; {flag('style_scale')} {scale:g} would fit",
                 suggested={"style_scale": scale},
             )
-    if options.max_memory is not None and cap > available:
-        log.warning(
-            "%s %g is more than the %.1f GiB free on %s",
-            flag("max_memory"),
-            options.max_memory,
-            available / GIB,
-            ctx,
-        )
-    return plans
