@@ -5,6 +5,8 @@ the last good picture) are its fields: the CLI chooses its exit code and the web
 HTTP status by kind, never by reading a message. Fields live in the instance's ``__dict__``,
 which pickling keeps, so a kind and its fields cross from a Ray worker intact."""
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -74,6 +76,29 @@ def framework_failure(exc: BaseException) -> FrameworkFailure | None:
     if not any(kind.__name__ == "MXNetError" for kind in type(exc).__mro__):
         return None  # (MXNet's InternalError and others are subclasses)
     return mxnet_failed(exc)
+
+
+OUT_OF_MEMORY = "out of memory; lower --max-memory or --max-long-edge"
+
+
+@contextlib.contextmanager
+def named_failures(settle: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Inside (a ``with`` or a decorator: ``Painter.paint``), MXNet's errors and the host's
+    ``MemoryError`` (its arrays beyond a ``--max-memory`` above what is free) become a
+    ``FrameworkFailure`` of one line: the library raises nstyle's kinds, never the
+    frameworks'. ``settle()`` runs first (the engine's queued work, whose own failures
+    would otherwise surface later, at exit)."""
+    try:
+        yield
+    except MemoryError:
+        settle()
+        raise FrameworkFailure(OUT_OF_MEMORY) from None
+    except Exception as exc:
+        failure = framework_failure(exc)
+        if failure is None or failure is exc:
+            raise
+        settle()
+        raise failure from None
 
 
 def mxnet_failed(exc: BaseException) -> FrameworkFailure:

@@ -10,6 +10,8 @@ regressed (enormous sizes) runs in a subprocess under an address-space cap and a
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import resource
 import subprocess
 import sys
@@ -37,6 +39,7 @@ CHECKS = {
     "check_values",
     "check_options",
     "check_finite",
+    "check_choices",  # a field with choices holds one of them
     "scale_plan",
     "checked_context",
     "checked_weights",
@@ -111,6 +114,9 @@ BAD_OPTIONS = [
     ("weight_decay-1e39", {"weight_decay": 1e39}, False, "--weight-decay must be at most"),
     ("optimizer-upper", {"optimizer": "LBFGS"}, False, "--optimizer must be one of"),
     ("pooling", {"pooling": "sum"}, False, "--pooling must be one of"),
+    ("style_loss-upper", {"style_loss": "W2"}, False, "--style-loss must be one of gram, w2"),
+    ("style_loss-space", {"style_loss": "gram "}, False, "--style-loss must be one of gram, w2"),
+    ("model-other", {"model": "vgg11"}, False, "--model must be one of vgg19, vgg16"),
     ("seed-2^64", {"seed": 2**64}, False, "--seed must be in 0..4294967295"),
     ("blend-negative", {"style_blend_weights": (-1,)}, False, "--style-blend-weights must be"),
     ("blend-count", {"style_blend_weights": (1, 1)}, False, "2 weight(s) for 1 style image"),
@@ -138,6 +144,29 @@ def test_options_refuse_a_wrong_type_or_an_absurd_value_naming_it(
     assert isinstance(raised.value, TypeError) == wrong_type
     assert isinstance(raised.value, NStyleTypeError) == wrong_type
     raised_by_a_check(raised)
+
+
+def test_every_field_with_choices_refuses_any_other_value_naming_them(tiny):
+    """``style_loss="W2"`` painted with the Gram loss, saying nothing (issue 31): every field
+    the command line gives choices (``Options``' and ``Outputs``') takes only those, from
+    the library too, as a setting keyword or in ``Options``, before any work."""
+    from nstyle.config import Outputs, check_outputs
+
+    for kind in (Options, Outputs):
+        for f in dataclasses.fields(kind):
+            choices = f.metadata.get("choices")
+            if choices is None:
+                continue
+            message = f"--{f.name.replace('_', '-')} must be one of {', '.join(choices)}, got"
+            for wrong in (choices[0].upper(), choices[0] + " ", ""):
+                with pytest.raises(NStyleError, match=re.escape(message)) as raised:
+                    check_outputs(Outputs(**{f.name: wrong})) if kind is Outputs else Options(
+                        **{f.name: wrong}
+                    )
+                assert not isinstance(raised.value, TypeError)
+                raised_by_a_check(raised)
+    with pytest.raises(NStyleError, match=r"^--style-loss must be one of gram, w2, got 'W2'$"):
+        nstyle.stylize(RGB, STYLE, weights=tiny, style_loss="W2", **SMALL)
 
 
 def test_replace_checks_as_construction_does():
@@ -404,6 +433,19 @@ SIZES = [
         "weights=weights)",
         "the style image at --style-scale 1e+06 is 32000000x22857143 and needs at least",
     ),
+    (  # a cap no picture could exceed: the plan still refuses what MXNet cannot hold, at once
+        "style_scale-1e6-largest-cap",
+        "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=32, style_scale=1e6, "
+        "max_memory=8589934592), weights=weights)",
+        "the style image at --style-scale 1e+06 is 32000000x22857143 and is beyond MXNet's",
+    ),
+    (
+        "max_long_edge-200000-largest-cap",
+        "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=200000, max_memory=8589934592),"
+        " weights=weights)",
+        "a 200000x142857 picture is beyond MXNet's arrays (3 x 200000 x 142857 numbers, at "
+        "most 2^31); --max-long-edge ",
+    ),
     (
         "max_long_edge-200000",
         "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=200000), weights=weights)",
@@ -450,3 +492,27 @@ def test_a_size_beyond_memory_is_refused_at_once(call, message, tiny_weights_fil
     seconds, line = done.stdout.strip().split(" ", 1)
     assert line.startswith(message), line
     assert float(seconds) < 5 and time.monotonic() - began < 60, (seconds, line)
+
+
+@pytest.mark.parametrize("edge", [2000, 4000])
+def test_a_cap_above_what_is_free_runs_out_as_one_line_of_nstyles_kind(edge, tiny_weights_file):
+    """``max_memory`` far above what the process may have (here its address-space cap):
+    the plan fits, the arrays do not. The library raised Python's ``MemoryError`` (or
+    MXNet's error) from inside (issue 31): now a ``FrameworkFailure`` of one line."""
+    call = (
+        "nstyle.stylize(rgb, rgb, nstyle.Options(max_long_edge=" + str(edge) + ", "
+        "max_memory=8589934592, num_scales=1, max_num_epochs=1), weights=weights)"
+    )
+    child = CHILD.replace('print(f"{{time', 'print(type(exc).__name__, f"{{time')
+    done = subprocess.run(
+        [sys.executable, "-c", child.format(call=call), str(tiny_weights_file)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=capped,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    kind, _, line = done.stdout.strip().split(" ", 2)
+    assert kind == "FrameworkFailure" and "\n" not in line, done.stdout
+    assert line.startswith(("out of memory; lower --max-memory", "MXNet failed: ")), line

@@ -10,6 +10,7 @@ timeout, so a regression fails instead of taking the machine or hanging."""
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -34,6 +35,7 @@ ADDRESS_SPACE = 4 << 30  # bytes: MXNet with the tiny network maps about 2.5 GiB
 FLAGS_SECONDS = 10  # a flag's own check: Python and nstyle's leaves (0.3 s unloaded)
 PLAN_SECONDS = 30  # with MXNet's import and the tiny network (3 s; 226 s before counting)
 BIG = 10**30
+FOREIGN_WARNING = re.compile(r"^\S+:\d+: \w*Warning: ", re.M)  # Python's warnings' format
 
 
 def capped() -> None:
@@ -165,6 +167,24 @@ CASES = [
         "the objective overflows float32 near the start image: --content-weight 1e+300 is",
         early=False,
     ),
+    # W2's host side casts its float64 heads to float32: no numpy warning on the way (issue 31)
+    *(
+        Case(
+            f"style-weight={weight}-{loss}-{optimizer}",
+            ["--style-weight", weight, "--style-loss", loss, "--optimizer", optimizer],
+            f"the objective overflows float32 near the start image: --style-weight {shown} is "
+            "too large",
+            early=False,
+        )
+        for weight, shown, loss, optimizer in (
+            ("1e35", "1e+35", "w2", "sgd"),
+            ("1e35", "1e+35", "w2", "lbfgs"),
+            ("3e38", "3e+38", "w2", "adam"),
+            ("1e308", "1e+308", "w2", "lbfgs"),  # the content term was named too
+            ("1e308", "1e+308", "w2", "sgd"),
+            ("1e308", "1e+308", "gram", "lbfgs"),
+        )
+    ),
     Case("temporal-weight=-1", ["--temporal-weight", "-1"], "--temporal-weight must be >= 0"),
     Case("remove-noise=-1e300", ["--remove-noise=-1e300"], "--remove-noise must be >= 0"),
     Case(
@@ -212,6 +232,7 @@ def test_a_size_or_number_no_run_can_meet_is_one_line_at_once(case, case_folder,
     before = fingerprint(case_folder)
     done = run_capped(case_folder, case.argv, tmp_path)
     line = error_line(done, only_line=case.early)  # type: ignore[arg-type]
+    assert not FOREIGN_WARNING.search(done.stderr), done.stderr
     assert done.returncode == 2 and case.message in line, (case.message, line)
     if case.early:  # the value's own check: MXNet never loaded
         assert done.seconds < FLAGS_SECONDS and not done.imported_mxnet, done

@@ -159,3 +159,80 @@ def test_a_plan_of_any_size_is_computed_at_once():
     layout = TileLayout.of(10**30, 10**30, 128, 16, "relu5_1")
     assert layout.tiles > 10**50
     assert time.perf_counter() - began < 5
+
+
+@pytest.fixture(scope="module")
+def vgg_shaped():
+    """VGG-19's widths (random weights): the shapes of a real run's plans."""
+    return Network.build(
+        random_vgg(19, channels=None), 19, model_vgg19.STYLE_LAYERS,
+        model_vgg19.CONTENT_LAYERS, "avg", mx.cpu(), None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "sgd"])
+def test_the_cap_a_refusal_names_is_itself_accepted(vgg_shaped, optimizer):
+    """ "--max-memory 0.95 is too small ... 0.9 would work" (issue 31): the smallest tile the
+    named cap was computed for was never tried (the tiles shrank past it). At every cap
+    that is refused, the cap named works, and a tenth of a GiB less does not."""
+    net, refused = vgg_shaped, 0
+    for h, w in ((300, 400), (600, 900), (150, 2000)):
+        options = Options(max_long_edge=max(h, w), optimizer=optimizer, num_scales=1)
+        for cap in np.arange(0.4, 2.0, 0.1):
+            try:
+                plan_memory(net, [(h, w)], [], options.replace(max_memory=cap), int(cap * GIB),
+                            20 * GIB, mx.cpu())  # fmt: skip
+            except NStyleError as exc:
+                refused += 1
+                works = exc.suggested["max_memory"]
+                assert str(exc).endswith(f"--max-memory {works:.1f} would work")
+                plan_memory(net, [(h, w)], [], options, int(works * GIB), 20 * GIB, mx.cpu())
+    assert refused > 10
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_the_long_edge_a_refusal_names_fits(vgg_shaped, optimizer):
+    """Without --max-memory the line names a --max-long-edge: it was the edge at which SGD's
+    plan fits, and L-BFGS's leanest plan (Adam, two copies of the image) did not."""
+    net, named = vgg_shaped, 0
+    for cap in np.arange(0.9, 1.6, 0.1):
+        options = Options(max_long_edge=2048, optimizer=optimizer, num_scales=1)
+        with pytest.raises(NStyleError) as raised:
+            plan_memory(net, [(1536, 2048)], [], options, int(cap * GIB), int(cap * GIB), "cpu")
+        edge = raised.value.suggested["max_long_edge"]
+        named += 1
+        fit, smaller = (round(1536 * edge / 2048), edge), options.replace(max_long_edge=edge)
+        plan_memory(net, [fit], [], smaller, int(cap * GIB), int(cap * GIB), "cpu")
+    assert named >= 5
+
+
+def test_the_style_scale_a_refusal_names_fits(vgg_shaped):
+    """The style scale named was rounded to two digits, up as often as down: 1.4 named,
+    1.37 fitting. Now it is rounded down, and the value named is the value tried."""
+    net, named = vgg_shaped, 0
+    for edge, scale in ((300, 4.0), (512, 8.0), (1000, 2.0), (1000, 4.0)):
+        for cap in np.arange(0.8, 3.6, 0.1):
+            options = Options(max_long_edge=edge, optimizer="sgd", num_scales=1, style_scale=scale)
+            styles = [(round(edge * scale * 3 / 4), round(edge * scale))]
+            try:
+                plan_memory(net, [(32, 32)], styles, options, int(cap * GIB), int(cap * GIB), "cpu")
+            except NStyleError as exc:
+                fits = exc.suggested["style_scale"]
+                assert str(exc).endswith(f"--style-scale {fits:g} would fit"), str(exc)
+                long_edge = round(edge * fits)
+                named += 1
+                plan_memory(net, [(32, 32)], [(round(long_edge * 3 / 4), long_edge)],
+                            options.replace(style_scale=fits), int(cap * GIB), int(cap * GIB),
+                            "cpu")  # fmt: skip
+    assert named > 10
+
+
+def test_two_digits_down():
+    assert [memory.two_digits_down(v) for v in (0.0347, 0.29, 4.3, 1.37, 9.99, 123456.0)] == [
+        0.034,
+        0.29,
+        4.3,
+        1.3,
+        9.9,
+        120000.0,
+    ]

@@ -2,6 +2,8 @@
 network's features, its gradient against finite differences, tiled equal to untiled, regions,
 blended paintings, and a covariance from fewer positions than channels."""
 
+import warnings
+
 import mxnet as mx
 import numpy as np
 import pytest
@@ -323,3 +325,36 @@ def test_a_w2_picture_on_vgg16_moves_to_the_painting_s_statistics(vgg16):
     # closer to the painting's statistics than the Gram picture, about as close to the photo
     assert after["w2_distance"] < gram["w2_distance"], (after, gram)
     assert after["content_distance"] < 1.2 * gram["content_distance"], (after, gram)
+
+
+@pytest.mark.parametrize("tiled", [False, True])
+@pytest.mark.parametrize("style_loss", ["w2", "gram"])
+@pytest.mark.parametrize("style_weight", [1e35, 1e308])
+def test_an_overflowing_weight_is_inf_without_numpy_s_warnings(tiled, style_loss, style_weight):
+    """W2 with --style-weight 1e35 printed numpy's RuntimeWarnings (its float64 heads cast
+    to float32) before the one line naming the weight; at 1e308 a term switched off
+    (inf * 0) was NaN, and the content weight was named too (issue 31). Float32, as runs
+    are: the style term overflows, alone, silently (its gradient's norm not finite); the
+    content term stays finite."""
+    net = Network.build(
+        random_vgg(16, TINY_CHANNELS), 16, STYLE, CONTENT, "avg", mx.cpu(), TINY_CHANNELS,
+        "float32",
+    )  # fmt: skip
+    rng = np.random.default_rng(5)
+    shape = (1, 3, 16, 20)
+    targets = style_targets(net, [rng.uniform(-100, 100, shape)], [1.0], shape)
+    targets.update(
+        {k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k}
+    )
+    image = mx.nd.array(rng.uniform(-100, 100, shape), dtype="float32")
+    settings = {"style_loss": style_loss}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's
+        if tiled:
+            loss = TiledLoss(net, targets, image, 8, style_weight, 0.5, **settings)
+        else:
+            loss = LossExecutor(net, targets, image, style_weight, 0.5, **settings)
+        loss.step()
+        loss.weighted_losses()
+        norms = loss.term_gradient_norms()
+    assert not np.isfinite(norms["style_weight"]) and np.isfinite(norms["content_weight"]), norms

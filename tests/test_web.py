@@ -10,6 +10,7 @@ import io
 import json
 import re
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -412,6 +413,10 @@ def cli_message(argv, tmp_path, capsys) -> str:
         ({"max_long_edge": "0"}, ["--max-long-edge", "0"]),
         ({"max_long_edge": "abc"}, ["--max-long-edge", "abc"]),
         ({"optimizer": "bfgs"}, ["--optimizer", "bfgs"]),
+        ({"style_loss": "W2"}, ["--style-loss", "W2"]),
+        ({"pooling": "sum"}, ["--pooling", "sum"]),
+        ({"output_profile": "P3"}, ["--output-profile", "P3"]),
+        ({"max_long_edge": "true"}, ["--max-long-edge", "true"]),
         ({"style_weight": "-1"}, ["--style-weight", "-1"]),
         ({"tv_weight": "nan"}, ["--tv-weight", "nan"]),
         ({"lr": "0"}, ["--lr", "0"]),
@@ -626,3 +631,43 @@ def test_the_device_is_checked_as_the_command_line_does():
     assert done.stderr.startswith(
         "nstyle.web: error: --gpu 0: the installed MXNet is the CPU-only build"
     )
+
+
+def singular_profile() -> bytes:
+    """Display P3's profile with its blue colorant 0: no inverse, so the picture cannot be
+    converted back into it (LittleCMS still reads the photo)."""
+    icc = bytearray(photos.icc_profile("Display P3"))
+    (count,) = struct.unpack_from(">I", icc, 128)
+    for at in range(132, 132 + 12 * count, 12):
+        if icc[at : at + 4] == b"bXYZ":
+            (offset,) = struct.unpack_from(">I", icc, at + 4)
+            icc[offset + 8 : offset + 20] = bytes(12)
+    return bytes(icc)
+
+
+def test_a_photo_whose_profile_has_no_inverse_is_refused_at_upload(client, tmp_path, capsys):
+    """``output_profile=photo`` with such a photo: the web app answered 201, painted, then
+    failed ("internal error"), while the command line refused it before any work (issue 31).
+    Now the upload is refused with the command line's own check's line."""
+    from nstyle.errors import NStyleError
+    from nstyle.media import images, writing
+
+    photo = tmp_path / "singular.png"
+    Image.fromarray(np.full((40, 56, 3), 120, np.uint8)).save(photo, icc_profile=singular_profile())
+    response = post(
+        client, content=photo.read_bytes(), names=["singular.png", "style.jpg"],
+        output_profile="photo", **TINY,
+    )  # fmt: skip
+    message = refused(response, 400)
+    _, source = images.read_photo(photo)
+    with pytest.raises(NStyleError) as raised:
+        writing.check_encodable(
+            "x.jpg", source, writing.Finish("photo"), "output_profile=photo: singular.png"
+        )
+    assert message == str(raised.value)
+    line = cli_message(
+        ["--content-image", str(photo), "--style-image", str(ROOT / "input" / "style.jpg"),
+         "--output-profile", "photo"], tmp_path, capsys,
+    )  # fmt: skip
+    assert message.split(": ", 1)[-1] in line, line  # the same line, the flag spelled its way
+    assert post(client, content=photo.read_bytes(), **TINY).status_code == 201  # sRGB: fine

@@ -14,7 +14,7 @@ from typing import Any
 from nstyle import config, files
 from nstyle.config import Options, Outputs
 from nstyle.config.options import DEFAULT_OUTPUT
-from nstyle.errors import NStyleError, squeezed
+from nstyle.errors import NStyleError
 from nstyle.media import colour, images, writing
 from nstyle.media.metadata import Source
 from nstyle.spec import MODELS
@@ -73,14 +73,10 @@ def check_result(output: Path, content: Path, source: Source, outputs: Outputs) 
     try:
         writing.check_encodable(output, source, finish(outputs))
     except NStyleError as exc:
-        raise exc.restated(f"--output {output}: {exc}") from None
-    except Exception as exc:  # Pillow's writers raise many kinds
-        fmt = files.image_format(output)
-        raise NStyleError(
-            f"--output {output}: nstyle cannot write a picture as {fmt} ({squeezed(exc)}); "
-            "use .jpg, .png or .tif",
-            subject=output,
-        ) from None
+        if getattr(exc, "unwritable", None) is None:  # the profile's or the metadata's
+            raise exc.restated(f"--output {output}: {exc}") from None
+        message = f"--output {output}: {exc}; use .jpg, .png or .tif"
+        raise NStyleError(message, subject=output) from None
 
 
 def fallback_weights(argv: list[str], options: Options) -> str | None:

@@ -24,8 +24,14 @@ from nstyle.cli.inputs import (
 )
 from nstyle.cli.parser import parse_options
 from nstyle.cli.signals import Signals
-from nstyle.config import flag
-from nstyle.errors import Diverged, FrameworkFailure, NStyleError, exit_code, mxnet_failed
+from nstyle.errors import (
+    OUT_OF_MEMORY,
+    Diverged,
+    FrameworkFailure,
+    NStyleError,
+    exit_code,
+    mxnet_failed,
+)
 from nstyle.media import images, writing
 
 log = logging.getLogger("nstyle")
@@ -124,9 +130,7 @@ class Run:
         except MXNetError as exc:  # e.g. out of memory: say what MXNet says, in a line
             raise mxnet_failed(exc) from None
         except MemoryError:  # the host's arrays, beyond a --max-memory above what is free
-            raise FrameworkFailure(
-                f"out of memory; lower {flag('max_memory')} or {flag('max_long_edge')}"
-            ) from None
+            raise FrameworkFailure(OUT_OF_MEMORY) from None
         finally:
             Signals.defer = False
         self.weights = weights

@@ -43,7 +43,7 @@ from nstyle.config.options import (
     option,
 )
 from nstyle.config.schedule import ScalePlan, scale_count, scale_floor, scale_plan, total_epochs
-from nstyle.config.values import KINDS, check_finite, check_values, typed
+from nstyle.config.values import KINDS, check_choices, check_finite, check_values, typed
 from nstyle.errors import NStyleTypeError
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "Start",
     "Stop",
     "blend_weights",
+    "check_choices",
     "check_finite",
     "check_layers",
     "check_options",

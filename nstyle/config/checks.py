@@ -9,7 +9,7 @@ from pathlib import Path
 from nstyle.config.limits import INITS, MAX_LONG_EDGE, flag
 from nstyle.config.options import Options, Outputs
 from nstyle.config.schedule import scale_plan
-from nstyle.config.values import check_finite, check_values
+from nstyle.config.values import check_choices, check_finite, check_values
 from nstyle.errors import NStyleError
 from nstyle.spec import MIN_EDGE, check_layer_names
 
@@ -98,7 +98,9 @@ def check_layers(options: Options, num_layers: int) -> None:
 
 
 def check_outputs(outputs: Outputs) -> None:
+    """The outputs' settings: finite, in their choices, none negative."""
     check_finite(outputs)
+    check_choices(outputs)
     for name in ("save_epochs", "print_every"):
         if getattr(outputs, name) < 0:
             raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(outputs, name)}")

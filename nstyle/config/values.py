@@ -12,17 +12,15 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from nstyle.config.limits import (
-    DEFAULT_LR,
     FLOAT32_MAX,
     MAX_LONG_EDGE,
     MAX_MEMORY_GIB,
     MAX_SEED,
-    OPTIMIZERS,
     flag,
     shown,
 )
 from nstyle.errors import NStyleError, NStyleTypeError
-from nstyle.spec import MIN_EDGE, MODELS, POOLING
+from nstyle.spec import MIN_EDGE
 
 if TYPE_CHECKING:
     from nstyle.config.options import Options
@@ -73,6 +71,22 @@ def check_finite(values: Any) -> None:
                 raise NStyleError(f"{flag(f.name)} must be a finite number, got {item}")
 
 
+def check_choices(values: Any) -> None:
+    """Every field of an ``Options`` or ``Outputs`` that has ``choices`` (the command line's
+    own) holds one of them: the library takes no other spelling (``style_loss="W2"`` would
+    otherwise paint with the Gram loss); a field whose default is None may be None (not
+    given)."""
+    for f in dataclasses.fields(values):
+        choices = f.metadata.get("choices")
+        value = getattr(values, f.name)
+        if value is None and f.default is None:
+            continue
+        if choices is not None and value not in choices:
+            raise NStyleError(
+                f"{flag(f.name)} must be one of {', '.join(choices)}, got {value!r:.60}"
+            )
+
+
 # The fields that must be > 0 (max_memory when given; lr as the optimiser will use it) and
 # >= 0, and the largest value that can work, with why.
 POSITIVE = (
@@ -112,14 +126,7 @@ def check_values(options: Options) -> None:
     """Each field's value on its own (``Options.__post_init__``): choices, signs, and sizes
     that no picture could meet or that overflow what takes them."""
     check_finite(options)
-    if options.optimizer not in DEFAULT_LR:
-        raise NStyleError(
-            f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {options.optimizer!r}"
-        )
-    if options.model not in MODELS:
-        raise NStyleError(f"--model must be one of {', '.join(MODELS)}, got {options.model!r}")
-    if options.pooling not in POOLING:
-        raise NStyleError(f"--pooling must be one of {', '.join(POOLING)}, got {options.pooling!r}")
+    check_choices(options)
     for name in POSITIVE:
         value = _value(options, name)
         if value is not None and not value > 0:

@@ -106,14 +106,17 @@ def _largest_tile(
     net, height, width, optimizer, history, cap, smallest, regions=0
 ) -> ScalePlan | None:
     """The plan with the largest tile (a multiple of the pooling stride, at least
-    ``smallest``) that fits ``cap``."""
+    ``smallest``) that fits ``cap``; ``smallest`` itself is tried last (the smallest cap
+    named when nothing fits is its plan's: that cap must work)."""
     stride = _tile_layout(net, height, width, smallest).stride
     tile = max(height, width) // stride * stride
     while tile >= smallest:
         found = predict(net, height, width, tile, optimizer, history, regions)
         if found is not None and found.peak <= cap:
             return found
-        tile = tile * 7 // 8 // stride * stride  # about 12% smaller each try
+        if tile == smallest:
+            return None
+        tile = max(tile * 7 // 8 // stride * stride, smallest)  # about 12% smaller each try
     return None
 
 
@@ -143,7 +146,7 @@ def plan_scale(
     Raises ``NoFit`` (naming the smallest cap that would work) when even the smallest
     tiles do not fit. ``regions``: masked regions (``nstyle.engine.guides``).
     """
-    first_order = optimizer if optimizer != "lbfgs" else "adam"
+    first_order = leanest(optimizer)
     choices = [(first_order, 0)]
     if optimizer == "lbfgs":
         choices = [("lbfgs", h) for h in (LBFGS_HISTORY, 10, LBFGS_FEWEST)] + choices
@@ -161,6 +164,12 @@ def plan_scale(
     least = predict(net, height, width, MIN_TILE, first_order, 0, regions)
     assert least is not None
     raise NoFit.of(least)
+
+
+def leanest(optimizer: str) -> str:
+    """The optimiser of the smallest plan ``plan_scale`` makes for ``optimizer``: itself,
+    or Adam in place of L-BFGS."""
+    return optimizer if optimizer != "lbfgs" else "adam"
 
 
 def target_tile(net: Network, height: int, width: int, cap: int) -> int | None:
@@ -208,22 +217,39 @@ def cap_error(error: NoFit, cap_flag: float | None, available: int, where: str) 
     )
 
 
-def fits_at_least(net: Network, height: int, width: int, cap: int) -> tuple[bool, ScalePlan | None]:
+def fits_at_least(
+    net: Network, height: int, width: int, cap: int, optimizer: str = "sgd", regions: int = 0
+) -> tuple[bool, ScalePlan | None]:
     """(whether a picture of this shape fits ``cap`` in the smallest tiles with the
-    leanest optimiser, that plan)."""
-    least = predict(net, height, width, MIN_TILE, "sgd", 0)
-    return least is not None and least.peak <= cap, least
+    leanest plan for ``optimizer`` (sgd: a style image's targets, forward passes only),
+    that plan; None for a picture that fits the cap but is beyond MXNet's arrays, or has a
+    side under ``MIN_EDGE``: no cap makes it fit)."""
+    if min(height, width) < MIN_EDGE:
+        return False, None
+    least = predict(net, height, width, MIN_TILE, leanest(optimizer), 0, regions)
+    fits = least is not None and least.peak <= cap
+    if fits and not within_mxnet(height, width):
+        return False, None
+    return fits, least
 
 
-def largest_edge_that_fits(net: Network, height: int, width: int, edge: int, cap: int) -> int:
+def within_mxnet(height: int, width: int) -> bool:
+    """A picture MXNet can hold at all: its (1, 3, H, W) under 2^31 numbers (tiles or
+    not, the whole image is one array)."""
+    return 3 * height * width < MAX_ELEMENTS
+
+
+def largest_edge_that_fits(
+    net: Network, height: int, width: int, edge: int, cap: int, optimizer: str, regions: int = 0
+) -> int:
     """The long edge, 0.9 times smaller at each try from ``edge`` (the picture ``height``
-    x ``width`` is at ``edge``), at which the smallest tiles fit ``cap``: the edge to name
-    when a picture does not fit."""
+    x ``width`` is at ``edge``), at which the smallest tiles fit ``cap`` with ``optimizer``
+    (``plan_scale``'s leanest plan for it): the edge to name when a picture does not fit."""
     while edge > MIN_EDGE:
         edge = int(edge * 0.9)
         factor = edge / max(height, width)
         h, w = max(1, round(height * factor)), max(1, round(width * factor))
-        if fits_at_least(net, h, w, cap)[0]:
+        if fits_at_least(net, h, w, cap, optimizer, regions)[0]:
             break
     return edge
 
@@ -232,16 +258,23 @@ def largest_style_scale_that_fits(
     net: Network, height: int, width: int, style_scale: float, long_edge: int, cap: int
 ) -> float:
     """The style scale, 0.9 times smaller at each try from ``style_scale`` (the style image
-    ``height`` x ``width`` is at it), at which its targets fit ``cap`` in the smallest
-    tiles, or the last before its long edge reaches ``MIN_EDGE``."""
+    ``height`` x ``width`` is at it) and rounded down to two significant digits (the value
+    named is the value tried: rounded up it may not fit), at which its targets fit ``cap``
+    in the smallest tiles, or the last before its long edge reaches ``MIN_EDGE``."""
     scale = style_scale
     while scale * long_edge > MIN_EDGE:
-        scale *= 0.9
-        factor = scale / style_scale
+        scale = two_digits_down(scale * 0.9)
+        factor = max(1, round(long_edge * scale)) / max(height, width)  # as ``style_edge``
         h, w = max(1, round(height * factor)), max(1, round(width * factor))
         if fits_at_least(net, h, w, cap)[0]:
             break
     return scale
+
+
+def two_digits_down(value: float) -> float:
+    """``value`` > 0 rounded down to two significant digits: 0.0347 -> 0.034."""
+    unit = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return float(f"{math.floor(value / unit + 1e-9) * unit:.2g}")  # 0.29 / 0.01 < 29
 
 
 def check_fits_at_all(

@@ -72,8 +72,14 @@ def losses_reader(
 ) -> Callable[[], dict[str, float]]:
     """A function that reads ``values`` (one host synchronisation) as each named loss times
     its weight. It holds only these arrays, not the executor that made them: a caller that
-    keeps the last epoch's losses must not keep a scale's executors alive into the next."""
-    return lambda: dict(zip(names, values.asnumpy().astype(np.float64) * weights))
+    keeps the last epoch's losses must not keep a scale's executors alive into the next.
+    A product beyond float64 is inf, silently: the solvers check and name the weight."""
+
+    def read() -> dict[str, float]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return dict(zip(names, values.asnumpy().astype(np.float64) * weights))
+
+    return read
 
 
 def w2_terms(net: Network, targets: dict[str, mx.nd.NDArray], keys, shape) -> W2Terms:
@@ -92,19 +98,32 @@ def w2_terms(net: Network, targets: dict[str, mx.nd.NDArray], keys, shape) -> W2
 def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArray):
     """(the unweighted distances as an array like ``like``, the head gradients of the Gram
     outputs and of the sum outputs) for the picture's ``grams`` and ``sums``, each key's
-    gradient times its weight (0: that term's gradient off)."""
+    gradient times its weight (0: that term's gradient off, even where it is inf).
+
+    Values beyond the device's float32 become inf, without numpy's warnings: the solvers
+    check the losses and the gradient and name the weight that overflows."""
     values, d_grams, d_sums = terms.evaluate(
         [g.asnumpy() for g in grams], [s.asnumpy() for s in sums]
     )
     ctx, dtype = like.context, like.dtype
-    gram_heads = [  # doubled: ``terms.gram``'s one-operand backward
-        mx.nd.array(d * (GRAM_GRAD_FACTOR * w), ctx=ctx, dtype=dtype)
-        for d, w in zip(d_grams, weights)
-    ]
-    sum_heads = [
-        mx.nd.array((d * w).reshape(-1, 1), ctx=ctx, dtype=dtype) for d, w in zip(d_sums, weights)
-    ]
-    return mx.nd.array(values, ctx=ctx, dtype=dtype), gram_heads, sum_heads
+
+    def weighted(array, weight: float) -> mx.nd.NDArray:
+        with np.errstate(over="ignore", invalid="ignore"):
+            product = array * weight if weight else np.zeros_like(array)
+        return on_device(product, ctx, dtype)
+
+    # the Gram heads doubled: ``terms.gram``'s one-operand backward
+    gram_heads = [weighted(d, GRAM_GRAD_FACTOR * w) for d, w in zip(d_grams, weights)]
+    sum_heads = [weighted(d.reshape(-1, 1), w) for d, w in zip(d_sums, weights)]
+    return on_device(values, ctx, dtype), gram_heads, sum_heads
+
+
+def on_device(values, ctx: mx.Context, dtype) -> mx.nd.NDArray:
+    """``values`` (float64 on the host) as an array of ``dtype`` on ``ctx``: what float32
+    cannot hold becomes inf, without numpy's warning (the solvers check the losses and
+    the gradient, and name the weight that overflows)."""
+    with np.errstate(over="ignore"):
+        return mx.nd.array(np.asarray(values, np.float64).astype(dtype), ctx=ctx, dtype=dtype)
 
 
 def gradient_norms(loss) -> dict[str, float]:
@@ -170,9 +189,7 @@ class LossExecutor:
             {**net.params, **targets, **compact_guides(targets, keys), "data": image},
             grad_arrays={"data": self.grad},
         )
-        self._heads = [
-            mx.nd.array([h * GRAM_GRAD_FACTOR], ctx=net.ctx, dtype=image.dtype) for h in heads
-        ]
+        self._heads = [on_device([h * GRAM_GRAD_FACTOR], net.ctx, image.dtype) for h in heads]
         self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
         self._style_values: mx.nd.NDArray | None = None  # the host's W2 distances
 
@@ -189,7 +206,7 @@ class LossExecutor:
         heads = [h if o else self._zero for h, o in zip(self._heads[count:], on[count:])]
         if self.w2 is not None:
             statistics_ = self.outputs[: 2 * count]
-            weights = self.head_weights[:count] * np.array(on[:count])
+            weights = np.where(on[:count], self.head_weights[:count], 0.0)  # inf * 0: NaN
             self._style_values, grams, sums = w2_heads(
                 self.w2, statistics_[::2], statistics_[1::2], weights, self.grad
             )

@@ -31,7 +31,7 @@ from nstyle.engine.plan import RunPlan, memory_cap, plan_run
 from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
 from nstyle.engine.terms import Network
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, named_failures
 from nstyle.media import images
 from nstyle.media.flow import previous_frame_target
 from nstyle.weights import Weights, resolve
@@ -236,6 +236,7 @@ class Painter:
             self.weights.channels,
         )
 
+    @named_failures(settle=lambda: drained())
     def paint(
         self,
         content: np.ndarray,
@@ -350,6 +351,15 @@ class Painter:
         warped, mask = previous_frame_target(before, current, styled)
         temporal = Temporal(warped, mask, weight)
         return self.paint(frame, callback=callback, start=warped, temporal=temporal, masks=masks)
+
+
+def drained() -> None:
+    """MXNet's queued work waited for after a failure, its errors dropped (the failure is
+    reported): an allocation that failed in the engine raised again in MXNet's exit hook."""
+    try:
+        mx.nd.waitall()
+    except Exception:  # noqa: S110  (the same failure, already reported)
+        pass
 
 
 def _iterate_callback(

@@ -109,29 +109,28 @@ def plan_memory(
     for height, width in reversed(shapes):  # the finest first: it needs the most
         try:
             plans.append(memory.plan_scale(net, height, width, options.optimizer, cap, regions))
+            if not memory.within_mxnet(height, width):  # a cap that takes it: name an edge
+                edge = memory.largest_edge_that_fits(
+                    net, height, width, options.max_long_edge, cap, options.optimizer, regions
+                )
+                raise TooLarge(
+                    f"a {width}x{height} picture is beyond MXNet's arrays (3 x {width} x "
+                    f"{height} numbers, at most 2^31); {flag('max_long_edge')} {edge} would fit",
+                    suggested={"max_long_edge": edge},
+                )
         except memory.NoFit as exc:
             error = memory.cap_error(exc, options.max_memory, available, str(ctx))
             if options.max_memory is None:
-                edge = memory.largest_edge_that_fits(net, height, width, options.max_long_edge, cap)
+                edge = memory.largest_edge_that_fits(
+                    net, height, width, options.max_long_edge, cap, options.optimizer, regions
+                )
                 error = TooLarge(
                     f"{error}; {flag('max_long_edge')} {edge} would fit",
                     suggested={"max_long_edge": edge},
                 )
             raise error from None
     plans.reverse()
-    for height, width in style_shapes:  # their targets, tile by tile if need be
-        fits, least = memory.fits_at_least(net, height, width, cap)
-        if not fits:
-            scale = memory.largest_style_scale_that_fits(
-                net, height, width, options.style_scale, options.max_long_edge, cap
-            )
-            raise TooLarge(
-                f"the style image at {flag('style_scale')} {options.style_scale:g} is "
-                f"{width}x{height} and needs at least "
-                f"{(least.peak if least else float('inf')) / GIB:.1f} GiB but the cap is "
-                f"{cap / GIB:.1f} GiB; {flag('style_scale')} {scale:.2g} would fit",
-                suggested={"style_scale": float(f"{scale:.2g}")},
-            )
+    check_styles_fit(net, style_shapes, options, cap)
     if options.max_memory is not None and cap > available:
         log.warning(
             "%s %g is more than the %.1f GiB free on %s",
@@ -141,3 +140,26 @@ def plan_memory(
             ctx,
         )
     return plans
+
+
+def check_styles_fit(
+    net: Network, style_shapes: Sequence[tuple[int, int]], options: Options, cap: int
+) -> None:
+    """Each style image (at the finest scale) has its targets computed within ``cap``, tile
+    by tile if need be, and MXNet can hold it; else one line naming a ``--style-scale``."""
+    for height, width in style_shapes:  # their targets, tile by tile if need be
+        fits, least = memory.fits_at_least(net, height, width, cap)
+        if not fits:
+            scale = memory.largest_style_scale_that_fits(
+                net, height, width, options.style_scale, options.max_long_edge, cap
+            )
+            need = (
+                f"needs at least {least.peak / GIB:.1f} GiB but the cap is {cap / GIB:.1f} GiB"
+                if least is not None
+                else f"is beyond MXNet's arrays (3 x {width} x {height} numbers, at most 2^31)"
+            )
+            raise TooLarge(
+                f"the style image at {flag('style_scale')} {options.style_scale:g} is "
+                f"{width}x{height} and {need}; {flag('style_scale')} {scale:g} would fit",
+                suggested={"style_scale": scale},
+            )

@@ -31,6 +31,7 @@ from nstyle.engine.objective import (
     gradient_norms,
     head_weights,
     losses_reader,
+    on_device,
     style_keys,
     w2_heads,
     w2_terms,
@@ -233,7 +234,7 @@ class TiledLoss:
         self.grad = mx.nd.zeros(shape, ctx=ctx, dtype=dtype)
         self._values = mx.nd.zeros((len(self.names),), ctx=ctx, dtype=dtype)
         self._content_heads = [
-            mx.nd.array([weights[f"content_{n}"] * GRAM_GRAD_FACTOR], ctx=ctx, dtype=dtype)
+            on_device([weights[f"content_{n}"] * GRAM_GRAD_FACTOR], ctx, dtype)
             for n in net.content_layers
         ]
 
@@ -291,7 +292,7 @@ class TiledLoss:
     def _style_heads(self, totals, on: float):
         """(the head gradients of the style outputs, the style terms' values)."""
         style = len(self.style_keys)
-        weights = self.head_weights[:style] * on
+        weights = self.head_weights[:style] * on if on else np.zeros(style)  # inf * 0: NaN
         if self.w2 is not None:
             values, grams, sums = w2_heads(
                 self.w2, totals[:style], totals[style : 2 * style], weights, self.grad

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nstyle.errors import NStyleError
+from nstyle.errors import NStyleError, squeezed
 from nstyle.files import image_format, replaced_atomically
 from nstyle.media import colour, sixteen
 from nstyle.media.metadata import Source, exif_bytes, exif_tags
@@ -176,18 +176,32 @@ def write_picture(
     )  # fmt: skip
 
 
-def check_encodable(path: str | os.PathLike, source: Source | None, finish: Finish) -> None:
+def check_encodable(
+    path: str | os.PathLike,
+    source: Source | None,
+    finish: Finish,
+    what: str = "the photo's profile",
+) -> None:
     """Refuse now, in one line, what writing a picture of this photo to ``path`` would
-    refuse at the end: a profile that cannot take the picture back, a type without a
-    colour profile for the photo's, metadata a JPEG cannot hold (a small picture is
-    encoded as the result will be)."""
+    refuse at the end: a profile that cannot take the picture back (``what`` names it), a
+    type without a colour profile for the photo's, metadata a JPEG cannot hold (a small
+    picture is encoded as the result will be). The command line, a batch and the web app
+    share it. An encoder's own failure (Pillow's writers raise many kinds) is an
+    ``NStyleError`` whose ``unwritable`` field is the format."""
     fmt = image_format(Path(path))
     if finish.profile == "photo" and source is not None and source.icc is not None:
-        colour.matrix_shaper(source.icc)
-    encode(
-        np.zeros((8, 8, 3), np.float32), fmt, source=source, profile=finish.profile,
-        location=finish.location,
-    )  # fmt: skip
+        colour.matrix_shaper(source.icc, what)
+    try:
+        encode(
+            np.zeros((8, 8, 3), np.float32), fmt, source=source, profile=finish.profile,
+            location=finish.location,
+        )  # fmt: skip
+    except NStyleError:
+        raise
+    except Exception as exc:
+        raise NStyleError(
+            f"nstyle cannot write a picture as {fmt} ({squeezed(exc)})", unwritable=fmt
+        ) from None
 
 
 def denoise(image: np.ndarray, weight: float) -> np.ndarray:

@@ -175,6 +175,8 @@ def run(app: Starlette, sock: socket.socket, host: str, device: str) -> None:
     working folder is removed."""
     import uvicorn
 
+    from nstyle.web.server import signals_held
+
     server = app.state.server
 
     class Stoppable(uvicorn.Server):
@@ -184,10 +186,10 @@ def run(app: Starlette, sock: socket.socket, host: str, device: str) -> None:
 
     # The worker starts and stops here, not in the app's lifespan: a second Ctrl-C makes
     # uvicorn skip the lifespan's end, and cancelling it would log a traceback.
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=2
-    )
     try:
+        config = uvicorn.Config(
+            app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        )
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
         port = sock.getsockname()[1]
         shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
@@ -197,8 +199,12 @@ def run(app: Starlette, sock: socket.socket, host: str, device: str) -> None:
         )
         Stoppable(config).run(sockets=[sock])  # then raises the signal that stopped it
     finally:
-        server.stopping.set()
-        server.close()
+        try:
+            server.stopping.set()
+            server.close()
+        finally:  # again, should a second Ctrl-C land before ``close`` held the signals
+            with signals_held():
+                server.remove_folder()
 
 
 if __name__ == "__main__":

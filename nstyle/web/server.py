@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from starlette.requests import Request
 from nstyle import config
 from nstyle.engine.scale import style_edge
 from nstyle.errors import NStyleError
-from nstyle.media import colour, images
+from nstyle.media import images, writing
 from nstyle.media.metadata import Source
 from nstyle.web import options as fields
 from nstyle.web.guard import MAX_STYLES, MAX_UPLOAD, STALLED, read_form, sanitized
@@ -35,6 +37,7 @@ from nstyle.web.jobs import Job, QueueFull, Stopping, Worker, log
 from nstyle.web.options import Settings
 from nstyle.web.refusals import STOPPING, Refused, status_of
 
+HELD = (signal.SIGINT, signal.SIGTERM)  # the signals that stop the server
 Uploads = dict[str, list[UploadFile]]  # "content", "style" and "mask": the form's files
 
 
@@ -67,6 +70,25 @@ def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
     return uploads, values
 
 
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM noted inside, not raised, then raised when it ends (in the main
+    thread, where Python runs its handlers; blocking them there would not do: another
+    thread takes the signal and the main thread's handler still runs)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    noted = {sig: signal.signal(sig, lambda n, _: caught.append(n)) for sig in HELD}
+    try:
+        yield
+    finally:
+        for sig, handler in noted.items():
+            signal.signal(sig, handler)
+        for number in caught[:1]:
+            signal.raise_signal(number)
+
+
 class Server:
     """The worker, the working folder (``workdir``, made here when none is given), the
     limits of an upload, and the event a signal sets to stop the server."""
@@ -93,11 +115,14 @@ class Server:
         self.worker.start()
 
     def close(self) -> None:
-        """Stop the worker (the running job's epoch ends), then remove the folder."""
+        """Stop the worker (the running job's epoch ends; a second Ctrl-C ends the wait),
+        then remove the folder, with Ctrl-C and SIGTERM held until it is gone: a signal
+        landing in the removal left the folder behind. (Held, not lost: it is raised after.)"""
         try:
             self.worker.stop()
         finally:
-            self.remove_folder()
+            with signals_held():
+                self.remove_folder()
 
     def job(self, job_id: str) -> Job:
         job = self.worker.get(job_id)
@@ -136,13 +161,14 @@ class Server:
 
     @staticmethod
     def check_profile(settings: Settings, source: Source, label: str) -> None:
-        """``output_profile=photo``: the photo's profile can take the picture back (as the
-        command line checks it)."""
-        if settings.profile == "photo" and source.icc is not None:
-            try:
-                colour.matrix_shaper(source.icc, f"output_profile=photo: {label}")
-            except NStyleError as exc:
-                raise Refused(400, str(exc)) from None
+        """The picture can be written as the settings ask (the photo's profile, its
+        metadata): the command line's own check (``media.writing.check_encodable``), at
+        upload."""
+        finish = writing.Finish(settings.profile, settings.location)
+        try:
+            writing.check_encodable("x.jpg", source, finish, f"output_profile=photo: {label}")
+        except NStyleError as exc:
+            raise Refused(400, str(exc)) from None
 
     async def read_pictures(
         self, uploads: Uploads, options: config.Options
@@ -268,6 +294,8 @@ class Server:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileNotFoundError:  # the folder was removed: a new one of our own
+            if self.closed:  # by ``remove_folder``: the server is stopping, none is left
+                raise Refused(503, STOPPING) from None
             self.workdir, self.own = Path(tempfile.mkdtemp(prefix="nstyle-web-")), True
             log.warning("nstyle.web: warning: %s was removed; now %s", path.parent, self.workdir)
             path = self.workdir / path.name
