@@ -74,18 +74,22 @@ def style_gradient_norms(judge: Judge, photo: Path, painting: Path, size: int) -
 
 def evaluation_seconds(judge: Judge, photo: Path, painting: Path, size: int, rounds: int,
                        names=("gram", "w2")):  # fmt: skip
-    """Median seconds of one evaluation with each loss, in alternating rounds of 3."""
+    """Median seconds of one evaluation with each loss, in alternating rounds of 3: wall
+    seconds, and the process's processor seconds (``<loss>_cpu``: on a shared machine, the
+    work done whatever the other loads)."""
     losses = executors(judge, photo, painting, size, names)
     times: dict[str, list[float]] = {k: [] for k in losses}
+    times.update({f"{k}_cpu": [] for k in losses})
     for turn in range(rounds + 1):  # the first round warms up
         for name, loss in losses.items():
             for _ in range(3):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 loss.step()
                 loss.weighted_losses()
                 loss.grad.wait_to_read()
                 if turn:
                     times[name].append(time.perf_counter() - start)
+                    times[f"{name}_cpu"].append(time.process_time() - cpu)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -127,7 +131,10 @@ def main() -> None:
         name = f"{photo.stem}-{painting.stem}"
         if args.what == "cost":
             found = evaluation_seconds(judge, photo, painting, args.size, args.rounds, args.losses)
-            ratios = {f"{k}/gram": v / found["gram"] for k, v in found.items() if k != "gram"}
+            ratios = {f"{k}/gram": round(found[k] / found["gram"], 3) for k in args.losses[1:]} | {
+                f"{k}/gram_cpu": round(found[f"{k}_cpu"] / found["gram_cpu"], 3)
+                for k in args.losses[1:]
+            }
             print(json.dumps({"pair": name, "size": args.size, **found, **ratios}), flush=True)
             continue
         if args.what == "balance":
