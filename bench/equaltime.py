@@ -72,8 +72,8 @@ def main() -> None:
     parser.add_argument("--losses", nargs="+", default=["gram", "mixed"])
     parser.add_argument("--free", action="store_true", help="no budget: each runs to its end")
     parser.add_argument(
-        "--budgets", type=Path, help="an earlier results.jsonl: each pair's budget from its first"
-        " loss's processor seconds there (then every loss given is stopped at it)",
+        "--budgets", type=Path, help="an earlier results.jsonl: each pair's budget from the last"
+        " line of the pair there (then every loss given is stopped at it)",
     )  # fmt: skip
     parser.add_argument("--content-weight", type=float, default=Options().content_weight)
     parser.add_argument(
@@ -96,7 +96,9 @@ def main() -> None:
         budget = None
         if args.budgets:
             found = [json.loads(line) for line in args.budgets.read_text().splitlines()]
-            budget = next(r["budget"] or r["cpu_seconds"] for r in found if r["pair"] == name)
+            budget = next(  # the last line of the pair: later runs win
+                r["budget"] or r["cpu_seconds"] for r in reversed(found) if r["pair"] == name
+            )
         for loss in args.losses:
             painter = Painter([painting], options.replace(style_loss=loss), weights=weights)
             found = paint_within(painter, photo, budget)
