@@ -4,6 +4,7 @@ pictures each paints on several photo/painting pairs.
     .venv/bin/python -m bench.styleloss balance --pairs PHOTO:PAINTING ... [--size 512]
     .venv/bin/python -m bench.styleloss paint --pairs PHOTO:PAINTING ... --work DIR [--size 512]
     .venv/bin/python -m bench.styleloss cost --pairs PHOTO:PAINTING [--size 512] [--rounds 5]
+        [--losses gram w2 mixed]
 
 ``balance`` prints, per pair at the photo itself (the default start), the norm of the style
 term's gradient with the Gram loss and with the W2 loss (each at --style-weight 1): how
@@ -12,7 +13,8 @@ settings and each ``--style-loss`` (W2 also at each of ``--w2-weights``, its
 ``--style-weight``: the W2 term's weight is linear in it, so this tries other values of
 ``W2_SCALE``), and prints one JSON line per picture: time, epochs, ``bench.quality``'s
 three distances. ``cost`` times one evaluation of the
-objective (forward, backward, the losses read: what an epoch costs) with each loss,
+objective (forward, backward, the losses read: what an epoch costs) with each loss (gram
+first: the others' ratios are to it),
 alternating in rounds so that both see the same machine, and prints the medians and ratio.
 """
 
@@ -46,8 +48,11 @@ def pair(text: str) -> tuple[Path, Path]:
     return Path(photo), Path(painting)
 
 
-def executors(judge: Judge, photo: Path, painting: Path, size: int) -> dict[str, LossExecutor]:
-    """Each loss's executor (weights 1) on the photo at ``size``, against the painting."""
+def executors(
+    judge: Judge, photo: Path, painting: Path, size: int, losses=("gram", "w2")
+) -> dict[str, LossExecutor]:
+    """Each of ``losses``' executor (weights 1) on the photo at ``size``, against the
+    painting."""
     mean = judge.weights.convention.mean_pixel
     content = images.resize_long_edge(images.read_image(photo), size)
     style = images.resize_long_edge(images.read_image(painting), size)
@@ -56,7 +61,7 @@ def executors(judge: Judge, photo: Path, painting: Path, size: int) -> dict[str,
     targets = style_targets(net, [images.preprocess(style, mean)], [1.0], x.shape)
     targets.update(image_targets(net, x, "content"))
     image = mx.nd.array(x)
-    return {k: LossExecutor(net, targets, image, 1.0, 1.0, style_loss=k) for k in ("gram", "w2")}
+    return {k: LossExecutor(net, targets, image, 1.0, 1.0, style_loss=k) for k in losses}
 
 
 def style_gradient_norms(judge: Judge, photo: Path, painting: Path, size: int) -> dict:
@@ -67,19 +72,24 @@ def style_gradient_norms(judge: Judge, photo: Path, painting: Path, size: int) -
     return found
 
 
-def evaluation_seconds(judge: Judge, photo: Path, painting: Path, size: int, rounds: int):
-    """Median seconds of one evaluation with each loss, in alternating rounds of 3."""
-    losses = executors(judge, photo, painting, size)
+def evaluation_seconds(judge: Judge, photo: Path, painting: Path, size: int, rounds: int,
+                       names=("gram", "w2")):  # fmt: skip
+    """Median seconds of one evaluation with each loss, in alternating rounds of 3: wall
+    seconds, and the process's processor seconds (``<loss>_cpu``: on a shared machine, the
+    work done whatever the other loads)."""
+    losses = executors(judge, photo, painting, size, names)
     times: dict[str, list[float]] = {k: [] for k in losses}
+    times.update({f"{k}_cpu": [] for k in losses})
     for turn in range(rounds + 1):  # the first round warms up
         for name, loss in losses.items():
             for _ in range(3):
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 loss.step()
                 loss.weighted_losses()
                 loss.grad.wait_to_read()
                 if turn:
                     times[name].append(time.perf_counter() - start)
+                    times[f"{name}_cpu"].append(time.process_time() - cpu)
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
@@ -120,8 +130,12 @@ def main() -> None:
     for photo, painting in args.pairs:
         name = f"{photo.stem}-{painting.stem}"
         if args.what == "cost":
-            found = evaluation_seconds(judge, photo, painting, args.size, args.rounds)
-            print(json.dumps({"pair": name, **found, "ratio": found["w2"] / found["gram"]}))
+            found = evaluation_seconds(judge, photo, painting, args.size, args.rounds, args.losses)
+            ratios = {f"{k}/gram": round(found[k] / found["gram"], 3) for k in args.losses[1:]} | {
+                f"{k}/gram_cpu": round(found[f"{k}_cpu"] / found["gram_cpu"], 3)
+                for k in args.losses[1:]
+            }
+            print(json.dumps({"pair": name, "size": args.size, **found, **ratios}), flush=True)
             continue
         if args.what == "balance":
             norms = style_gradient_norms(judge, photo, painting, args.size)

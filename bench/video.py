@@ -1,6 +1,7 @@
 """Video (issue 14): flicker with and without the temporal term, and the time per frame.
 
     .venv/bin/python -m bench.video [--edge 256] [--frames 6] [--gif docs/video.gif]
+        [--style-loss gram] [--clips pan]
 
 Two clips made from the bundled photo, painted in the bundled painting's style frame by
 frame (``api.Painter.paint_frame``), once with ``--temporal-weight 0`` (each frame on its
@@ -85,8 +86,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--weights", type=float, nargs="+", default=[Options().temporal_weight])
     parser.add_argument("--gif", default=None, help="write the pan here (input | 0 | default)")
+    parser.add_argument("--style-loss", default=Options().style_loss)
+    parser.add_argument("--clips", nargs="+", default=["pan", "zoom"], choices=("pan", "zoom"))
     args = parser.parse_args()
-    options = Options(model="vgg16", max_long_edge=args.edge)
+    options = Options(model="vgg16", max_long_edge=args.edge, style_loss=args.style_loss)
     weights = load_weights(options)
     photo = images.resize_long_edge(images.read_image(ROOT / "input/content.jpg"), 2 * args.edge)
     style = images.read_image(ROOT / "input/style.jpg")
@@ -96,7 +99,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     kept = {}
-    for name, make in (("pan (exact motion)", pan), ("zoom + sliding patch (DIS)", zoom)):
+    clips = {"pan": ("pan (exact motion)", pan), "zoom": ("zoom + sliding patch (DIS)", zoom)}
+    for name, make in (clips[c] for c in args.clips):
         frames, flows = make(photo, args.edge, args.frames)
         floor = temporal.warping_error(frames, flows)
         print(f"| {name}: the input frames | | {floor:.1f} | | | |", flush=True)

@@ -33,6 +33,12 @@ def configure() -> None:
     # One OpenMP thread per core: MXNet's own default oversubscribes small machines
     # (docs/BENCHMARKS.md, "What made it fast").
     os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+    # One thread for the host's BLAS and LAPACK (numpy's OpenBLAS; MXNet's bundled copy too,
+    # which oneDNN's operators do not use): the Wasserstein-2 term's eigendecompositions ran
+    # beside MXNet's OpenMP threads, and two OpenBLAS threads contending with them on two
+    # cores made a 512 x 512 eigendecomposition 10 to 20 times slower than one thread
+    # (docs/BENCHMARKS.md, "Wasserstein-2 at the cost of Gram"). Set before numpy loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # MXNet prints a line per executor when oneDNN's subgraph backend is active.
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
     restore_for_mxnet()

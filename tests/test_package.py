@@ -2,6 +2,8 @@
 run one way."""
 
 import ast
+import glob
+import os
 import re
 import shutil
 import subprocess
@@ -11,6 +13,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,6 +197,30 @@ def test_nstyle_loads_before_mxnet(module):
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+OPENBLAS_THREADS = """
+import ctypes, glob, os
+import nstyle, numpy
+[lib] = glob.glob(os.path.join(os.path.dirname(numpy.__file__) + ".libs", "libopenblas*"))
+print(ctypes.CDLL(lib).openblas_get_num_threads64_())
+"""
+
+
+@pytest.mark.parametrize("given", [None, "2"])
+def test_the_host_s_blas_runs_one_thread_unless_told(given):
+    """After ``import nstyle``, numpy's OpenBLAS runs one thread (two beside MXNet's OpenMP
+    threads made W2's eigendecompositions 10 to 20 times slower); a value in the environment
+    wins."""
+    if not glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libopenblas*")):
+        pytest.skip("this numpy does not bundle OpenBLAS")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env.update({} if given is None else {"OPENBLAS_NUM_THREADS": given})
+    done = subprocess.run(
+        [sys.executable, "-c", OPENBLAS_THREADS], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [given or "1"]
 
 
 def test_one_range_of_pythons_everywhere():

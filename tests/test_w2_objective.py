@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.linalg import sqrtm
 
-from nstyle.engine import guides
+from nstyle.engine import guides, objective
 from nstyle.engine.objective import LossExecutor, w2_terms
 from nstyle.engine.scale import style_targets
 from nstyle.engine.terms import W2_SCALE, Network
@@ -358,3 +358,40 @@ def test_an_overflowing_weight_is_inf_without_numpy_s_warnings(tiled, style_loss
         loss.weighted_losses()
         norms = loss.term_gradient_norms()
     assert not np.isfinite(norms["style_weight"]) and np.isfinite(norms["content_weight"]), norms
+
+
+@pytest.mark.parametrize("tile", [None, (12, 8)])
+def test_mixed_is_w2_on_the_narrow_layers_and_gram_on_the_wide(monkeypatch, tile):
+    """``style_loss="mixed"``: each layer's term, and the gradient, are W2's on the layers of
+    at most ``MIXED_W2_CHANNELS`` channels and Gram's on the others (the gradient is linear in
+    the layers' weights: W2's with the wide layers weighted 0 plus Gram's with the narrow
+    ones weighted 0), whole and tile by tile."""
+    monkeypatch.setattr(objective, "MIXED_W2_CHANNELS", 6)  # relu1_1, relu2_1: W2; relu3_1
+    shape = (1, 3, 22, 30)
+    net, targets, _, _, x = setting(shape, (1, 3, 20, 14), 4)
+    narrow = [n for n in STYLE if net.channels[n] <= 6]
+    assert 0 < len(narrow) < len(STYLE)
+
+    def loss(kind, layer_weights, content_weight=0.5):
+        image = mx.nd.array(x, dtype="float64")
+        args = (3.0, content_weight, layer_weights)
+        found = (
+            LossExecutor(net, targets, image, *args, style_loss=kind)
+            if tile is None
+            else TiledLoss(net, targets, image, tile, *args, style_loss=kind)
+        )
+        found.step()
+        return found
+
+    mixed = loss("mixed", LAYER_WEIGHTS)
+    only = {n: (w if n in narrow else 0.0) for n, w in LAYER_WEIGHTS.items()}
+    w2 = loss("w2", only)
+    gram = loss("gram", {n: w - only[n] for n, w in LAYER_WEIGHTS.items()}, 0.0)
+    values, w2_values, gram_values = (f.weighted_losses() for f in (mixed, w2, gram))
+    assert mixed.names[: len(narrow)] == [f"style_{n}" for n in narrow]  # the W2 terms first
+    for name, value in values.items():
+        layer = name[len("style_") :]
+        expected = gram_values[name] if layer in STYLE and layer not in narrow else w2_values[name]
+        assert_allclose(value, expected, rtol=1e-9)
+    expected = w2.grad.asnumpy() + gram.grad.asnumpy()
+    assert_allclose(mixed.grad.asnumpy(), expected, rtol=1e-8, atol=1e-11 * np.abs(expected).max())

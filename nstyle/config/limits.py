@@ -8,7 +8,7 @@ from nstyle.spec import MIN_EDGE
 OPTIMIZERS = ("lbfgs", "sgd", "adam")
 DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
 INITS = ("content", "noise")
-STYLE_LOSSES = ("gram", "w2")  # the style statistics matched (nstyle.engine.objective)
+STYLE_LOSSES = ("gram", "w2", "mixed")  # the style statistics matched (nstyle.engine.objective)
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this

@@ -91,7 +91,8 @@ class Options:
         "the painting's statistics to match on each style layer: w2, its features' mean and "
         "covariance, by the Wasserstein-2 distance between Gaussians (closer to the painting "
         "on 7 of 7 pairs, preferred by blind raters on 4 of 7, docs/BENCHMARKS.md, "
-        '"Wasserstein-2"); gram, its Gram matrices (the original)',
+        '"Wasserstein-2"); gram, its Gram matrices (the original); mixed, w2 on the layers of up '
+        "to 256 channels and gram on the deeper ones",
         choices=STYLE_LOSSES,
     )
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")

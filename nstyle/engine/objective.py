@@ -6,7 +6,8 @@ The style term is the original's Gram loss, in the graph with a fixed head gradi
 Wasserstein-2 distance between the feature distributions' Gaussians (``style_loss="w2"``):
 the graph then outputs each style layer's Gram matrix and feature sum, the host computes
 the distance and its gradient with respect to them (``nstyle.engine.wasserstein``), and the
-backward pass takes those as head gradients.
+backward pass takes those as head gradients. ``style_loss="mixed"``: W2 on the layers of at
+most ``MIXED_W2_CHANNELS`` channels, the Gram loss on the wider, deeper ones (``layer_loss``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,18 @@ from nstyle.engine.terms import (
 from nstyle.engine.wasserstein import W2Terms
 
 TERMS = ("style_", "content_")  # the prefixes of the two weight flags' terms' names
+# ``style_loss="mixed"``: W2 on layers this wide or narrower (VGG's relu1_1 to relu3_1), the
+# Gram loss on the wider ones (relu4_1, relu5_1), whose 512 x 512 eigendecompositions were
+# most of W2's cost at the coarse scales and whose matched means and covariances can copy
+# the painting's objects (docs/BENCHMARKS.md, "Wasserstein-2 at the cost of Gram")
+MIXED_W2_CHANNELS = 256
+
+
+def layer_loss(loss: str, channels: int) -> str:
+    """The statistics matched on a style layer of ``channels``: "gram" or "w2"."""
+    if loss == "mixed":
+        return "w2" if channels <= MIXED_W2_CHANNELS else "gram"
+    return loss
 
 
 def head_weights(
@@ -49,7 +62,7 @@ def head_weights(
     positions = net.positions(shape)
 
     def norm(n: str) -> float:
-        if loss == "w2":
+        if layer_loss(loss, net.channels[n]) == "w2":
             return net.channels[n] / W2_SCALE
         return net.channels[n] ** 2 * positions[n]
 
@@ -59,12 +72,18 @@ def head_weights(
     return weights
 
 
-def style_keys(net: Network, regions: int) -> list[tuple[str, str]]:
+def style_keys(net: Network, regions: int, loss: str = "gram") -> list[tuple[str, str]]:
     """(key, layer) of each style term: one per layer, or one per region and layer
-    (``r<k>_<layer>``, ``nstyle.engine.guides``)."""
-    return [
+    (``r<k>_<layer>``, ``nstyle.engine.guides``); the W2 terms (``layer_loss``) first."""
+    keys = [
         (key, n) for n in net.style_layers for key in [f"r{k}_{n}" for k in range(regions)] or [n]
     ]
+    return sorted(keys, key=lambda k: layer_loss(loss, net.channels[k[1]]) != "w2")
+
+
+def w2_count(net: Network, keys, loss: str) -> int:
+    """How many of ``keys`` (``style_keys``, the W2 terms first) take the W2 term."""
+    return sum(layer_loss(loss, net.channels[n]) == "w2" for _, n in keys)
 
 
 def losses_reader(
@@ -146,7 +165,7 @@ class LossExecutor:
     ``sum_l head_l * loss_l``. With ``regions``, each style layer has one guided term per
     region (``targets`` then hold each region's ``target_gram_r<k>_<layer>``,
     ``target_sum_r<k>_<layer>`` and ``guide_r<k>_<layer>``; ``nstyle.engine.guides``).
-    ``style_loss``: "gram" or "w2" (see the module).
+    ``style_loss``: "gram", "w2" or "mixed" (see the module).
     """
 
     def __init__(
@@ -163,14 +182,13 @@ class LossExecutor:
         weights = head_weights(
             net, image.shape, style_weight, content_weight, style_layer_weights, style_loss
         )
-        self.style_keys = style_keys(net, regions)
-        self.w2 = (
-            w2_terms(net, targets, self.style_keys, image.shape) if style_loss == "w2" else None
-        )
+        self.style_keys = style_keys(net, regions, style_loss)
+        self.w2_count = count = w2_count(net, self.style_keys, style_loss)
+        self.w2 = w2_terms(net, targets, self.style_keys[:count], image.shape) if count else None
         losses = []
-        for key, name in self.style_keys:
+        for i, (key, name) in enumerate(self.style_keys):
             feature, channels, region = net.features[name], net.channels[name], key != name
-            if self.w2 is not None:
+            if i < count:
                 losses += statistics(feature, channels, key if region else None)
             else:
                 gram_loss = guided_style_loss if region else terms.style_loss
@@ -202,7 +220,7 @@ class LossExecutor:
         names start with one of ``terms`` (all by default)."""
         self.executor.forward(is_train=True)
         on = [name.startswith(terms) for name in self.names]
-        count = 0 if self.w2 is None else len(self.style_keys)
+        count = self.w2_count
         heads = [h if o else self._zero for h, o in zip(self._heads[count:], on[count:])]
         if self.w2 is not None:
             statistics_ = self.outputs[: 2 * count]
@@ -220,8 +238,8 @@ class LossExecutor:
             values = mx.nd.concat(*self.outputs, dim=0)
         else:
             assert self._style_values is not None, "no step yet"
-            content = self.outputs[2 * len(self.style_keys) :]
-            values = mx.nd.concat(self._style_values, *content, dim=0)
+            rest = self.outputs[2 * self.w2_count :]  # the Gram terms', the content terms'
+            values = mx.nd.concat(self._style_values, *rest, dim=0)
         return losses_reader(self.names, values, self.head_weights)
 
     def term_gradient_norms(self) -> dict[str, float]:

@@ -33,6 +33,7 @@ from nstyle.engine.objective import (
     losses_reader,
     on_device,
     style_keys,
+    w2_count,
     w2_heads,
     w2_terms,
 )
@@ -207,8 +208,9 @@ class TiledLoss:
             net, shape, style_weight, content_weight, style_layer_weights, style_loss
         )
         # (key, layer) per style term; a region's mask is the interior times its guide
-        self.style_keys = style_keys(net, regions)
-        self.w2 = w2_terms(net, targets, self.style_keys, shape) if style_loss == "w2" else None
+        self.style_keys = style_keys(net, regions, style_loss)  # the W2 terms first
+        self.w2_count = count = w2_count(net, self.style_keys, style_loss)
+        self.w2 = w2_terms(net, targets, self.style_keys[:count], shape) if count else None
         self.names = [f"style_{key}" for key, _ in self.style_keys]
         self.names += [f"content_{n}" for n in net.content_layers]
         heads = [weights[f"style_{n}"] for _, n in self.style_keys]
@@ -220,10 +222,9 @@ class TiledLoss:
             _masked(net.features[n], masks[key], net.channels[n]) for key, n in self.style_keys
         ]
         outputs = [gram(rows, net.channels[n]) for rows, (_, n) in zip(masked, self.style_keys)]
-        if self.w2 is not None:  # the sums of the Gram matrices' own operands
-            outputs += [
-                _masked_sum(rows, masks[key]) for rows, (key, _) in zip(masked, self.style_keys)
-            ]
+        outputs += [  # the W2 terms': the sums of the Gram matrices' own operands
+            _masked_sum(rows, masks[key]) for rows, (key, _) in zip(masked, self.style_keys[:count])
+        ]
         for n in net.content_layers:
             diff = _masked(
                 mx.sym.var(f"target_content_{n}") - net.features[n], masks[n], net.channels[n]
@@ -290,22 +291,23 @@ class TiledLoss:
         return totals
 
     def _style_heads(self, totals, on: float):
-        """(the head gradients of the style outputs, the style terms' values)."""
-        style = len(self.style_keys)
+        """(the head gradients of the style outputs, the style terms' values): the W2 terms'
+        (the first ``w2_count``: their Gram matrices' and sums' heads), then the Gram terms'."""
+        style, count = len(self.style_keys), self.w2_count
         weights = self.head_weights[:style] * on if on else np.zeros(style)  # inf * 0: NaN
+        heads, sums, values = [], [], []
         if self.w2 is not None:
-            values, grams, sums = w2_heads(
-                self.w2, totals[:style], totals[style : 2 * style], weights, self.grad
+            distances, heads, sums = w2_heads(
+                self.w2, totals[:count], totals[style : style + count], weights[:count], self.grad
             )
-            return grams + sums, [values]
+            values.append(distances)
         # dL/dG = 2h (G - T), symmetric: the head gradient of the Gram output is twice that
         # (``terms.gram``'s one-operand backward).
-        heads, values = [], []
-        for i, (key, _) in enumerate(self.style_keys):
+        for i, (key, _) in enumerate(self.style_keys[count:], start=count):
             residual = totals[i] - self.targets[f"target_gram_{key}"]
             values.append(mx.nd.sum(mx.nd.square(residual)).reshape((1,)))
             heads.append(residual * (2 * GRAM_GRAD_FACTOR * weights[i]))
-        return heads, values
+        return heads + sums, values
 
     def snapshot(self) -> Callable[[], dict[str, float]]:
         """This step's losses (see ``LossExecutor.snapshot``)."""

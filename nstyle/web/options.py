@@ -35,7 +35,7 @@ LABELS = {
     "tv_weight": "Smoothing (TV) weight",
     "preserve_colors": "Keep the photo's colours",
     "optimizer": "Optimiser",
-    "style_loss": "Style statistics (gram: the original; w2: mean and covariance)",
+    "style_loss": "Style statistics (gram: original; w2: mean, covariance; mixed: w2 shallow)",
     "num_scales": "Scales (coarse to fine)",
     "remove_noise": "Denoise the result",
     "output_profile": "Colour profile of the download",
