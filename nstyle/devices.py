@@ -91,3 +91,13 @@ def free_memory(ctx: mx.Context) -> int:
     import psutil
 
     return int(psutil.virtual_memory().available)
+
+
+def total_memory(ctx: mx.Context) -> int:
+    """Bytes ``ctx`` has in all: the GPU's memory, or the host's RAM."""
+    if ctx.device_type == "gpu":
+        _, total = mx.context.gpu_memory_info(ctx.device_id)
+        return int(total)
+    import psutil
+
+    return int(psutil.virtual_memory().total)

@@ -258,20 +258,43 @@ def test_what_the_cli_refuses_is_refused_before_201(
     check_clean(served, since)
 
 
-def test_what_the_memory_plan_refuses_fails_the_job_at_once(served, tmp_path, tiny_weights_file):
-    """What the command line refuses only once the network is known (the memory plan: a
-    style image of 32000000 px at --style-scale 1e6 from 32 px) fails the job as it starts,
-    with the command line's line (the cap it names is the memory free at that moment)."""
+@pytest.mark.parametrize(
+    "fields, same",
+    [  # the style image: any cap refuses it; the photo: the cap asked for refuses it
+        ({"style_scale": "1e6"}, "the style image at --style-scale 1e+06 is 32000000x22857143 "),
+        ({"max_memory": "1", "max_long_edge": "3000"}, "--max-memory 1 is too small for a "),
+    ],
+)
+def test_what_the_memory_plan_refuses_is_refused_at_upload(
+    served, tmp_path, tiny_weights_file, fields, same
+):
+    """What the command line refuses only once it has planned the run's memory (a style
+    image of 32000000 px at --style-scale 1e6 from 32 px; a 3000-px picture under a 1 GiB
+    cap) is refused at upload with the command line's line, in a 413, with no job queued
+    (the cap a line names without --max-memory is the memory free at that moment)."""
     since = len(served.lines)
-    expected = cli_line(tmp_path, tiny_weights_file, "--style-scale", "1e6")
-    style = (tmp_path / "cli" / "style.png").read_bytes()  # the same picture, its shape named
-    code, _, answer = post(served, {**TINY, "style_scale": "1e6"}, styles=(style,))
-    assert code == 201, answer
-    status = wait(served, answer["id"], timeout=30)
-    assert status["state"] == "failed" and status["epoch"] == 0
-    same = "the style image at --style-scale 1e+06 is 32000000x22857143 and needs at least "
-    assert expected.startswith(same) and status["error"].startswith(same), status["error"]
-    assert " GiB but the cap is " in status["error"]  # its GiB: VGG-16's, not the tiny VGG's
+    folder = make_folder(tmp_path / "cli", tiny_weights_file)
+    argv = [a for a in BASE if a not in ("--weights", "tiny.params")] + ["--model", "vgg16"]
+    for name, value in fields.items():
+        argv += ["--" + name.replace("_", "-"), value]
+    done = subprocess.run(
+        [sys.executable, str(RUN), *argv], cwd=folder, env=environment(tmp_path / "tmp"),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+        preexec_fn=capped,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    expected = error_line(done).removeprefix("nstyle: error: ")
+    style = (folder / "style.png").read_bytes()  # the same pictures, their shapes named
+    content = (folder / "content.png").read_bytes()
+    started = time.monotonic()
+    line = refused(post(served, {**TINY, **fields}, content=content, styles=(style,)), 413)
+    assert time.monotonic() - started < 10
+    assert expected.startswith(same) and line.startswith(same), line
+    if "max_memory" in fields:
+        assert line == expected
+    else:  # the GiB it needs: VGG-16's; the cap (and the scale named): what is free now
+        needs = expected.split(" but the cap is ")[0]
+        assert line.startswith(needs + " but the cap is ") and line.endswith(" would fit")
     check_clean(served, since)
 
 

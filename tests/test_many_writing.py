@@ -15,6 +15,7 @@ import tifffile
 from PIL import Image
 
 from nstyle import cli
+from nstyle.errors import NStyleError
 from nstyle.many import inputs, manifest
 from tests import photos
 from tests.test_files_photo import patches
@@ -134,6 +135,8 @@ def test_on_a_local_ray_cluster_the_same_prints(tmp_path):
 
 
 def test_a_photo_a_batch_cannot_write_fails_before_it_is_painted(tmp_path, capsys):
+    """Found from the photo's header before the runner starts (its line before the
+    "painting" line), the other photo painted; when it is the only one, nothing starts."""
     folder = tmp_path / "photos"
     heic(folder / "a.heic", 0)
     # a profile whose matrix is singular cannot take the picture back into it
@@ -145,8 +148,46 @@ def test_a_photo_a_batch_cannot_write_fails_before_it_is_painted(tmp_path, capsy
     failed = [line for line in err.splitlines() if line.startswith("nstyle: error: ")]
     assert failed[0].startswith(f"nstyle: error: {folder / 'b.png'}"), failed
     assert "cannot be inverted" in failed[0] and "1 of 2 inputs failed" in failed[1]
+    assert err.index(failed[0]) < err.index("painting "), err  # before the runner starts
     assert "wrote" in err and "b.jpg" not in err  # a.jpg painted, b.png never
     assert sorted(p.name for p in out.iterdir()) == [manifest.MANIFEST, "a.jpg"]
+    (folder / "a.heic").unlink()
+    code, err = run_cli([*argv, *TINY], capsys)
+    assert code == 2 and "1 of 1 inputs failed" in err, err
+    assert "painting " not in err and "network:" not in err, err  # no runner, no weights
+
+
+def test_a_photos_header_gives_what_reading_it_gives(tmp_path, caplog):
+    """``read_source`` (the batch's check before painting) gives the profile and metadata
+    ``read_photo`` gives, a profile it ignores included, with no warning (the reading that
+    paints says it), and decodes no pixel: a file cut short in its pixels passes."""
+    from nstyle.media import images
+    from tests.test_files_photo import careless_exif_photo, long_exif_photo, wide_jpeg
+
+    grey = tmp_path / "grey.png"  # an RGB profile on grey pixels: ignored, read as sRGB
+    Image.fromarray(patches()[..., 0]).save(grey, icc_profile=photos.icc_profile("Display P3"))
+    palette = tmp_path / "palette.png"
+    Image.fromarray(patches()).convert("P").save(palette, icc_profile=P3)
+    files = [
+        heic(tmp_path / "phone.heic", 1),
+        wide_jpeg(tmp_path / "wide.jpg", "Adobe RGB (1998)", exif=photos.exif(orientation=6)),
+        careless_exif_photo(tmp_path / "careless.jpg"),
+        long_exif_photo(tmp_path / "long.png"),
+        grey,
+        palette,
+    ]
+    for path in files:
+        caplog.clear()
+        source = images.read_source(path)
+        assert not caplog.records, (path, caplog.text)
+        assert source == images.read_photo(path)[1], path
+    assert images.read_source(grey).icc is None and images.read_source(files[0]).icc == P3
+    data = files[1].read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[:-64])  # its last pixels
+    assert images.read_source(cut) == images.read_source(files[1])
+    with pytest.raises(NStyleError):
+        images.read_photo(cut)
 
 
 def test_output_type_names_the_default_output_of_one_picture():

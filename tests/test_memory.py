@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 import model_vgg19
 from nstyle.config import Options
-from nstyle.engine import memory
+from nstyle.engine import memory, terms
+from nstyle.engine.footprint import Footprint
 from nstyle.engine.layout import TileLayout, TilePlan
 from nstyle.engine.plan import plan_memory
 from nstyle.engine.terms import Network
@@ -33,6 +34,47 @@ def tiny_net():
         mx.cpu(),
         TINY_CHANNELS,
     )
+
+
+def graph_bytes(net: Network, shape, regions: int = 0) -> int:
+    """The executor's estimate counted on MXNet's own graph (the estimate's definition):
+    1.5 times every node's output, the weights, each region's guided features twice, and
+    the Gram targets, from the shapes MXNet infers."""
+    style = {n: net.features[n] for n in net.style_layers}
+    group = mx.sym.Group(
+        [terms.gram(net.features[n], net.channels[n]) for n in net.style_layers]
+        + [net.features[n] for n in net.content_layers]
+    )
+    _, shapes, _ = group.get_internals().infer_shape(data=shape)
+    names = group.get_internals().list_outputs()
+    weights = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n in net.params)
+    nodes = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n not in net.params)
+    _, styled, _ = mx.sym.Group(list(style.values())).infer_shape(data=shape)
+    guided = regions * sum(2 * int(np.prod(s)) for s in styled)
+    targets = max(1, regions) * sum(net.channels[n] ** 2 for n in style)
+    return 4 * (3 * nodes // 2 + weights + guided) + 4 * targets
+
+
+@pytest.mark.parametrize(
+    "num_layers, style, content",
+    [
+        (16, model_vgg19.STYLE_LAYERS, model_vgg19.CONTENT_LAYERS),
+        (19, ("relu2_1", "relu3_1"), ("relu1_2",)),
+        (16, ("relu3_1", "relu3_1"), ("relu3_1",)),
+    ],
+)
+def test_the_footprint_from_the_table_is_the_graphs_own(num_layers, style, content):
+    """The plan's estimate from the model's table alone (``Footprint``: what the web app
+    plans a job with at upload, no network built) is the count on MXNet's graph, odd
+    sizes, layers read twice and masked regions included."""
+    net = Network.build(
+        random_vgg(num_layers), num_layers, style, content, "avg", mx.cpu(), TINY_CHANNELS
+    )
+    footprint = Footprint(num_layers, style, content, tuple(TINY_CHANNELS))
+    for height, width in [(16, 16), (37, 53), (129, 300), (511, 17)]:
+        for regions in (0, 3):
+            shape = (1, 3, height, width)
+            assert footprint.loss_bytes(shape, regions) == graph_bytes(net, shape, regions)
 
 
 def test_memory_estimate_grows_with_pixels():

@@ -37,7 +37,7 @@ LAYERS = [
     {"media.reading", "media.writing"},  # image files in; a painted picture's file, one writer
     {"media.images", "media.video", "weights.formats", "devices"},
     {"weights.fetch", "media.segmentation"},  # label images for photo to photo
-    {"weights"},
+    {"weights", "engine.footprint"},  # the network as the memory plan sees it: its table
     {"many.inputs"},
     {"many.manifest"},  # ... to here
     {"engine.network", "engine.wasserstein", "engine.matting"},  # VGG; W2, matting on the host

@@ -235,13 +235,15 @@ def test_cancel_lbfgs(client):
     assert wait(client, job_id, timeout=30)["state"] == "cancelled"
 
 
-def test_a_job_that_cannot_run_fails_with_one_line(client):
-    job_id = post(client, **{**TINY, "max_long_edge": 100_000}).json()["id"]
-    status = wait(client, job_id)
-    assert status["state"] == "failed"
-    assert status["error"].startswith("a 100000x100000 picture needs at least")
-    assert "--max-long-edge" in status["error"]  # names a size that fits
-    assert "\n" not in status["error"]
+def test_a_job_that_cannot_fit_is_refused_at_upload_with_one_line(client):
+    """The memory plan's refusal comes at upload (413), as the command line's before any
+    work, not from a job that fails as it starts."""
+    answer = post(client, **{**TINY, "max_long_edge": 100_000})
+    assert answer.status_code == 413, answer.text
+    error = answer.json()["error"]
+    assert error.startswith("a 100000x100000 picture needs at least")
+    assert "--max-long-edge" in error  # names a size that fits
+    assert "\n" not in error
 
 
 def test_job_ids_are_unguessable(client):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nstyle.engine.terms import Network
+from nstyle.engine.footprint import Footprint
 from nstyle.spec import layer_plan
 
 Box = tuple[int, int, int, int]  # (y0, y1, x0, x1), half-open
@@ -193,7 +193,7 @@ class TilePlan:
         return {t.shape for t in self.tiles}
 
 
-def deepest_layer(net: Network) -> str:
+def deepest_layer(net: Footprint) -> str:
     """The deepest layer the network's losses read: it sets the tiles' margin."""
     plan = layer_plan(net.num_layers)
     return max(net.features, key=lambda n: plan.index(("conv", n)))

@@ -3,7 +3,7 @@ under the cap (``--max-memory``, default 90% of what is free).
 
 The model (calibrated in docs/BENCHMARKS.md, "Big pictures"): a constant for MXNet, oneDNN
 and the weights; the largest executor, estimated from the graph's shapes
-(``Network.loss_bytes``, an upper bound on this CPU); the whole image's arrays (the image,
+(``Footprint.loss_bytes``, an upper bound on this CPU); the whole image's arrays (the image,
 its gradient, the stop rule's copies, the photo's features, the optimiser's state), per
 pixel; and L-BFGS's float64 history. When the whole image does not fit, the loss is
 computed tile by tile (``nstyle.engine.tiles``): the largest tile that fits is chosen, L-BFGS
@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 
 from nstyle.config import MAX_ELEMENTS, ScalePlan, flag
+from nstyle.engine.footprint import Footprint
 from nstyle.engine.layout import TileLayout, deepest_layer
-from nstyle.engine.terms import Network
 from nstyle.errors import TooLarge
 from nstyle.spec import MIN_EDGE
 
@@ -49,12 +49,12 @@ def optimizer_bytes(optimizer: str, history: int, elements: int) -> int:
     return FIRST_ORDER_STATE[optimizer] * elements * 4
 
 
-def _tile_layout(net: Network, height: int, width: int, tile: int) -> TileLayout:
+def _tile_layout(net: Footprint, height: int, width: int, tile: int) -> TileLayout:
     """The tiles' counts and largest extent, in constant time whatever the size."""
     return TileLayout.of(height, width, tile, net.num_layers, deepest_layer(net))
 
 
-def _executor_bytes(net: Network, extent: tuple[int, int], regions: int = 0) -> int | None:
+def _executor_bytes(net: Footprint, extent: tuple[int, int], regions: int = 0) -> int | None:
     """The executor's estimate, or None when one of its tensors is beyond MXNet's sizes."""
     widest = max(net.channels[n] for n in net.features)  # at the first layer's full size
     if widest * extent[0] * extent[1] >= MAX_ELEMENTS:
@@ -63,7 +63,7 @@ def _executor_bytes(net: Network, extent: tuple[int, int], regions: int = 0) -> 
 
 
 def predict(
-    net: Network,
+    net: Footprint,
     height: int,
     width: int,
     tile: int | None,
@@ -137,7 +137,7 @@ def cost(plan: ScalePlan) -> float:
 
 
 def plan_scale(
-    net: Network, height: int, width: int, optimizer: str, cap: int, regions: int = 0
+    net: Footprint, height: int, width: int, optimizer: str, cap: int, regions: int = 0
 ) -> ScalePlan:
     """The cheapest plan (``cost``) that fits ``cap`` bytes, among: the whole image or the
     largest tiles that fit, with L-BFGS keeping 20, 10 or 5 pairs, or with Adam in place of
@@ -172,7 +172,7 @@ def leanest(optimizer: str) -> str:
     return optimizer if optimizer != "lbfgs" else "adam"
 
 
-def target_tile(net: Network, height: int, width: int, cap: int) -> int | None:
+def target_tile(net: Footprint, height: int, width: int, cap: int) -> int | None:
     """The tile for computing an image's targets (forward passes only) within ``cap``:
     None for the whole image at once."""
     found = predict(net, height, width, None, "sgd", 0)
@@ -218,7 +218,7 @@ def cap_error(error: NoFit, cap_flag: float | None, available: int, where: str) 
 
 
 def fits_at_least(
-    net: Network, height: int, width: int, cap: int, optimizer: str = "sgd", regions: int = 0
+    net: Footprint, height: int, width: int, cap: int, optimizer: str = "sgd", regions: int = 0
 ) -> tuple[bool, ScalePlan | None]:
     """(whether a picture of this shape fits ``cap`` in the smallest tiles with the
     leanest plan for ``optimizer`` (sgd: a style image's targets, forward passes only),
@@ -240,7 +240,7 @@ def within_mxnet(height: int, width: int) -> bool:
 
 
 def largest_edge_that_fits(
-    net: Network, height: int, width: int, edge: int, cap: int, optimizer: str, regions: int = 0
+    net: Footprint, height: int, width: int, edge: int, cap: int, optimizer: str, regions: int = 0
 ) -> int:
     """The long edge, 0.9 times smaller at each try from ``edge`` (the picture ``height``
     x ``width`` is at ``edge``), at which the smallest tiles fit ``cap`` with ``optimizer``
@@ -255,7 +255,7 @@ def largest_edge_that_fits(
 
 
 def largest_style_scale_that_fits(
-    net: Network, height: int, width: int, style_scale: float, long_edge: int, cap: int
+    net: Footprint, height: int, width: int, style_scale: float, long_edge: int, cap: int
 ) -> float:
     """The style scale, 0.9 times smaller at each try from ``style_scale`` (the style image
     ``height`` x ``width`` is at it) and rounded down to two significant digits (the value
@@ -278,7 +278,7 @@ def two_digits_down(value: float) -> float:
 
 
 def check_fits_at_all(
-    net: Network, cap_flag: float | None, cap: int, available: int, where
+    net: Footprint, cap_flag: float | None, cap: int, available: int, where
 ) -> None:
     """Fail once, before any picture, when no picture at all fits the cap (a --max-memory
     too small for the network alone): a batch says so once, not once per picture."""

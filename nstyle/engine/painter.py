@@ -27,7 +27,7 @@ from nstyle.config import (
 )
 from nstyle.engine import memory
 from nstyle.engine.guides import checked_masks, regions
-from nstyle.engine.plan import RunPlan, memory_cap, plan_run
+from nstyle.engine.plan import RunPlan, memory_cap, plan_pictures
 from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
 from nstyle.engine.terms import Network
@@ -314,16 +314,21 @@ class Painter:
     def plan(self, shape, *, warm_start: bool = False, regions: int = 0) -> RunPlan:
         """The run's plan for a picture of ``shape`` (``plan_run``), with ``regions`` masked
         regions: one line, before anything of that size is made, when it cannot fit."""
-        styles = [images.long_edge_shape(s.shape, style_edge(self.options)) for s in self.styles]
-        cap = memory_cap(self.options, self.ctx)
-        return plan_run(
-            self.net, self.options, shape, styles, cap, warm_start=warm_start, regions=regions
+        shapes = [style.shape for style in self.styles]
+        return plan_pictures(
+            self.net.footprint,
+            self.options,
+            shape,
+            shapes,
+            self.ctx,
+            warm_start=warm_start,
+            regions=regions,
         )
 
     def check_fits_at_all(self) -> None:
         """Fail before any picture when none fits the cap (``memory.check_fits_at_all``)."""
         cap = memory_cap(self.options, self.ctx)
-        memory.check_fits_at_all(self.net, cap.asked, cap.cap, cap.available, cap.where)
+        memory.check_fits_at_all(self.net.footprint, cap.asked, cap.cap, cap.available, cap.where)
 
     def paint_frame(
         self,

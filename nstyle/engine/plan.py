@@ -19,7 +19,7 @@ from nstyle.config import (
     scale_plan,
 )
 from nstyle.engine import memory
-from nstyle.engine.terms import Network
+from nstyle.engine.footprint import Footprint
 from nstyle.errors import TooLarge
 from nstyle.media import images
 
@@ -38,9 +38,10 @@ class MemoryCap:
     asked: float | None
 
 
-def memory_cap(options: Options, ctx) -> MemoryCap:
-    """The run's cap on ``ctx``: ``--max-memory``, or 90% of what is free."""
-    available = devices.free_memory(ctx)
+def memory_cap(options: Options, ctx, available: int | None = None) -> MemoryCap:
+    """The run's cap on ``ctx``: ``--max-memory``, or 90% of what is free (or of
+    ``available`` bytes, when given)."""
+    available = devices.free_memory(ctx) if available is None else available
     if options.max_memory is None:
         return MemoryCap(int(0.9 * available), available, str(ctx), None)
     return MemoryCap(int(options.max_memory * GIB), available, str(ctx), options.max_memory)
@@ -62,8 +63,37 @@ class RunPlan:
         )
 
 
+def style_edge(options: Options, edge: int | None = None) -> int:
+    """The style images' long edge at a scale of long ``edge`` (default: the output's)."""
+    return max(1, round((edge or options.max_long_edge) * options.style_scale))
+
+
+def plan_pictures(
+    net: Footprint,
+    options: Options,
+    content_shape: Sequence[int],
+    style_shapes: Sequence[Sequence[int]],
+    ctx,
+    *,
+    warm_start: bool = False,
+    regions: int = 0,
+    available: int | None = None,
+) -> RunPlan:
+    """The run's plan for a photo and style images of these shapes as read (any size: each
+    taken to the size the run gives it), under the cap on ``ctx`` (``memory_cap``, of
+    ``available`` bytes when given): the painter's plan, and the web app's check at upload
+    (from the model's ``Footprint``, with no network built). One line, before any work,
+    when the run cannot fit."""
+    edge = style_edge(options)
+    styles = [images.long_edge_shape(shape, edge) for shape in style_shapes]
+    cap = memory_cap(options, ctx, available)
+    return plan_run(
+        net, options, content_shape, styles, cap, warm_start=warm_start, regions=regions
+    )
+
+
 def plan_run(
-    net: Network,
+    net: Footprint,
     options: Options,
     content_shape: Sequence[int],
     style_shapes: Sequence[tuple[int, int]],
@@ -91,7 +121,7 @@ def plan_run(
 
 
 def plan_memory(
-    net: Network,
+    net: Footprint,
     shapes: Sequence[tuple[int, int]],
     style_shapes: Sequence[tuple[int, int]],
     options: Options,
@@ -143,7 +173,7 @@ def plan_memory(
 
 
 def check_styles_fit(
-    net: Network, style_shapes: Sequence[tuple[int, int]], options: Options, cap: int
+    net: Footprint, style_shapes: Sequence[tuple[int, int]], options: Options, cap: int
 ) -> None:
     """Each style image (at the finest scale) has its targets computed within ``cap``, tile
     by tile if need be, and MXNet can hold it; else one line naming a ``--style-scale``."""

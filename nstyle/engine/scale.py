@@ -23,6 +23,7 @@ from nstyle.engine import memory
 from nstyle.engine.guides import Region, region_targets
 from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import TemporalTerm, TVExecutor, image_terms
+from nstyle.engine.plan import style_edge
 from nstyle.engine.solvers import Outcome, optimize
 from nstyle.engine.terms import Network
 from nstyle.engine.tiles import TiledLoss, tiled_targets
@@ -37,11 +38,6 @@ def prepare_images(content: np.ndarray, styles: list[np.ndarray], options: Optio
     shape; Gram matrices only need equal channel counts)."""
     content = images.resize_long_edge(content, edge)
     return content, [images.resize_long_edge(s, style_edge(options, edge)) for s in styles]
-
-
-def style_edge(options: Options, edge: int | None = None) -> int:
-    """The style images' long edge at a scale of long ``edge`` (default: the output's)."""
-    return max(1, round((edge or options.max_long_edge) * options.style_scale))
 
 
 def start_image(
@@ -78,7 +74,7 @@ def image_targets(
     by tile (``tile`` px, or the largest that fits ``cap`` bytes) when the whole does not
     fit ``cap`` (None: no cap)."""
     if tile is None and cap is not None:
-        tile = memory.target_tile(net, image.shape[2], image.shape[3], cap)
+        tile = memory.target_tile(net.footprint, image.shape[2], image.shape[3], cap)
     if tile is not None:
         return tiled_targets(net, image, tile, (kind,))
     prefixes = ("target_gram_", "target_sum_") if kind == "gram" else (f"target_{kind}_",)

@@ -20,6 +20,7 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.engine import network
+from nstyle.engine.footprint import Footprint
 from nstyle.spec import layer_channels
 
 
@@ -219,27 +220,19 @@ class Network:
         _, out_shapes, _ = mx.sym.Group([self.features[n] for n in names]).infer_shape(data=shape)
         return {n: s[2] * s[3] for n, s in zip(names, out_shapes)}
 
-    def loss_bytes(self, shape, regions: int = 0) -> int:
-        """Estimated memory of the loss executor for an image of ``shape``, in bytes.
-
-        From the inferred shapes: 1.5 times the outputs of every node of the graph, plus the
-        weights and Gram targets; an upper bound (MXNet's memory planner reuses the backward
-        buffers; the margin covers cuDNN's workspaces on a GPU). Calibration:
-        docs/BENCHMARKS.md. ``regions``: per region, each style layer's guided features and
-        their gradient besides (``guided_style_loss``), and its targets.
-        """
-        outputs = {n: self.features[n] for n in self.style_layers}
-        group = mx.sym.Group(
-            [gram(self.features[n], self.channels[n]) for n in self.style_layers]
-            + [self.features[n] for n in self.content_layers]
+    @property
+    def footprint(self) -> Footprint:
+        """What the memory plan needs of this network (``nstyle.engine.footprint``)."""
+        widths = [self.channels[f"relu{b}_1"] for b in range(1, 6)]
+        return Footprint(
+            self.num_layers,
+            self.style_layers,
+            self.content_layers,
+            tuple(widths),
+            np.dtype(self.dtype).itemsize,
         )
-        _, shapes, _ = group.get_internals().infer_shape(data=shape)
-        names = group.get_internals().list_outputs()
-        weights = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n in self.params)
-        nodes = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n not in self.params)
-        itemsize = np.dtype(self.dtype).itemsize
-        _, styled, _ = mx.sym.Group(list(outputs.values())).infer_shape(data=shape)
-        guided = regions * sum(2 * int(np.prod(s)) for s in styled)
-        return itemsize * (3 * nodes // 2 + weights + guided) + max(1, regions) * sum(
-            itemsize * self.channels[n] ** 2 for n in outputs
-        )  # the Gram targets
+
+    def loss_bytes(self, shape, regions: int = 0) -> int:
+        """Estimated memory of the loss executor for an image of ``shape``, in bytes
+        (``Footprint.loss_bytes``)."""
+        return self.footprint.loss_bytes(shape, regions)

@@ -148,7 +148,7 @@ def tiled_targets(
     outputs = [gram(rows, net.channels[n]) for rows, n in zip(masked, style)]
     outputs += [_masked_sum(rows, masks[n]) for rows, n in zip(masked, style)]
     outputs += [net.features[n] for n in content]
-    plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
+    plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net.footprint))
     graphs = _TileGraphs(net, mx.sym.Group(outputs), plan)
     data = mx.nd.array(image, ctx=net.ctx, dtype=net.dtype)
     found: dict[str, mx.nd.NDArray] = {}
@@ -203,7 +203,9 @@ class TiledLoss:
     ):
         self.net, self.targets, self.image = net, targets, image
         shape = tuple(image.shape)
-        self.plan = TilePlan.build(shape[2], shape[3], tile, net.num_layers, deepest_layer(net))
+        self.plan = TilePlan.build(
+            shape[2], shape[3], tile, net.num_layers, deepest_layer(net.footprint)
+        )
         weights = head_weights(
             net, shape, style_weight, content_weight, style_layer_weights, style_loss
         )

@@ -120,10 +120,23 @@ class Batch:
                 total, done = total + count, done + finished
                 if not self.videos.unfinished(index):  # every frame painted: only the file
                     self.videos.write_video(index)  # is missing
-            else:
+            elif self.writable(index):
                 pictures.append(index)
                 total += 1
         return pictures, total, done
+
+    def writable(self, index: int) -> bool:
+        """The picture of this photo can be written as asked (``writing.check_encodable``:
+        its profile, its metadata), checked from the photo's header before any painting
+        (``read_source``: no pixel decoded); else the item fails here, in one line."""
+        job = self.jobs[index]
+        try:
+            source = images.read_source(job.item.path, self.max_pixels)
+            writing.check_encodable(job.output, source, self.finish)
+        except NStyleError as exc:
+            self.fail(index, exc)
+            return False
+        return True
 
     def _drive(self, pictures: deque[int]) -> None:
         """Keep the runner's slots full, chains before pictures, until all is done."""
@@ -152,7 +165,7 @@ class Batch:
         job = self.jobs[index]
         try:
             content, source = images.read_photo(job.item.path, self.max_pixels)
-            writing.check_encodable(job.output, source, self.finish)  # before the painting
+            writing.check_encodable(job.output, source, self.finish)  # (changed since _plan)
         except NStyleError as exc:
             self.fail(index, exc)
             return None

@@ -92,6 +92,11 @@ class Local:
             self._weights[key] = load(options, fallback=fallback)
         return self._weights[key]
 
+    def loaded(self, options: Options, fallback: str | None) -> Any:
+        """The ``Weights`` ``options`` ask for if ``weights`` has loaded them, else None
+        (a dictionary's lookup: any thread may ask)."""
+        return self._weights.get((options.model, options.weights, fallback))
+
     def painter(
         self,
         styles: list[np.ndarray],

@@ -45,12 +45,13 @@ def name_of(icc: bytes) -> str:
         return "?"
 
 
-def to_srgb(img, icc: bytes | None, where: object = "image"):
+def to_srgb(img, icc: bytes | None, where: object = "image", warn: bool = True):
     """``img`` (a Pillow image: RGB, RGBA, L, LA or CMYK) in sRGB when ``icc`` (its ICC
     profile) is given: through the profile, perceptual intent, to RGB (RGBA where it has
     alpha). A profile that cannot be read, or is for another colour space than the
     pixels', is ignored with a warning naming ``where``: the pixels are taken as sRGB and
-    ``img`` itself is returned (a new image whenever the profile was applied)."""
+    ``img`` itself is returned (a new image whenever the profile was applied; no warning
+    when not ``warn``: a check whose reading comes later)."""
     from PIL import ImageCms
 
     if not icc:
@@ -71,6 +72,8 @@ def to_srgb(img, icc: bytes | None, where: object = "image"):
             converted.putalpha(alpha)
         return converted
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+        if not warn:
+            return img
         log.warning(
             "nstyle: warning: %s: its colour profile cannot be used (%s); read as sRGB",
             where,

@@ -20,6 +20,7 @@ from nstyle.media.reading import (  # noqa: F401  (re-exported: files in)
     read_image,
     read_mask,
     read_photo,
+    read_source,
 )
 from nstyle.media.writing import denoise, encode, write_image  # noqa: F401 (their old home)
 from nstyle.spec import MIN_EDGE

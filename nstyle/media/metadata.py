@@ -45,11 +45,12 @@ class Source:
         return "sRGB" if self.icc is None else name_of(self.icc)
 
 
-def source_of(img, where: object = "the photo") -> Source:
+def source_of(img, where: object = "the photo", warn: bool = True) -> Source:
     """The profile and metadata of an opened Pillow image (nothing decoded but EXIF);
     unreadable EXIF is no metadata. Only what every output type can carry is kept
     (``writable``): a tag stored under another type than the standard's (DateTime as a
-    number), or too long for a JPEG, is left out with one warning line naming ``where``."""
+    number), or too long for a JPEG, is left out with one warning line naming ``where``
+    (none when not ``warn``: a check whose reading comes later)."""
     icc = img.info.get("icc_profile") or None
     try:
         exif = img.getexif()
@@ -60,7 +61,7 @@ def source_of(img, where: object = "the photo") -> Source:
     except Exception:  # Pillow's EXIF parser raises many kinds on a broken block
         main, capture, gps = {}, {}, {}
     source, dropped = writable(Source(icc, main, capture, gps))
-    if dropped:
+    if dropped and warn:
         log.warning(
             "nstyle: warning: %s: EXIF left out of the picture (the rest of its metadata is "
             "kept): %s",

@@ -50,13 +50,13 @@ CODE_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
 @contextlib.contextmanager
-def opened(path: Path, max_pixels: int) -> Iterator[Any]:
-    """An image file opened by Pillow, its header's size checked against ``max_pixels``
-    before any pixel is decoded (our own check, instead of Pillow's), its orientation
-    applied; a file Pillow cannot read is ``UnsupportedMedia``, in one line. Pillow's own
-    warnings while it is read (a damaged EXIF block: "Truncated File Read", with Pillow's
-    source path) become one nstyle line."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def header(path: Path, max_pixels: int, quiet: bool = False) -> Iterator[Any]:
+    """An image file opened by Pillow, nothing decoded but its header: its size checked
+    against ``max_pixels`` before any pixel is (our own check, instead of Pillow's); a file
+    Pillow cannot read is ``UnsupportedMedia``, in one line. Pillow's own warnings while
+    it is read (a damaged EXIF block: "Truncated File Read", with Pillow's source path)
+    become one nstyle line (none with ``quiet``: a check before the reading that says it)."""
+    from PIL import Image, UnidentifiedImageError
 
     check_readable(path, "image")
     plugins()
@@ -65,11 +65,9 @@ def opened(path: Path, max_pixels: int) -> Iterator[Any]:
         with warnings.catch_warnings(record=True) as caught, Image.open(path) as img:
             warnings.simplefilter("always")
             check_pixels(path, img.size, max_pixels)
-            icc = img.info.get("icc_profile")
-            turned = ImageOps.exif_transpose(img)  # honour the camera's orientation tag
-            yield img, turned, icc
+            yield img
         about_the_file = [w for w in caught if not issubclass(w.category, CODE_WARNINGS)]
-        if about_the_file:
+        if about_the_file and not quiet:
             log.warning(
                 "nstyle: warning: %s: part of the file is damaged (%s); what could be read is used",
                 path,
@@ -80,6 +78,43 @@ def opened(path: Path, max_pixels: int) -> Iterator[Any]:
         raise UnsupportedMedia(message, subject=path) from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+@contextlib.contextmanager
+def opened(path: Path, max_pixels: int) -> Iterator[Any]:
+    """``header``'s image, that image turned as the camera's orientation tag says (its
+    pixels decoded), and its ICC profile."""
+    from PIL import ImageOps
+
+    with header(path, max_pixels) as img:
+        yield img, ImageOps.exif_transpose(img), img.info.get("icc_profile")
+
+
+def read_source(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Source:
+    """The file's colour profile and metadata as ``read_photo`` gives them, from its header
+    alone: no pixel decoded, the profile tried on one pixel of the mode ``read_photo``
+    converts it from. A batch checks with it, before any painting, that each picture can
+    be written as asked; the reading that paints gives the warnings (none here)."""
+    from PIL import Image
+
+    path = Path(path)
+    with header(path, max_pixels, quiet=True) as img:
+        source = source_of(img, path, warn=False)
+        if source.icc is not None:
+            probe = Image.new(read_mode(img), (1, 1))
+            if colour.to_srgb(probe, source.icc, path, warn=False) is probe:
+                source = dataclasses.replace(source, icc=None)  # ignored: read as sRGB
+        return source
+
+
+def read_mode(img: Any) -> str:
+    """The mode ``read_photo`` gives the colour profile: float and 16-bit grey as 8-bit
+    grey, a palette as RGB (RGBA with a transparent colour), any other as it is."""
+    if img.mode == "F" or img.mode.startswith("I"):
+        return "L"
+    if img.mode in ("P", "PA", "1"):
+        return "RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB"
+    return img.mode
 
 
 def read_image(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:

@@ -23,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from nstyle import api, config
-from nstyle.errors import Diverged, NStyleError, one_line
+from nstyle import api, config, devices
+from nstyle.engine.footprint import Footprint
+from nstyle.engine.plan import plan_pictures
+from nstyle.errors import Diverged, NStyleError, TooLarge, one_line
 from nstyle.many.runners import Failure, Local
 from nstyle.many.tasks import Task
 from nstyle.media import images, sixteen
 from nstyle.media.metadata import Source
+from nstyle.spec import MODELS
 from nstyle.web.options import Settings
 
 log = logging.getLogger("nstyle.web")
@@ -211,6 +214,36 @@ class Worker:
             self._forget_old()
             self._cond.notify_all()
         return job
+
+    def plan(
+        self, settings: Settings, content: tuple[int, ...], styles: list[tuple[int, ...]],
+        regions: int = 0,
+    ) -> None:  # fmt: skip
+        """Refuse at upload what the job's memory plan would refuse as it starts, with its
+        line (``plan_pictures``, the painter's own, here from the job's ``Footprint``: no
+        network, no executor, so any thread may ask). While a job runs, the memory it holds
+        is free again when this one starts: without ``max_memory``, only what the whole
+        memory would not hold is refused here (the job's own plan decides the rest)."""
+        options = settings.options
+        footprint = self.footprint(options, settings.fallback)
+        try:
+            plan_pictures(footprint, options, content, styles, self.ctx, regions=regions)
+        except TooLarge:
+            with self._cond:
+                busy = self.running is not None
+            if options.max_memory is not None or not busy:
+                raise
+            whole = devices.total_memory(self.ctx)
+            plan_pictures(footprint, options, content, styles, self.ctx, regions=regions,
+                          available=whole)  # fmt: skip
+
+    def footprint(self, options: config.Options, fallback: str | None) -> Footprint:
+        """The job's network as the plan needs it: read off its weights when they are
+        loaded (a small test network's widths), else the model's own table."""
+        weights = self.local.loaded(options, fallback)
+        if weights is None:
+            return Footprint.of(options, MODELS[options.model])
+        return Footprint.of(options, weights.num_layers, weights.channels)
 
     def get(self, job_id: str) -> Job | None:
         with self._cond:

@@ -27,7 +27,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from nstyle import config
-from nstyle.engine.scale import style_edge
+from nstyle.engine.plan import style_edge
 from nstyle.errors import NStyleError
 from nstyle.media import images, writing
 from nstyle.media.metadata import Source
@@ -146,6 +146,7 @@ class Server:
             pictures, source = [picture for picture, _ in decoded], decoded[0][1]
             self.check_profile(settings, source, names[0] or "content")
             masks, mask_names = await self.read_masks(uploads["mask"], pictures[0].shape)
+            await self.in_thread(self.check_plan, settings, pictures, masks)
         finally:
             await form.close()
         if self.stopping.is_set():
@@ -169,6 +170,21 @@ class Server:
             writing.check_encodable("x.jpg", source, finish, f"output_profile=photo: {label}")
         except NStyleError as exc:
             raise Refused(400, str(exc)) from None
+
+    def check_plan(
+        self, settings: Settings, pictures: list[np.ndarray], masks: list[np.ndarray]
+    ) -> None:
+        """What the job's memory plan refuses, refused now with its line (``Worker.plan``:
+        the command line's check, from the model's table, not the worker's network)."""
+        distinct: list[np.ndarray] = []  # masks alike make one region (``guides.regions``)
+        for mask in masks:
+            if not any(np.array_equal(mask, seen) for seen in distinct):
+                distinct.append(mask)
+        shapes = [picture.shape for picture in pictures]
+        try:
+            self.worker.plan(settings, shapes[0], shapes[1:], len(distinct))
+        except NStyleError as exc:
+            raise Refused(status_of(exc, 400), str(exc)) from None
 
     async def read_pictures(
         self, uploads: Uploads, options: config.Options
