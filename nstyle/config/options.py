@@ -87,12 +87,12 @@ class Options:
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
     style_loss: str = option(
-        "w2",
-        "the painting's statistics to match on each style layer: w2, its features' mean and "
-        "covariance, by the Wasserstein-2 distance between Gaussians (closer to the painting "
-        "on 7 of 7 pairs, preferred by blind raters on 4 of 7, docs/BENCHMARKS.md, "
-        '"Wasserstein-2"); gram, its Gram matrices (the original); mixed, w2 on the layers of up '
-        "to 256 channels and gram on the deeper ones",
+        "gram",
+        "the painting's statistics to match on each style layer: gram, its Gram matrices (the "
+        "original; the default by measured pictures per second, docs/BENCHMARKS.md, "
+        '"Choosing the default again"); w2, its features\' mean and covariance, by the '
+        "Wasserstein-2 distance between Gaussians (closer to the painting, up to 3.6x the "
+        "time); mixed, w2 on the layers of up to 256 channels and gram on the deeper ones",
         choices=STYLE_LOSSES,
     )
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
