@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from nstyle.media import colour, images
 from nstyle.media.metadata import Source
 from nstyle.spec import MODELS
 
+log = logging.getLogger("nstyle")
 SAMPLES = Path(__file__).resolve().parents[2] / "input"  # the checkout's bundled pictures
 
 
@@ -128,6 +130,45 @@ def read_masks(args: argparse.Namespace, styles: Styles) -> None:
             styles.masks = masks
         else:
             styles.style_masks = masks
+
+
+def read_segmentations(
+    args: argparse.Namespace, styles: Styles, options: Options, content_shape
+) -> None:
+    """--content-segmentation and --style-segmentation: each label of the photo becomes a
+    region (``nstyle.media.segmentation.labels``), painted from the reference's region of
+    the same colour, so the reference is repeated once per label with the label's masks."""
+    from nstyle.media import segmentation
+
+    given = (args.content_segmentation, args.style_segmentation)
+    if given == (None, None):
+        return
+    if None in given:
+        raise NStyleError("--content-segmentation and --style-segmentation go together: give both")
+    if args.content_mask is not None or args.style_mask is not None:
+        raise NStyleError("--content-segmentation: not with --content-mask or --style-mask")
+    if len(styles.paths) != 1 or options.style_blend_weights is not None:
+        raise NStyleError(
+            "--content-segmentation: give one --style-image (the reference photo) and no "
+            "--style-blend-weights"
+        )
+    names = ("--content-segmentation", "--style-segmentation")
+    paths = [Path(p) for p in given]
+    read = [
+        segmentation.read_segmentation(p, args.max_image_pixels, n) for p, n in zip(paths, names)
+    ]
+    found = segmentation.labels(read[0], read[1], content_shape, styles.pictures[0].shape, names)
+    for label in found:
+        if not label.matched:
+            log.warning(
+                "nstyle: warning: --content-segmentation's colour %s is not in "
+                "--style-segmentation: that region takes the whole reference's look",
+                label.colour,
+            )
+    styles.pictures = styles.pictures * len(found)
+    styles.masks = [label.content for label in found]
+    styles.style_masks = [label.style for label in found]
+    styles.mask_paths += paths
 
 
 def check_outputs(outputs: list[Path], inputs: list[Path], ours: Callable[[Path], bool]) -> None:

@@ -116,6 +116,21 @@ def _io_flags(io) -> None:
         "painting its style is taken from",
     )
     io.add_argument(
+        "--content-segmentation",
+        default=None,
+        metavar="LABELS",
+        help="photo to photo: the photo's regions as a label image of a few flat colours "
+        "(Luan et al.'s: blue, green, red, ...), each region given the look of the same "
+        "colour's region of --style-segmentation (a colour the reference lacks: the whole "
+        "reference); one --style-image, no --content-mask",
+    )
+    io.add_argument(
+        "--style-segmentation",
+        default=None,
+        metavar="LABELS",
+        help="with --content-segmentation: the --style-image's regions, the same colours",
+    )
+    io.add_argument(
         "--output",
         default="output/out.jpg",
         help="result: .jpg, or .png or .tif (16 bits per channel, for print and editing), with "

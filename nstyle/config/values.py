@@ -18,6 +18,7 @@ from nstyle.config.limits import (
     MAX_MEMORY_GIB,
     MAX_SEED,
     OPTIMIZERS,
+    POST_PROCESSES,
     flag,
     shown,
 )
@@ -92,6 +93,7 @@ NON_NEGATIVE = (
     "style_weight",
     "tv_weight",
     "temporal_weight",
+    "matting_weight",
     "stop_eps",
     "weight_decay",
 )
@@ -124,8 +126,13 @@ def check_values(options: Options) -> None:
         value = _value(options, name)
         if value is not None and not value > 0:
             raise NStyleError(f"{flag(name)} must be > 0, got {shown(value)}")
+    if options.post_process not in (None, *POST_PROCESSES):
+        raise NStyleError(
+            f"--post-process must be one of {', '.join(POST_PROCESSES)}, got "
+            f"{options.post_process!r}"
+        )
     for name in NON_NEGATIVE:
-        if not getattr(options, name) >= 0:
+        if getattr(options, name) is not None and not getattr(options, name) >= 0:
             raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(options, name)}")
     for name, (most, why) in LIMITS.items():
         value = _value(options, name)

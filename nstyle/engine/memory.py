@@ -26,6 +26,15 @@ BASE_BYTES = int(0.45 * GIB)  # MXNet, oneDNN, the weights: measured at the smal
 # image (the image, gradient, TV term, stop-rule copies, start and photo, temporaries)
 # plus the photo's content features (docs/BENCHMARKS.md, "Big pictures").
 IMAGE_BYTES_PER_PIXEL = 16 * 12
+# Photo to photo's matting term on the host (``engine.pixels.MattingTerm``), measured with
+# tracemalloc at 700x437: its windows hold 128 bytes a pixel (float64 photo, means, 3x3
+# inverses), an evaluation's gradient and copies 72 more, and a band's temporaries (2^18
+# pixels, ``matting.Bands``) about 85 MiB whatever the size.
+MATTING_BYTES_PER_PIXEL = 200
+MATTING_BAND_BYTES = 96 * 2**20
+# The closed-form post-process (``engine.smoothing.closed_form``): scipy's sparse matting
+# Laplacian, 703 MiB at its build's peak at 700x437 (engine.matting), ~2.4 KB a pixel.
+CLOSED_FORM_BYTES_PER_PIXEL = 2400
 FIRST_ORDER_STATE = {"sgd": 1, "adam": 2}  # float32 copies of the image they keep
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps when they fit
 LBFGS_FEWEST = 5  # fewer than this and L-BFGS is no better than Adam: switch
@@ -57,6 +66,17 @@ def _executor_bytes(net: Network, extent: tuple[int, int], regions: int = 0) -> 
     return net.loss_bytes((1, 3, *extent), regions)
 
 
+def matting_bytes(pixels: int) -> int:
+    """The matting term's host memory for a picture of ``pixels`` (``MATTING_*``)."""
+    return MATTING_BYTES_PER_PIXEL * pixels + MATTING_BAND_BYTES
+
+
+def closed_form_fits(height: int, width: int, cap: int) -> bool:
+    """Whether the closed-form post-process of a picture this size fits ``cap`` bytes (the
+    network's constant part is still held when it runs)."""
+    return BASE_BYTES + CLOSED_FORM_BYTES_PER_PIXEL * height * width <= cap
+
+
 def predict(
     net: Network,
     height: int,
@@ -65,9 +85,11 @@ def predict(
     optimizer: str,
     history: int,
     regions: int = 0,
+    matting: bool = False,
 ) -> ScalePlan | None:
     """The plan and its predicted peak for this choice (None: a tensor too large); with
-    ``regions`` masked regions (``nstyle.engine.guides``)."""
+    ``regions`` masked regions (``nstyle.engine.guides``) and with ``matting``, photo to
+    photo's matting term on the host."""
     if tile is None:
         tiles, margin, extent = 1, 0, (height, width)
     else:
@@ -82,6 +104,7 @@ def predict(
         + executor
         + IMAGE_BYTES_PER_PIXEL * pixels
         + optimizer_bytes(optimizer, history, 3 * pixels)
+        + (matting_bytes(pixels) if matting else 0)
     )
     return ScalePlan(
         max(height, width),
@@ -100,14 +123,14 @@ def predict(
 
 
 def _largest_tile(
-    net, height, width, optimizer, history, cap, smallest, regions=0
+    net, height, width, optimizer, history, cap, smallest, regions=0, matting=False
 ) -> ScalePlan | None:
     """The plan with the largest tile (a multiple of the pooling stride, at least
     ``smallest``) that fits ``cap``."""
     stride = _tile_layout(net, height, width, smallest).stride
     tile = max(height, width) // stride * stride
     while tile >= smallest:
-        found = predict(net, height, width, tile, optimizer, history, regions)
+        found = predict(net, height, width, tile, optimizer, history, regions, matting)
         if found is not None and found.peak <= cap:
             return found
         tile = tile * 7 // 8 // stride * stride  # about 12% smaller each try
@@ -131,14 +154,21 @@ def cost(plan: ScalePlan) -> float:
 
 
 def plan_scale(
-    net: Network, height: int, width: int, optimizer: str, cap: int, regions: int = 0
+    net: Network,
+    height: int,
+    width: int,
+    optimizer: str,
+    cap: int,
+    regions: int = 0,
+    matting: bool = False,
 ) -> ScalePlan:
     """The cheapest plan (``cost``) that fits ``cap`` bytes, among: the whole image or the
     largest tiles that fit, with L-BFGS keeping 20, 10 or 5 pairs, or with Adam in place of
     L-BFGS (or the first-order optimiser asked for).
 
     Raises ``NoFit`` (naming the smallest cap that would work) when even the smallest
-    tiles do not fit. ``regions``: masked regions (``nstyle.engine.guides``).
+    tiles do not fit. ``regions``: masked regions (``nstyle.engine.guides``); ``matting``:
+    the matting term's host memory counted.
     """
     first_order = optimizer if optimizer != "lbfgs" else "adam"
     choices = [(first_order, 0)]
@@ -146,16 +176,16 @@ def plan_scale(
         choices = [("lbfgs", h) for h in (LBFGS_HISTORY, 10, LBFGS_FEWEST)] + choices
     found = []
     for opt, history in choices:
-        whole = predict(net, height, width, None, opt, history, regions)
+        whole = predict(net, height, width, None, opt, history, regions, matting)
         if whole is not None and whole.peak <= cap:
             found.append(whole)
         else:
-            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE, regions)
+            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE, regions, matting)
             if tiled is not None:
                 found.append(tiled)
     if found:
         return min(found, key=lambda plan: (cost(plan), -plan.history))
-    least = predict(net, height, width, MIN_TILE, first_order, 0, regions)
+    least = predict(net, height, width, MIN_TILE, first_order, 0, regions, matting)
     assert least is not None
     raise NoFit.of(least)
 

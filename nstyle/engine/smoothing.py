@@ -61,10 +61,38 @@ def apply(photo: np.ndarray, slopes: np.ndarray, offsets: np.ndarray) -> np.ndar
     return np.clip(out, 0, 1)
 
 
-def guided(photo, picture, radius: int = 8, ridge: float = 1e-2) -> np.ndarray:
-    """He et al.'s guided filter of ``picture`` guided by the photo (colour guide)."""
-    slopes, offsets = affine_fit(photo, picture, radius, ridge * (2 * radius + 1) ** 2)
-    return apply(photo, box(slopes, radius), box(offsets, radius))
+def guided(
+    photo, picture, radius: int = 8, ridge: float = 1e-2, band: int | None = None
+) -> np.ndarray:
+    """He et al.'s guided filter of ``picture`` guided by the photo (colour guide), in
+    bands of ``band`` rows (default: about 2^18 pixels each) with a margin of two radii
+    (the fit's box and its coefficients' box), exact: its temporaries, a few hundred bytes
+    a pixel, stay a band's whatever the picture's size."""
+    photo, picture = np.asarray(photo, np.float64), np.asarray(picture, np.float64)
+    h, w = photo.shape[:2]
+    band = band or max(4 * radius, 2**18 // max(w, 1))
+    out = np.empty(picture.shape, np.float64)
+    margin = 2 * radius
+    for y0 in range(0, h, band):
+        y1 = min(h, y0 + band)
+        top, bottom = max(0, y0 - margin), min(h, y1 + margin)
+        slopes, offsets = affine_fit(
+            photo[top:bottom], picture[top:bottom], radius, ridge * (2 * radius + 1) ** 2
+        )
+        part = apply(photo[top:bottom], box(slopes, radius), box(offsets, radius))
+        out[y0:y1] = part[y0 - top : y1 - top]
+    return out
+
+
+def smooth(kind: str, photo: np.ndarray, picture: np.ndarray) -> np.ndarray:
+    """``picture`` (H, W, 3) float in 0..1 post-processed as ``kind`` says ("closed",
+    "guided" or "none") with the photo (RGB uint8 or 0..1 floats, the same size): float32."""
+    if kind == "none":
+        return np.asarray(picture, np.float32)
+    guide = np.asarray(photo, np.float64)
+    guide = guide / 255.0 if np.asarray(photo).dtype == np.uint8 else guide
+    found = closed_form(guide, picture) if kind == "closed" else guided(guide, picture)
+    return found.astype(np.float32)
 
 
 def closed_form(
