@@ -28,7 +28,7 @@ from nstyle.config import (
 from nstyle.engine import memory, smoothing
 from nstyle.engine.guides import checked_masks, regions
 from nstyle.engine.plan import RunPlan, memory_cap, plan_run
-from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
+from nstyle.engine.scale import ScaleJob, ScaleResult, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
 from nstyle.engine.terms import Network
 from nstyle.errors import NStyleError
@@ -286,6 +286,13 @@ class Painter:
                     time.perf_counter() - began,
                     scaled.outcome.reason,
                 )
+        return self._result(run, scaled, content, done, begin)
+
+    def _result(
+        self, run: RunPlan, scaled: ScaleResult, content: np.ndarray, done: int, begin: float
+    ) -> Result:
+        """The last scale's picture as the ``Result``: with the photo's colours if asked,
+        then post-processed on the float picture as the plan says (before any writer)."""
         shape = scaled.x.shape[2:]
         colours = images.resize_to(content, shape) if self.options.preserve_colors else None
         pixels = images.unrounded(scaled.x, self.weights.convention.mean_pixel, colours)
