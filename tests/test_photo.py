@@ -118,9 +118,10 @@ def test_the_modes_options():
 
 
 def test_the_post_process_follows_the_memory_cap():
-    """Closed by default in the mode; guided where the sparse Laplacian would not fit;
-    an explicit closed that would not fit is one line naming guided."""
-    cap = MemoryCap(8 * GIB, 16 * GIB, "cpu(0)", 8.0)
+    """Closed by default in the mode; guided where the closed form would not fit (a
+    4096-px picture under 4 GiB); an explicit closed that would not fit is one line naming
+    guided."""
+    cap = MemoryCap(4 * GIB, 16 * GIB, "cpu(0)", 4.0)
     photo = Options(photo=True)
     assert post_process(photo, (467, 700), cap) == "closed"
     assert post_process(photo, (2731, 4096), cap) == "guided"

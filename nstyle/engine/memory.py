@@ -32,9 +32,10 @@ IMAGE_BYTES_PER_PIXEL = 16 * 12
 # pixels, ``matting.Bands``) about 85 MiB whatever the size.
 MATTING_BYTES_PER_PIXEL = 200
 MATTING_BAND_BYTES = 96 * 2**20
-# The closed-form post-process (``engine.smoothing.closed_form``): scipy's sparse matting
-# Laplacian, 703 MiB at its build's peak at 700x437 (engine.matting), ~2.4 KB a pixel.
-CLOSED_FORM_BYTES_PER_PIXEL = 2400
+# The closed-form post-process (``engine.smoothing.closed_form``, L band by band): 179 MiB
+# at its peak at 700x437 (tracemalloc), the bands' 85 MiB and about 300 bytes a pixel
+# (the windows, conjugate gradients' five vectors); counted with a margin.
+CLOSED_FORM_BYTES_PER_PIXEL = 600
 FIRST_ORDER_STATE = {"sgd": 1, "adam": 2}  # float32 copies of the image they keep
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps when they fit
 LBFGS_FEWEST = 5  # fewer than this and L-BFGS is no better than Adam: switch
@@ -74,7 +75,12 @@ def matting_bytes(pixels: int) -> int:
 def closed_form_fits(height: int, width: int, cap: int) -> bool:
     """Whether the closed-form post-process of a picture this size fits ``cap`` bytes (the
     network's constant part is still held when it runs)."""
-    return BASE_BYTES + CLOSED_FORM_BYTES_PER_PIXEL * height * width <= cap
+    return closed_form_bytes(height, width) <= cap
+
+
+def closed_form_bytes(height: int, width: int) -> int:
+    """The closed-form post-process's peak with the network's constant part."""
+    return BASE_BYTES + CLOSED_FORM_BYTES_PER_PIXEL * height * width + MATTING_BAND_BYTES
 
 
 def predict(

@@ -66,14 +66,12 @@ class RunPlan:
 
 def post_process(options: Options, shape: tuple[int, int], cap: MemoryCap) -> str:
     """The post-process of a picture of ``shape`` (H, W): ``--post-process``, or by default
-    closed with ``--photo`` (guided where the closed form's sparse Laplacian would not fit
-    the cap) and none otherwise. An explicit closed that does not fit is one line."""
+    closed with ``--photo`` (guided where the closed form would not fit the cap) and none
+    otherwise. An explicit closed that does not fit is one line."""
     kind = options.post_process or ("closed" if options.photo else "none")
     if kind == "closed" and not memory.closed_form_fits(*shape, cap.cap):
         if options.post_process == "closed":
-            need = memory.need_gib(
-                memory.BASE_BYTES + memory.CLOSED_FORM_BYTES_PER_PIXEL * shape[0] * shape[1]
-            )
+            need = memory.need_gib(memory.closed_form_bytes(*shape))
             raise TooLarge(
                 f"{flag('post_process')} closed needs about {need:.1f} GiB for a "
                 f"{shape[1]}x{shape[0]} picture, over the cap of {cap.cap / GIB:.1f} GiB: "

@@ -5,7 +5,7 @@ come back and brush marks go.
 - ``closed_form`` (Li, Liu, Li, Yang & Kautz, "A Closed-form Solution to Photorealistic
   Image Stylization", 2018): R = (1 - a)(I - a S)^-1 Y, S = D^-1/2 W D^-1/2, W the matting
   affinity of the photo (``engine.matting``); one conjugate-gradient solve for the three
-  channels at once. The default.
+  channels at once, L applied band by band. The default.
 - ``guided``: the best affine fit of the picture on the photo over each window, its
   coefficients box-averaged (He, Sun & Tang's guided filter; Li et al.'s fast
   approximation): O(N) box sums, for pictures whose sparse Laplacian would not fit.
@@ -99,17 +99,21 @@ def closed_form(
     photo, picture, alpha: float = 0.999, tolerance: float = 1e-4, iterations: int = 2000
 ):
     """Li et al.'s smoothing (see the module): ((1 - a) I + a D^-1/2 L D^-1/2) R = (1 - a) Y
-    (the same system: W = D - L, D the windows per pixel), by conjugate gradients from Y on
-    the sparse L, stopped at a relative residual of ``tolerance``. D is taken as 9 (the
-    interior's count) everywhere: with the true count (4 and 6 within 2 pixels of the
-    border) R / sqrt(D) is what comes out locally affine, and R has a 2-pixel frame."""
-    laplacian = matting.laplacian(photo)
+    (the same system: W = D - L, D the windows per pixel), by conjugate gradients from Y,
+    stopped at a relative residual of ``tolerance``. D is taken as 9 (the interior's count)
+    everywhere: with the true count (4 and 6 within 2 pixels of the border) R / sqrt(D) is
+    what comes out locally affine, and R has a 2-pixel frame. L is applied band by band
+    without forming it (``matting.Bands``): on the paper's example 1 at 700x437 the same
+    result (within 6e-11) in 47 s against the sparse matrix's 34 s (a loaded machine), at a
+    179 MiB peak against 703 MiB."""
+    bands = matting.Bands.of(photo)
     picture = np.asarray(picture, np.float64)
     h, w, c = picture.shape
     scale = 1 / 3.0
 
     def system(r: np.ndarray) -> np.ndarray:
-        return (1 - alpha) * r + alpha * scale * (laplacian @ (scale * r))
+        lr = bands.apply((scale * r).reshape(h, w, c)).reshape(-1, c)
+        return (1 - alpha) * r + alpha * scale * lr
 
     right = (1 - alpha) * picture.reshape(-1, c)
     x = picture.reshape(-1, c).copy()
