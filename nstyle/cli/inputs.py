@@ -157,17 +157,15 @@ def read_segmentations(
     read = [
         segmentation.read_segmentation(p, args.max_image_pixels, n) for p, n in zip(paths, names)
     ]
-    found = segmentation.labels(read[0], read[1], content_shape, styles.pictures[0].shape, names)
-    for label in found:
-        if not label.matched:
-            log.warning(
-                "nstyle: warning: --content-segmentation's colour %s is not in "
-                "--style-segmentation: that region takes the whole reference's look",
-                label.colour,
-            )
-    styles.pictures = styles.pictures * len(found)
-    styles.masks = [label.content for label in found]
-    styles.style_masks = [label.style for label in found]
+    found = segmentation.regions(read[0], read[1], styles.pictures[0], content_shape, names)
+    for colour_ in found.orphans:
+        log.warning(
+            "nstyle: warning: --content-segmentation's colour %s is not in "
+            "--style-segmentation: that region takes the whole reference's look",
+            colour_,
+        )
+    styles.pictures = found.styles
+    styles.masks, styles.style_masks = found.masks, found.style_masks
     styles.mask_paths += paths
 
 

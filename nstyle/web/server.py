@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import os
 import secrets
 import shutil
@@ -21,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 
 from nstyle import config
 from nstyle.engine.scale import style_edge
 from nstyle.errors import NStyleError
-from nstyle.media import colour, images
+from nstyle.media import colour, images, segmentation
 from nstyle.media.metadata import Source
 from nstyle.web import options as fields
 from nstyle.web.guard import MAX_STYLES, MAX_UPLOAD, STALLED, read_form, sanitized
@@ -35,14 +37,15 @@ from nstyle.web.jobs import Job, QueueFull, Stopping, Worker, log
 from nstyle.web.options import Settings
 from nstyle.web.refusals import STOPPING, Refused, status_of
 
-Uploads = dict[str, list[UploadFile]]  # "content", "style" and "mask": the form's files
+Uploads = dict[str, list[UploadFile]]  # "content", "style", "mask" and the segmentations
+SEGMENTATIONS = ("content_segmentation", "style_segmentation")  # photo to photo's label images
 
 
 def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
     """The form's files (one content, at most ``MAX_STYLES`` styles, and no masks or one per
-    style) and its text fields; a file where text belongs, or text where a file does, is
-    refused."""
-    uploads: Uploads = {"content": [], "style": [], "mask": []}
+    style, or two segmentations: ``check_segmentations``) and its text fields; a file where
+    text belongs, or text where a file does, is refused."""
+    uploads: Uploads = {"content": [], "style": [], "mask": [], **{n: [] for n in SEGMENTATIONS}}
     values = []
     for name, value in form.multi_items():
         if name in uploads:
@@ -64,7 +67,26 @@ def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
             f"{masks} mask(s) for {styles} style image(s); give one file field 'mask' per "
             "'style', in the same order, or none",
         )
+    check_segmentations(uploads)
     return uploads, values
+
+
+def check_segmentations(uploads: Uploads) -> None:
+    """Both segmentations or neither, each once, for one reference and no masks (as the
+    command line's --content-segmentation and --style-segmentation)."""
+    given = [len(uploads[name]) for name in SEGMENTATIONS]
+    if given == [0, 0]:
+        return
+    if given != [1, 1]:
+        raise Refused(
+            400,
+            "content_segmentation and style_segmentation go together: give one file of each "
+            "(the photo's labels and the reference's, the same colours), or neither",
+        )
+    if uploads["mask"]:
+        raise Refused(400, "content_segmentation: not with masks (each label is a region)")
+    if len(uploads["style"]) != 1:
+        raise Refused(400, "content_segmentation: give one style image (the reference photo)")
 
 
 class Server:
@@ -121,6 +143,7 @@ class Server:
             pictures, source = [picture for picture, _ in decoded], decoded[0][1]
             self.check_profile(settings, source, names[0] or "content")
             masks, mask_names = await self.read_masks(uploads["mask"], pictures[0].shape)
+            regions, seg_names = await self.read_segmentations(uploads, pictures)
         finally:
             await form.close()
         if self.stopping.is_set():
@@ -129,6 +152,12 @@ class Server:
         if masks:
             named["masks"] = mask_names
         job = Job(settings, pictures[0], pictures[1:], named, masks=masks or None, source=source)
+        if regions is not None:
+            named.update(segmentations=seg_names, regions=len(regions.styles))
+            named["unmatched"] = ["#" + bytes(rgb).hex() for rgb in regions.orphans]
+            job.styles, job.masks, job.style_masks = (
+                regions.styles, list(regions.masks), list(regions.style_masks)
+            )  # fmt: skip
         try:
             return self.worker.submit(job)
         except Stopping as exc:  # (a full queue goes to its own handler: 429, retry-after)
@@ -171,6 +200,29 @@ class Server:
             for i, (upload, name) in enumerate(zip(uploads, names), 1)
         ]
         return masks, names
+
+    async def read_segmentations(
+        self, uploads: Uploads, pictures: list[np.ndarray]
+    ) -> tuple[segmentation.Regions | None, list[str]]:
+        """The two label images (or none) as the job's regions, by the command line's
+        ``segmentation.regions``: each decoded by its reader and its guards and made no
+        larger than its picture, then matched by colour (in a thread: seconds at most)."""
+        if not uploads[SEGMENTATIONS[0]]:
+            return None, []
+        files = [uploads[name][0] for name in SEGMENTATIONS]
+        names = [sanitized(u.filename) for u in files]
+        labels = [f"{kind} {name}".rstrip() for kind, name in zip(SEGMENTATIONS, names)]
+        read = [
+            await self.read_upload(upload, self.decode_segmentation, label, picture.shape)
+            for upload, label, picture in zip(files, labels, pictures)
+        ]
+        try:
+            found = await self.in_thread(
+                segmentation.regions, read[0], read[1], pictures[1], None, tuple(labels)
+            )
+        except NStyleError as exc:
+            raise Refused(status_of(exc, 400), str(exc)) from None
+        return found, names
 
     async def read_upload(self, upload: UploadFile, decode: Callable[..., Any], *args: Any) -> Any:
         """One upload, read and given to ``decode(data, *args)`` in a thread."""
@@ -220,6 +272,25 @@ class Server:
                         f"({shape[1]}x{shape[0]}): make its white region larger",
                     )
             return mask
+
+    def decode_segmentation(self, data: bytes, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A label image as sRGB uint8 by the command line's reader and its guards (not an
+        image, an alpha channel, 16 bits, a photo's many colours: 415), refused (400) when
+        its aspect is not its picture's, and made no larger than the picture of ``shape``
+        (nearest neighbour: no new colours). One at a time."""
+        what, _, name = label.partition(" ")
+        with self.decoding:
+            with self.folder:
+                read = functools.partial(segmentation.read_segmentation, what=what)
+                labels = self._read(data, name or what, read)
+            try:
+                segmentation.check_aspect(labels.shape, shape, label)
+            except NStyleError as exc:
+                raise Refused(status_of(exc, 400), str(exc)) from None
+            if labels.shape[0] * labels.shape[1] > shape[0] * shape[1]:
+                nearest = Image.Resampling.NEAREST
+                labels = np.asarray(Image.fromarray(labels).resize((shape[1], shape[0]), nearest))
+            return labels
 
     async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` in a thread of its own, given up (503) when the server stops:
