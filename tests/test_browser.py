@@ -447,6 +447,7 @@ def test_photo_to_photo_in_the_browser(server, browser, tmp_path):
     page.set_input_files("#style-seg-input", str(ref_seg))
     assert page.locator("#content-seg-name").inner_text() == "photo_labels.png"
     assert page.locator("#masks-summary").inner_text() == "segmentations"
+    page.locator("#masks").screenshot(path=str(tmp_path / "regions.png"))  # to look at
 
     sent = []
 
@@ -514,9 +515,15 @@ def photo_screenshot(page, tmp_path):
     page.fill("#opt-max_num_epochs", "100")
     page.fill("#opt-num_scales", "")
     page.click("#more summary")
+    before = page.evaluate("() => state.job.id")
     page.click("#start")
-    page.wait_for_selector("#state[data-state=done]", timeout=600_000)
+    page.wait_for_function(  # this job, not the one before, done
+        "(before) => state.job.id !== before && state.job.final", arg=before, timeout=600_000
+    )
+    assert page.locator("#state").get_attribute("data-state") == "done"
+    page.click("#masks summary")  # closed: the mode's options in view
     page.mouse.move(0, 0)
+    page.wait_for_timeout(500)  # the chevron's turn
     page.evaluate("() => window.scrollTo(0, 0)")
     shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     shot.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(

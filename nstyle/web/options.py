@@ -35,8 +35,8 @@ MAIN = (
 MODE, PHOTO = "photo", ("matting_weight", "post_process")
 LABELS = {
     "photo": "Photo to photo",
-    "matting_weight": "Photorealism weight (matting)",
-    "post_process": "Post-process (closed form, guided filter, none)",
+    "matting_weight": "Photorealism weight",
+    "post_process": "Post-process",
     "max_long_edge": "Size (long edge, px)",
     "tv_weight": "Smoothing (TV) weight",
     "preserve_colors": "Keep the photo's colours",
