@@ -447,7 +447,13 @@ def test_photo_to_photo_in_the_browser(server, browser, tmp_path):
     page.set_input_files("#style-seg-input", str(ref_seg))
     assert page.locator("#content-seg-name").inner_text() == "photo_labels.png"
     assert page.locator("#masks-summary").inner_text() == "segmentations"
-    page.locator("#masks").screenshot(path=str(tmp_path / "regions.png"))  # to look at
+    stroke(page, (0.2, 0.5), (0.8, 0.5))  # a region painted too: one or the other
+    page.click("#start")
+    error = page.wait_for_selector("#error:not([hidden])")
+    assert error.inner_text() == (
+        "error: content_segmentation: not with masks (each label is a region)"
+    )
+    page.click("#mask-undo")
 
     sent = []
 

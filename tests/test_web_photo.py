@@ -116,6 +116,20 @@ def test_a_photo_mode_job_runs_to_the_end(client, painted):
     assert client.get(f"/api/jobs/{status['id']}/image?download=1").status_code == 200
 
 
+def test_the_brush_paints_regions_in_the_mode(client, painted):
+    """A mask per reference, as painted in the page, is where its look goes in the mode."""
+    mask = Image.new("L", (40, 40), 0)
+    mask.paste(255, (20, 0, 40, 40))
+    response = post(client, segs=(None, None), masks=(encoded(mask),), photo="true", **TINY)
+    assert response.status_code == 201, response.text
+    status = wait(client, response.json()["id"])
+    assert status["state"] == "done" and status["error"] is None, status
+    [job] = painted
+    assert job["options"].photo and job["style_masks"] is None
+    [right] = job["masks"]
+    assert right[:, :20].max() == 0 and right[:, 20:].min() == 255
+
+
 def test_segmentations_become_regions_as_on_the_command_line(client, painted):
     """Each label of the photo is a region: the reference once per label, the label's masks
     on the photo and on the reference, the red label (not in the reference) given all of it."""
