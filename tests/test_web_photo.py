@@ -208,6 +208,7 @@ def test_a_bad_segmentation_is_refused_in_one_line(client, tiny_app, segs, statu
         ({"segs": (None, STYLE_SEG)}, "content_segmentation and style_segmentation go together"),
         ({"masks": (flat_png("L", value=255),)}, "content_segmentation: not with masks"),
         ({"styles": (STYLE, STYLE)}, "content_segmentation: give one style image"),
+        ({"style_blend_weights": 1}, "content_segmentation: not with style_blend_weights"),
     ],
 )
 def test_segmentations_come_in_pairs_for_one_reference(client, kwargs, message):

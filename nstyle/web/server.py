@@ -137,6 +137,8 @@ class Server:
         try:
             uploads, values = split_form(form)
             settings = self.settings(values, len(uploads["style"]))
+            if uploads[SEGMENTATIONS[0]] and settings.options.style_blend_weights is not None:
+                raise Refused(400, "content_segmentation: not with style_blend_weights")
             if not self.worker.has_room():  # before decoding anything
                 raise QueueFull("the queue is full; try again when a job has finished")
             decoded, names = await self.read_pictures(uploads, settings.options)
