@@ -5,7 +5,8 @@ Chromium is Debian's (``make test`` installs it; Playwright's own browser downlo
 used). Without it the test is skipped, except in CI (``CI`` set), where it must run.
 ``NSTYLE_WEB_SCREENSHOT=docs/web.png`` also saves the page during a larger run there, for
 the README (256 colours: a quarter of the bytes, no visible difference);
-``NSTYLE_WEB_MASKS_SCREENSHOT=docs/web_masks.png`` the same for the masks painted on the photo.
+``NSTYLE_WEB_MASKS_SCREENSHOT=docs/web_masks.png`` the same for the masks painted on the photo,
+``NSTYLE_WEB_PHOTO_SCREENSHOT=docs/web_photo.png`` for photo to photo.
 """
 
 from __future__ import annotations
@@ -404,3 +405,133 @@ def paint_regions(page):
     page.keyboard.press("2")
     for y in (0.86, 0.97):
         stroke(page, (0.02, y), (0.98, y))
+
+
+# ------------------------------------------------------------------ photo to photo
+PHOTO_SCREENSHOT = os.environ.get("NSTYLE_WEB_PHOTO_SCREENSHOT")  # e.g. docs/web_photo.png
+
+
+def test_photo_to_photo_in_the_browser(server, browser, tmp_path):
+    """The mode switched on: its line, its fields and the page's words for a reference; a
+    photo, a reference and two segmentations go with photo=true and the mode's fields, the
+    job finishes with a region per label and its picture downloads. Switched off, the mode's
+    fields and the segmentations stay at home."""
+    from tests.test_web_photo import photo_labels, reference_labels
+
+    seg, ref_seg = tmp_path / "photo_labels.png", tmp_path / "reference_labels.png"
+    Image.fromarray(photo_labels()).save(seg)
+    Image.fromarray(reference_labels()).save(ref_seg)
+    page, problems = open_page(browser, server, accept_downloads=True)
+    assert page.locator("#opt-photo").count() == 0  # the switch, not a box among the options
+    assert page.locator("#mode-line-photo").is_hidden()
+    assert page.locator("#opt-post_process").is_hidden()
+    page.click("[data-testid=mode-photo]")
+    assert page.locator("#mode-photo").get_attribute("aria-checked") == "true"
+    assert "stays a photograph" in page.locator("#mode-line-photo").inner_text()
+    assert page.locator("#opt-matting_weight").is_visible()
+    assert page.locator("#opt-post_process").input_value() == ""  # the default: not sent
+
+    page.set_input_files("#content-input", str(ROOT / "input" / "content.jpg"))
+    page.set_input_files("#style-input", str(ROOT / "input" / "style.jpg"))
+    assert page.locator("#start-note").inner_text() == "1 reference, ready"
+    page.fill("#opt-max_long_edge", "64")
+    page.select_option("#opt-post_process", "guided")
+    page.click("#more summary")
+    page.fill("#opt-max_num_epochs", "5")
+    page.fill("#opt-num_scales", "1")
+    page.click("#more summary")
+    page.click("#masks summary")
+    canvas_box(page)
+    assert "the photo keeps its own look" in page.locator("#mask-note").inner_text()
+    page.set_input_files("#content-seg-input", str(seg))
+    page.set_input_files("#style-seg-input", str(ref_seg))
+    assert page.locator("#content-seg-name").inner_text() == "photo_labels.png"
+    assert page.locator("#masks-summary").inner_text() == "segmentations"
+    stroke(page, (0.2, 0.5), (0.8, 0.5))  # a region painted too: one or the other
+    page.click("#start")
+    error = page.wait_for_selector("#error:not([hidden])")
+    assert error.inner_text() == (
+        "error: content_segmentation: not with masks (each label is a region)"
+    )
+    page.click("#mask-undo")
+
+    sent = []
+
+    def seen(route):  # the request as sent, then to the server
+        request = route.request
+        sent.append(form_parts(request.post_data_buffer, request.headers["content-type"]))
+        route.continue_()
+
+    page.route("**/api/jobs", seen)
+    page.click("#start")
+    page.wait_for_selector("#state[data-state=done]", timeout=300_000)
+    assert page.locator("#error").is_hidden()
+    page.unroute("**/api/jobs")
+    [parts] = sent
+    fields = {field: (name, data) for field, name, data in parts}
+    assert fields["photo"] == (None, b"true") and fields["post_process"] == (None, b"guided")
+    # (Playwright shows a chosen file's name, not its bytes: the server's answer has them)
+    assert fields["content_segmentation"][0] == "photo_labels.png"
+    assert fields["style_segmentation"][0] == "reference_labels.png"
+    assert "mask" not in fields and "matting_weight" not in fields  # left at its default
+    job = page.evaluate("() => state.job.id")
+    names = page.evaluate(f"async () => (await fetch('/api/jobs/{job}')).json()")["names"]
+    assert names["segmentations"] == ["photo_labels.png", "reference_labels.png"]
+    assert names["regions"] == 3 and names["unmatched"] == ["#ff0000"]  # the files' labels
+    with page.expect_download() as download:
+        page.click("#download")
+    download.value.save_as(tmp_path / "result.jpg")
+    with Image.open(tmp_path / "result.jpg") as result:
+        assert result.format == "JPEG" and result.size == (64, 64)
+
+    page.click("#content-seg-remove")
+    assert page.locator("#content-seg-name").inner_text() == "none"
+    if PHOTO_SCREENSHOT:  # for the README: the bundled photo given a photograph's look
+        photo_screenshot(page, tmp_path)
+    page.click("#mode-paint")  # off: the mode's fields and the label images are not sent
+    held = []
+
+    def hold(route):
+        request = route.request
+        held.append(form_parts(request.post_data_buffer, request.headers["content-type"]))
+        route.fulfill(status=400, json={"error": "held by the test"})
+
+    page.route("**/api/jobs", hold)
+    page.click("#start")
+    page.wait_for_selector("#error:not([hidden])")
+    names = [field for field, _, _ in held[0]]
+    assert not {"photo", "post_process", "style_segmentation"} & set(names), names
+    assert [p for p in problems if not p.startswith("Failed to load resource")] == []
+
+
+def photo_screenshot(page, tmp_path):
+    """The page after a photo to photo at 320 px of the bundled photo with scikit-image's
+    coffee's look (the README's figure, docs/make_photo.py's pair), without segmentations:
+    saved at PHOTO_SCREENSHOT, 256 colours."""
+    from skimage import data
+
+    coffee = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(coffee)
+    page.click("#style-seg-remove")
+    page.click(".style-item .remove")
+    page.set_input_files("#style-input", str(coffee))
+    page.fill("#opt-max_long_edge", "320")
+    page.select_option("#opt-post_process", "")
+    page.click("#more summary")
+    page.fill("#opt-max_num_epochs", "100")
+    page.fill("#opt-num_scales", "")
+    page.click("#more summary")
+    before = page.evaluate("() => state.job.id")
+    page.click("#start")
+    page.wait_for_function(  # this job, not the one before, done
+        "(before) => state.job.id !== before && state.job.final", arg=before, timeout=600_000
+    )
+    assert page.locator("#state").get_attribute("data-state") == "done"
+    page.click("#masks summary")  # closed: the mode's options in view
+    page.mouse.move(0, 0)
+    page.wait_for_timeout(500)  # the chevron's turn
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    shot.quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(
+        ROOT / PHOTO_SCREENSHOT, optimize=True
+    )

@@ -165,7 +165,9 @@ def test_every_field_with_choices_refuses_any_other_value_naming_them(tiny):
                     )
                 assert not isinstance(raised.value, TypeError)
                 raised_by_a_check(raised)
-    with pytest.raises(NStyleError, match=r"^--style-loss must be one of gram, w2, mixed, got 'W2'$"):
+    with pytest.raises(
+        NStyleError, match=r"^--style-loss must be one of gram, w2, mixed, got 'W2'$"
+    ):
         nstyle.stylize(RGB, STYLE, weights=tiny, style_loss="W2", **SMALL)
 
 

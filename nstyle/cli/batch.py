@@ -85,6 +85,11 @@ class Many:
         check_workers(args)
         if outputs.log:
             raise NStyleError("--log writes one picture's losses: not with several inputs")
+        if args.content_segmentation is not None or args.style_segmentation is not None:
+            raise NStyleError(
+                "--content-segmentation belongs to one photo: not with several inputs "
+                "(--photo alone takes the reference's look for a whole shoot)"
+            )
         styles = read_styles(args, options)
         self.read = styles
         given = [str(bundled(p, "input/content.jpg")) for p in args.content_image]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from nstyle.media import colour, images, writing
 from nstyle.media.metadata import Source
 from nstyle.spec import MODELS
 
+log = logging.getLogger("nstyle")
 SAMPLES = Path(__file__).resolve().parents[2] / "input"  # the checkout's bundled pictures
 
 
@@ -144,6 +146,43 @@ def read_masks(args: argparse.Namespace, styles: Styles) -> None:
             styles.masks = masks
         else:
             styles.style_masks = masks
+
+
+def read_segmentations(
+    args: argparse.Namespace, styles: Styles, options: Options, content_shape
+) -> None:
+    """--content-segmentation and --style-segmentation: each label of the photo becomes a
+    region (``nstyle.media.segmentation.labels``), painted from the reference's region of
+    the same colour, so the reference is repeated once per label with the label's masks."""
+    from nstyle.media import segmentation
+
+    given = (args.content_segmentation, args.style_segmentation)
+    if given == (None, None):
+        return
+    if None in given:
+        raise NStyleError("--content-segmentation and --style-segmentation go together: give both")
+    if args.content_mask is not None or args.style_mask is not None:
+        raise NStyleError("--content-segmentation: not with --content-mask or --style-mask")
+    if len(styles.paths) != 1 or options.style_blend_weights is not None:
+        raise NStyleError(
+            "--content-segmentation: give one --style-image (the reference photo) and no "
+            "--style-blend-weights"
+        )
+    names = ("--content-segmentation", "--style-segmentation")
+    paths = [Path(p) for p in given]
+    read = [
+        segmentation.read_segmentation(p, args.max_image_pixels, n) for p, n in zip(paths, names)
+    ]
+    found = segmentation.regions(read[0], read[1], styles.pictures[0], content_shape, names)
+    for colour_ in found.orphans:
+        log.warning(
+            "nstyle: warning: --content-segmentation's colour %s is not in "
+            "--style-segmentation: that region takes the whole reference's look",
+            colour_,
+        )
+    styles.pictures = found.styles
+    styles.masks, styles.style_masks = found.masks, found.style_masks
+    styles.mask_paths += paths
 
 
 def check_outputs(outputs: list[Path], inputs: list[Path], ours: Callable[[Path], bool]) -> None:

@@ -116,6 +116,7 @@ def _io_flags(io) -> None:
         help="with --content-mask: one greyscale image per --style-image, the part of that "
         "painting its style is taken from",
     )
+    _segmentation_flags(io)
     io.add_argument(
         "--output",
         default=DEFAULT_OUTPUT,
@@ -138,6 +139,25 @@ def _io_flags(io) -> None:
         default=images.MAX_IMAGE_PIXELS,
         help="refuse image files larger than this many pixels (a guard against "
         "decompression bombs)",
+    )
+
+
+def _segmentation_flags(io) -> None:
+    """Photo to photo's label images, the photo's and the reference's."""
+    io.add_argument(
+        "--content-segmentation",
+        default=None,
+        metavar="LABELS",
+        help="photo to photo: the photo's regions as a label image of a few flat colours "
+        "(Luan et al.'s: blue, green, red, ...), each region given the look of the same "
+        "colour's region of --style-segmentation (a colour the reference lacks: the whole "
+        "reference); one --style-image, no --content-mask",
+    )
+    io.add_argument(
+        "--style-segmentation",
+        default=None,
+        metavar="LABELS",
+        help="with --content-segmentation: the --style-image's regions, the same colours",
     )
 
 

@@ -20,6 +20,7 @@ from nstyle.cli.inputs import (
     fallback_weights,
     finish,
     output_file,
+    read_segmentations,
     read_styles,
 )
 from nstyle.cli.parser import parse_options
@@ -78,6 +79,7 @@ class Run:
         self.content_path = bundled(args.content_image[0], "input/content.jpg")
         self.content, self.source = images.read_photo(self.content_path, args.max_image_pixels)
         styles = read_styles(args, options)
+        read_segmentations(args, styles, options, self.content.shape)
         self.styles, self.init = styles.pictures, styles.init
         self.masks, self.style_masks = styles.masks, styles.style_masks
         inputs = [self.content_path, *styles.paths, *styles.mask_paths]

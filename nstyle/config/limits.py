@@ -9,6 +9,10 @@ OPTIMIZERS = ("lbfgs", "sgd", "adam")
 DEFAULT_LR = {"sgd": 1e-3, "adam": 2.0, "lbfgs": 1.0}  # lbfgs: unused, any positive value
 INITS = ("content", "noise")
 STYLE_LOSSES = ("gram", "w2", "mixed")  # the style statistics matched (nstyle.engine.objective)
+POST_PROCESSES = ("closed", "guided", "none")  # photo to photo's (nstyle.engine.smoothing)
+# --matting-weight with --photo (docs/BENCHMARKS.md, "Photo to photo"): Luan et al.'s lambda
+# on pictures in 0..1, about 1e10 against nstyle's losses, over 255^2 for pixels in 0..255.
+PHOTO_MATTING_WEIGHT = 1.5e5
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this

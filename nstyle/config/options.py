@@ -19,6 +19,8 @@ from nstyle.config.limits import (
     MAX_SEED,
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
+    PHOTO_MATTING_WEIGHT,
+    POST_PROCESSES,
     STYLE_LOSSES,
     TEMPORAL_WEIGHT,
 )
@@ -101,6 +103,29 @@ class Options:
         "videos: weight of the temporal loss tying each frame to the previous styled frame "
         "carried along the optical flow, outside occlusions (Ruder et al. 2016); 0: frames "
         "styled independently",
+    )
+    # photo to photo
+    photo: bool = option(
+        False,
+        "photo to photo: give the photo the look of another photograph (--style-image) and "
+        "keep it a photograph: the photorealism term on (--matting-weight) and the result "
+        "smoothed as a local affine recolouring of the photo (--post-process) (Luan et al. "
+        "2017, Li et al. 2018); with --content-segmentation and --style-segmentation, "
+        "region by region",
+    )
+    matting_weight: float | None = option(
+        None,
+        "weight of the photorealism term: the matting Laplacian of the photo (Levin et al. "
+        "2008) on the picture in 0..255, which costs nothing for a local affine recolouring "
+        f"of the photo; default: {PHOTO_MATTING_WEIGHT:g} with --photo, else 0",
+    )
+    post_process: str | None = option(
+        None,
+        "after the last scale, the picture re-expressed as a local affine recolouring of "
+        "the photo: closed (Li et al.'s closed form), guided (a guided filter: for pictures "
+        "whose closed form would not fit --max-memory) or none; default: closed with "
+        "--photo (guided where it would not fit), else none",
+        choices=POST_PROCESSES,
     )
     # optimisation
     init: str = option(
@@ -201,6 +226,17 @@ class Options:
     def first_order(self) -> FirstOrder:
         return _view(self, FirstOrder)
 
+    @property
+    def realism(self) -> Realism:
+        return _view(self, Realism)
+
+    @property
+    def matting(self) -> float:
+        """``matting_weight`` as used: the mode's default when not given."""
+        if self.matting_weight is not None:
+            return self.matting_weight
+        return PHOTO_MATTING_WEIGHT if self.photo else 0.0
+
 
 @dataclass(frozen=True)
 class Network:
@@ -281,6 +317,15 @@ class FirstOrder:
         return DEFAULT_LR[optimizer] if self.lr is None else self.lr
 
 
+@dataclass(frozen=True)
+class Realism:
+    """Photo to photo: the mode, its photorealism term and its post-process."""
+
+    photo: bool
+    matting_weight: float | None
+    post_process: str | None
+
+
 # Options' groups, by the property that returns each; every field is in exactly one.
 DEFAULT_OUTPUT = "output/out.jpg"  # --output's default (--output-type may change its type)
 # --output-type: the picture types a batch writes, each carrying a colour profile
@@ -294,6 +339,7 @@ GROUPS = {
     "stop": Stop,
     "solver": Solver,
     "first_order": FirstOrder,
+    "realism": Realism,
 }
 
 

@@ -106,6 +106,7 @@ NON_NEGATIVE = (
     "style_weight",
     "tv_weight",
     "temporal_weight",
+    "matting_weight",
     "stop_eps",
     "weight_decay",
 )
@@ -132,7 +133,7 @@ def check_values(options: Options) -> None:
         if value is not None and not value > 0:
             raise NStyleError(f"{flag(name)} must be > 0, got {shown(value)}")
     for name in NON_NEGATIVE:
-        if not getattr(options, name) >= 0:
+        if getattr(options, name) is not None and not getattr(options, name) >= 0:
             raise NStyleError(f"{flag(name)} must be >= 0, got {getattr(options, name)}")
     for name, (most, why) in LIMITS.items():
         value = _value(options, name)

@@ -112,6 +112,47 @@ def energy(windows: Windows, picture: np.ndarray, weight: float = 1.0):
     return weight * float(np.sum(v * lv)), (2 * weight) * lv
 
 
+BAND_PIXELS = 2**18  # pixels per band of ``Bands``: its temporaries stay near 150 MiB
+
+
+@dataclass(frozen=True)
+class Bands:
+    """``Windows`` of a photo in horizontal bands of about ``BAND_PIXELS`` pixels, each
+    built on its rows and a ``MARGIN`` of rows either side: L v band by band, exact (the
+    term is local), so that ``apply``'s temporaries are a band's whatever the picture's
+    size; a picture of one band holds one ``Windows`` of the whole."""
+
+    rows: tuple[tuple[int, int], ...]  # each band's interior rows [y0, y1)
+    windows: tuple[Windows, ...]  # each built on rows [y0 - MARGIN, y1 + MARGIN) (clipped)
+
+    @classmethod
+    def of(cls, photo: np.ndarray, band_pixels: int = BAND_PIXELS) -> Bands:
+        h, w = np.asarray(photo).shape[:2]
+        step = max(3, band_pixels // max(w, 1))
+        rows = tuple((y, min(h, y + step)) for y in range(0, h, step))
+        if len(rows) > 1 and rows[-1][1] - rows[-1][0] < 3:  # a last sliver: join it
+            rows = (*rows[:-2], (rows[-2][0], h))
+        windows = tuple(
+            Windows.of(photo[max(0, y0 - MARGIN) : min(h, y1 + MARGIN)]) for y0, y1 in rows
+        )
+        return cls(rows, windows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        h = self.rows[-1][1]
+        return (h, *self.windows[0].photo.shape[1:])
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        """L v for v (H, W, C), float64: ``Windows.apply`` band by band."""
+        out = np.empty(v.shape, np.float64)
+        h = v.shape[0]
+        for (y0, y1), windows in zip(self.rows, self.windows):
+            top = max(0, y0 - MARGIN)
+            band = windows.apply(v[top : min(h, y1 + MARGIN)])
+            out[y0:y1] = band[y0 - top : y1 - top]
+        return out
+
+
 def laplacian(photo: np.ndarray, eps: float = EPS):
     """L as a scipy.sparse CSR matrix (N, N), N = H*W in row-major pixel order: each of
     the 25 offsets between two pixels of a window accumulated over the windows at once

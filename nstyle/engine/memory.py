@@ -31,6 +31,16 @@ IMAGE_BYTES_PER_PIXEL = 16 * 12
 # 128 bytes a pixel (measured by tracemalloc at 1000x1000: a 16-bit TIFF 72, into the
 # photo's profile 100, denoised too 128; docs/BENCHMARKS.md, "Big pictures").
 WRITE_BYTES_PER_PIXEL = 15 + 128
+# Photo to photo's matting term on the host (``engine.pixels.MattingTerm``), measured with
+# tracemalloc at 700x437: its windows hold 128 bytes a pixel (float64 photo, means, 3x3
+# inverses), an evaluation's gradient and copies 72 more, and a band's temporaries (2^18
+# pixels, ``matting.Bands``) about 85 MiB whatever the size.
+MATTING_BYTES_PER_PIXEL = 200
+MATTING_BAND_BYTES = 96 * 2**20
+# The closed-form post-process (``engine.smoothing.closed_form``, L band by band): 179 MiB
+# at its peak at 700x437 (tracemalloc), the bands' 85 MiB and about 300 bytes a pixel
+# (the windows, conjugate gradients' five vectors); counted with a margin.
+CLOSED_FORM_BYTES_PER_PIXEL = 600
 FIRST_ORDER_STATE = {"sgd": 1, "adam": 2}  # float32 copies of the image they keep
 LBFGS_HISTORY = 20  # correction pairs L-BFGS keeps when they fit
 LBFGS_FEWEST = 5  # fewer than this and L-BFGS is no better than Adam: switch
@@ -62,6 +72,22 @@ def _executor_bytes(net: Footprint, extent: tuple[int, int], regions: int = 0) -
     return net.loss_bytes((1, 3, *extent), regions)
 
 
+def matting_bytes(pixels: int) -> int:
+    """The matting term's host memory for a picture of ``pixels`` (``MATTING_*``)."""
+    return MATTING_BYTES_PER_PIXEL * pixels + MATTING_BAND_BYTES
+
+
+def closed_form_fits(height: int, width: int, cap: int) -> bool:
+    """Whether the closed-form post-process of a picture this size fits ``cap`` bytes (the
+    network's constant part is still held when it runs)."""
+    return closed_form_bytes(height, width) <= cap
+
+
+def closed_form_bytes(height: int, width: int) -> int:
+    """The closed-form post-process's peak with the network's constant part."""
+    return BASE_BYTES + CLOSED_FORM_BYTES_PER_PIXEL * height * width + MATTING_BAND_BYTES
+
+
 def predict(
     net: Footprint,
     height: int,
@@ -70,9 +96,11 @@ def predict(
     optimizer: str,
     history: int,
     regions: int = 0,
+    matting: bool = False,
 ) -> ScalePlan | None:
     """The plan and its predicted peak for this choice (None: a tensor too large); with
-    ``regions`` masked regions (``nstyle.engine.guides``)."""
+    ``regions`` masked regions (``nstyle.engine.guides``) and with ``matting``, photo to
+    photo's matting term on the host."""
     if tile is None:
         tiles, margin, extent = 1, 0, (height, width)
     else:
@@ -83,7 +111,10 @@ def predict(
         return None
     pixels = height * width
     painting = (
-        executor + IMAGE_BYTES_PER_PIXEL * pixels + optimizer_bytes(optimizer, history, 3 * pixels)
+        executor
+        + IMAGE_BYTES_PER_PIXEL * pixels
+        + optimizer_bytes(optimizer, history, 3 * pixels)
+        + (matting_bytes(pixels) if matting else 0)
     )
     peak = BASE_BYTES + max(painting, WRITE_BYTES_PER_PIXEL * pixels)  # the write comes after
     return ScalePlan(
@@ -103,7 +134,7 @@ def predict(
 
 
 def _largest_tile(
-    net, height, width, optimizer, history, cap, smallest, regions=0
+    net, height, width, optimizer, history, cap, smallest, regions=0, matting=False
 ) -> ScalePlan | None:
     """The plan with the largest tile (a multiple of the pooling stride, at least
     ``smallest``) that fits ``cap``; ``smallest`` itself is tried last (the smallest cap
@@ -111,7 +142,7 @@ def _largest_tile(
     stride = _tile_layout(net, height, width, smallest).stride
     tile = max(height, width) // stride * stride
     while tile >= smallest:
-        found = predict(net, height, width, tile, optimizer, history, regions)
+        found = predict(net, height, width, tile, optimizer, history, regions, matting)
         if found is not None and found.peak <= cap:
             return found
         if tile == smallest:
@@ -137,14 +168,21 @@ def cost(plan: ScalePlan) -> float:
 
 
 def plan_scale(
-    net: Footprint, height: int, width: int, optimizer: str, cap: int, regions: int = 0
+    net: Footprint,
+    height: int,
+    width: int,
+    optimizer: str,
+    cap: int,
+    regions: int = 0,
+    matting: bool = False,
 ) -> ScalePlan:
     """The cheapest plan (``cost``) that fits ``cap`` bytes, among: the whole image or the
     largest tiles that fit, with L-BFGS keeping 20, 10 or 5 pairs, or with Adam in place of
     L-BFGS (or the first-order optimiser asked for).
 
     Raises ``NoFit`` (naming the smallest cap that would work) when even the smallest
-    tiles do not fit. ``regions``: masked regions (``nstyle.engine.guides``).
+    tiles do not fit. ``regions``: masked regions (``nstyle.engine.guides``); ``matting``:
+    the matting term's host memory counted.
     """
     first_order = leanest(optimizer)
     choices = [(first_order, 0)]
@@ -152,16 +190,16 @@ def plan_scale(
         choices = [("lbfgs", h) for h in (LBFGS_HISTORY, 10, LBFGS_FEWEST)] + choices
     found = []
     for opt, history in choices:
-        whole = predict(net, height, width, None, opt, history, regions)
+        whole = predict(net, height, width, None, opt, history, regions, matting)
         if whole is not None and whole.peak <= cap:
             found.append(whole)
         else:
-            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE, regions)
+            tiled = _largest_tile(net, height, width, opt, history, cap, MIN_TILE, regions, matting)
             if tiled is not None:
                 found.append(tiled)
     if found:
         return min(found, key=lambda plan: (cost(plan), -plan.history))
-    least = predict(net, height, width, MIN_TILE, first_order, 0, regions)
+    least = predict(net, height, width, MIN_TILE, first_order, 0, regions, matting)
     assert least is not None
     raise NoFit.of(least)
 

@@ -25,10 +25,10 @@ from nstyle.config import (
     check_layers,
     check_options,
 )
-from nstyle.engine import memory
+from nstyle.engine import memory, smoothing
 from nstyle.engine.guides import checked_masks, regions
 from nstyle.engine.plan import RunPlan, memory_cap, plan_pictures
-from nstyle.engine.scale import ScaleJob, Setup, Temporal, paint_scale, style_edge
+from nstyle.engine.scale import ScaleJob, ScaleResult, Setup, Temporal, paint_scale, style_edge
 from nstyle.engine.solvers import Step
 from nstyle.engine.terms import Network
 from nstyle.errors import NStyleError, named_failures
@@ -292,11 +292,26 @@ class Painter:
                     time.perf_counter() - began,
                     scaled.outcome.reason,
                 )
+        return self._result(run, scaled, content, done, begin)
+
+    def _result(
+        self, run: RunPlan, scaled: ScaleResult, content: np.ndarray, done: int, begin: float
+    ) -> Result:
+        """The last scale's picture as the ``Result``: with the photo's colours if asked,
+        then post-processed on the float picture as the plan says (before any writer)."""
         shape = scaled.x.shape[2:]
         colours = images.resize_to(content, shape) if self.options.preserve_colors else None
         pixels = images.unrounded(scaled.x, self.weights.convention.mean_pixel, colours)
+        picture = scaled.picture
+        if run.post_process != "none":  # on the float picture, before any writer
+            began = time.perf_counter()
+            pixels = smoothing.smooth(run.post_process, images.resize_to(content, shape), pixels)
+            picture = np.clip(np.round(pixels * 255), 0, 255).astype(np.uint8)
+            log.log(
+                self.level, "%s smoothing in %.1f s", run.post_process, time.perf_counter() - began
+            )
         seconds = time.perf_counter() - begin
-        return Result(scaled.picture, done, seconds, scaled.outcome.reason, pixels)
+        return Result(picture, done, seconds, scaled.outcome.reason, pixels)
 
     def _log_start(self, run: RunPlan, final: tuple[int, int]) -> None:
         edges = [plan.edge for plan in run.scales]

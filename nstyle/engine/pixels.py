@@ -1,13 +1,15 @@
 """The objective's terms on the image itself, beside the network's (``nstyle.engine.terms``):
 total variation as a gradient (the image convolved with a Laplacian, as the original
-example did) and a video frame's temporal term (Ruder et al. 2016), each an executor bound
-to the image array.
+example did), a video frame's temporal term (Ruder et al. 2016), each an executor bound
+to the image array, and photo to photo's photorealism term (``MattingTerm``, on the host).
 """
 
 from __future__ import annotations
 
 import mxnet as mx
 import numpy as np
+
+from nstyle.engine import matting
 
 # The TV gradient kernel, per channel: the discrete Laplacian / 8.
 LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float32) / 8
@@ -88,6 +90,37 @@ class TemporalTerm:
         return {self.option: float(mx.nd.norm(self.forward()).asscalar())}
 
 
+class MattingTerm:
+    """Luan et al.'s photorealism term, ``w * sum_c x_c^T L x_c`` with L the matting
+    Laplacian of the photo at the image's size (``nstyle.engine.matting``) and x the image
+    as the optimiser holds it (0..255 less the mean pixel: L's rows sum to 0, so the mean
+    does not count); its gradient ``2 w L x``. On the host, band by band (``matting.Bands``):
+    it is local, so it needs no tiles of its own; tiled or whole, the network's loss and
+    this term see the same image. ``w`` is ``--matting-weight``, in the units of x:
+    ``lambda / 255^2`` for Luan et al.'s lambda on pictures in 0..1."""
+
+    option = "matting_weight"
+
+    def __init__(self, image: mx.nd.NDArray, photo: np.ndarray, weight: float):
+        self.image, self.weight = image, float(weight)
+        if tuple(photo.shape[:2]) != tuple(image.shape[2:]):
+            raise ValueError(f"photo {photo.shape} is not at the image's size {image.shape}")
+        self.bands = matting.Bands.of(np.asarray(photo, np.float64) / 255.0)
+
+    def forward(self) -> mx.nd.NDArray:
+        x = self.image.asnumpy()[0].transpose(1, 2, 0)
+        grad = self.bands.apply(x) * (2 * self.weight)
+        out = grad.transpose(2, 0, 1)[None]
+        return mx.nd.array(out, ctx=self.image.context, dtype=self.image.dtype)
+
+    def energy(self, grad: mx.nd.NDArray) -> mx.nd.NDArray:
+        """``w sum x^T L x = x . grad / 2``, a (1,) array."""
+        return 0.5 * mx.nd.sum(self.image * grad).reshape((1,))
+
+    def norms(self) -> dict[str, float]:
+        return {self.option: float(mx.nd.norm(self.forward()).asscalar())}
+
+
 class ImageTerms:
     """Several terms on the image itself (TV, temporal) as one: the gradients summed, the
     energies summed, the norms by option; the optimisers take it where they take a
@@ -116,7 +149,9 @@ class ImageTerms:
         return found
 
 
-ImageTerm = TVExecutor | TemporalTerm | ImageTerms  # what the optimisers add to the loss
+ImageTerm = (
+    TVExecutor | TemporalTerm | MattingTerm | ImageTerms
+)  # what the optimisers add to the loss
 
 
 def image_terms(terms) -> ImageTerm | None:

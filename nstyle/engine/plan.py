@@ -54,12 +54,14 @@ class RunPlan:
 
     scales: tuple[ScalePlan, ...]
     cap: MemoryCap
+    post_process: str = "none"  # after the last scale (``nstyle.engine.smoothing.smooth``)
 
     def describe(self) -> str:
         """The memory plan in one line."""
         peak = max(p.peak for p in self.scales)
+        smoothing = "" if self.post_process == "none" else f"; then {self.post_process} smoothing"
         return f"memory plan (cap {self.cap.cap / GIB:.1f} GiB, peak about {peak / GIB:.1f}): " + (
-            "; ".join(plan.describe() for plan in self.scales)
+            "; ".join(plan.describe() for plan in self.scales) + smoothing
         )
 
 
@@ -92,6 +94,23 @@ def plan_pictures(
     )
 
 
+def post_process(options: Options, shape: tuple[int, int], cap: MemoryCap) -> str:
+    """The post-process of a picture of ``shape`` (H, W): ``--post-process``, or by default
+    closed with ``--photo`` (guided where the closed form would not fit the cap) and none
+    otherwise. An explicit closed that does not fit is one line."""
+    kind = options.post_process or ("closed" if options.photo else "none")
+    if kind == "closed" and not memory.closed_form_fits(*shape, cap.cap):
+        if options.post_process == "closed":
+            need = memory.need_gib(memory.closed_form_bytes(*shape))
+            raise TooLarge(
+                f"{flag('post_process')} closed needs about {need:.1f} GiB for a "
+                f"{shape[1]}x{shape[0]} picture, over the cap of {cap.cap / GIB:.1f} GiB: "
+                f"{flag('post_process')} guided works at any size"
+            )
+        kind = "guided"
+    return kind
+
+
 def plan_run(
     net: Footprint,
     options: Options,
@@ -117,7 +136,7 @@ def plan_run(
         dataclasses.replace(fit, edge=s.edge, epochs=s.epochs, first_check=s.first_check)
         for s, fit in zip(schedule, fits)
     )
-    return RunPlan(scales, cap)
+    return RunPlan(scales, cap, post_process(options, shapes[-1], cap))
 
 
 def plan_memory(
@@ -138,7 +157,11 @@ def plan_memory(
     plans = []
     for height, width in reversed(shapes):  # the finest first: it needs the most
         try:
-            plans.append(memory.plan_scale(net, height, width, options.optimizer, cap, regions))
+            plans.append(
+                memory.plan_scale(
+                    net, height, width, options.optimizer, cap, regions, options.matting > 0
+                )
+            )
             if not memory.within_mxnet(height, width):  # a cap that takes it: name an edge
                 edge = memory.largest_edge_that_fits(
                     net, height, width, options.max_long_edge, cap, options.optimizer, regions

@@ -22,7 +22,7 @@ from nstyle.config import (
 from nstyle.engine import memory
 from nstyle.engine.guides import Region, region_targets
 from nstyle.engine.objective import LossExecutor
-from nstyle.engine.pixels import TemporalTerm, TVExecutor, image_terms
+from nstyle.engine.pixels import MattingTerm, TemporalTerm, TVExecutor, image_terms
 from nstyle.engine.plan import style_edge
 from nstyle.engine.solvers import Outcome, optimize
 from nstyle.engine.terms import Network
@@ -173,7 +173,7 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
     photo, content_x, targets = _inputs(setup, job)
     as_x = functools.partial(_as_x, options, mean)
     image = mx.nd.array(_first_image(setup, job, content_x, as_x), ctx=setup.net.ctx)
-    loss, tv = _objective(setup, job, targets, image, as_x)
+    loss, tv = _objective(setup, job, targets, image, as_x, photo)
     del targets
     render = functools.partial(_render, options, mean, photo)
     try:
@@ -259,9 +259,10 @@ def _first_image(setup: Setup, job: ScaleJob, content_x: np.ndarray, as_x) -> np
     return finer_start(content_x, *job.previous)
 
 
-def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x):
+def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x, photo):
     """(the loss bound to ``image``, whole or tile by tile as the plan says; the image
-    terms: TV smoothing and a video frame's temporal term)."""
+    terms: TV smoothing, a video frame's temporal term, and photo to photo's photorealism
+    term on the matting Laplacian of ``photo``, the photo at this scale's size)."""
     options, net = setup.options, setup.net
     layer_weights = dict(
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
@@ -281,6 +282,7 @@ def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x)
             TemporalTerm(image, as_x(temporal.warped), temporal.mask, temporal.weight)
             if temporal is not None and temporal.weight > 0
             else None,
+            MattingTerm(image, photo, options.matting) if options.matting > 0 else None,
         ]
     )
     return loss, tv

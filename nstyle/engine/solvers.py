@@ -113,7 +113,12 @@ def check_start(loss: Loss, tv: ImageTerm | None, image: mx.nd.NDArray, options:
 
 def _named(culprits: list[str], options: Options) -> str:
     """The weight flags named, with their values: ``--content-weight 1e+38``."""
-    return ", ".join(f"{flag(n)} {getattr(options, n):g}" for n in culprits)
+    return ", ".join(f"{flag(n)} {_weight(options, n):g}" for n in culprits)
+
+
+def _weight(options: Options, name: str) -> float:
+    """A term's weight as used (``--matting-weight``: the photo mode's default if not given)."""
+    return options.matting if name == "matting_weight" else getattr(options, name)
 
 
 FLOAT32_DIGITS = 1e7  # a gradient this much smaller than another vanishes in their sum
@@ -131,7 +136,7 @@ def check_balance(
     big, small = max(live, key=live.__getitem__), min(live, key=live.__getitem__)
 
     def weight(name: str) -> str:  # the flags that set a term's weight
-        named = f"{flag(name)} {getattr(options, name):g}"
+        named = f"{flag(name)} {_weight(options, name):g}"
         if name == "style_weight" and options.style_layer_weights:
             named += f" (times {flag('style_layer_weights')} up to "
             named += f"{max(options.style_layer_weights):g})"

@@ -176,3 +176,35 @@ def labels(
         colour_ = (int(rgb[0]), int(rgb[1]), int(rgb[2]))
         found.append(Label(colour_, (content_index == k).astype(np.float32), style_mask, matched))
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class Regions:
+    """What a pair of segmentations gives a run, one entry per label of the photo: the
+    reference repeated (``styles``), where each label lies on the photo (``masks``) and on
+    the reference (``style_masks``), as ``--content-mask``/``--style-mask`` pairs; and the
+    colours the reference lacks (``orphans``: each of those takes the whole reference)."""
+
+    styles: list[np.ndarray]
+    masks: list[np.ndarray]
+    style_masks: list[np.ndarray]
+    orphans: list[tuple[int, int, int]]
+
+
+def regions(
+    content: np.ndarray,
+    style: np.ndarray,
+    reference: np.ndarray,
+    content_shape: tuple[int, ...] | None = None,
+    names: tuple[str, str] = ("--content-segmentation", "--style-segmentation"),
+) -> Regions:
+    """The guided statistics' regions of two label images (``labels``) for the reference
+    picture ``reference``: the command line's and the web app's one way to turn
+    segmentations into a job's style images and masks."""
+    found = labels(content, style, content_shape, reference.shape, names)
+    return Regions(
+        [reference] * len(found),
+        [label.content for label in found],
+        [label.style for label in found],
+        [label.colour for label in found if not label.matched],
+    )

@@ -174,7 +174,7 @@ async def read_form(
     parser = MemoryParser(
         request.headers,
         capped(request, limit, stalled, stopping),
-        max_files=2 * MAX_STYLES + 1,  # a photo, its paintings and their masks
+        max_files=2 * MAX_STYLES + 3,  # a photo, its paintings, their masks, 2 segmentations
         max_fields=len(fields.FIELDS) + 10,
         max_part_size=MAX_FIELD,
         limit=limit,

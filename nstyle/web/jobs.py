@@ -40,7 +40,12 @@ FINAL = ("done", "failed", "cancelled")
 # The finished pictures kept for 16-bit downloads (6 bytes a pixel), newest first, at most
 # this many bytes together; an older job keeps its JPEG only.
 KEEP_FINALS = 512 * 2**20
-RELEASED = {"content": None, "styles": None, "masks": None}  # a job's pictures, once it has run
+RELEASED = {
+    "content": None,
+    "styles": None,
+    "masks": None,
+    "style_masks": None,
+}  # a job's pictures, once it has run
 
 
 class Cancelled(Exception):
@@ -74,6 +79,7 @@ class Job:
     styles: list[np.ndarray] | None
     names: dict[str, Any] = field(default_factory=dict)  # the uploads' names, for the page
     masks: list[np.ndarray] | None = None  # one greyscale (H, W) per style image, or none
+    style_masks: list[np.ndarray | None] | None = None  # where on each style image
     source: Source | None = None  # the photo's colour profile and metadata
     id: str = field(default_factory=new_id)
     created: float = field(default_factory=time.time)
@@ -335,7 +341,10 @@ class Worker:
             weights = self.weights_for(settings.options, settings.fallback)
             job.update(network=weights.description)
             assert job.content is not None and job.styles is not None
-            painter = self.local.painter(job.styles, settings.options, fallback=settings.fallback)
+            painter = self.local.painter(
+                job.styles, settings.options, fallback=settings.fallback,
+                style_masks=job.style_masks,
+            )  # fmt: skip
             task = Task(0, None, job.content, masks=job.masks)
             result = self.local.run(painter, task, on_epoch)
         except Cancelled:

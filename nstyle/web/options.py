@@ -2,7 +2,8 @@
 needs), and the parsing of submitted text into checked options.
 
 Every ``Options`` field is offered, so a field added to the library appears in the page by
-itself; the few shown first are ``MAIN``. Values are parsed the way the command line parses
+itself; the few shown first are ``MAIN``, and photo to photo's switch and fields have their
+own place (``section``). Values are parsed the way the command line parses
 its flags and checked by the command line's own checks (``nstyle.config``), so a mistake
 gets the command line's message. Two fields name files on the command line; here no
 submitted text ever becomes a path: ``weights`` is refused and ``init`` takes ``content``
@@ -30,7 +31,12 @@ MAIN = (
     "optimizer",
     "preserve_colors",
 )
+# The page's mode switch, and the fields it shows only in that mode (photo to photo).
+MODE, PHOTO = "photo", ("matting_weight", "post_process")
 LABELS = {
+    "photo": "Photo to photo",
+    "matting_weight": "Photorealism weight",
+    "post_process": "Post-process",
     "max_long_edge": "Size (long edge, px)",
     "tv_weight": "Smoothing (TV) weight",
     "preserve_colors": "Keep the photo's colours",
@@ -90,6 +96,7 @@ class Field:
             "default": default,
             "choices": list(self.choices) if self.choices else None,
             "main": self.name in MAIN,
+            "section": section(self.name),
         }
 
     def parse(self, raw: str) -> Any:
@@ -123,6 +130,14 @@ class Field:
                 f"(choose from {', '.join(map(repr, self.choices))})"
             )
         return value
+
+
+def section(name: str) -> str:
+    """Where the page shows a field: the ``mode`` switch, the ``photo`` mode's fields, the
+    ``main`` ones, or ``more``."""
+    if name == MODE:
+        return "mode"
+    return "photo" if name in PHOTO else "main" if name in MAIN else "more"
 
 
 def quoted(text: str, limit: int = 100) -> str:

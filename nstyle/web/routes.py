@@ -1,7 +1,9 @@
 """The request handlers: the JSON API, the live picture by Server-Sent Events, the page.
 
     POST   /api/jobs              multipart: content, style (1+), mask (0 or one per style),
-                                  Options fields -> 201 {"id"}
+                                  content_segmentation and style_segmentation (photo to
+                                  photo's label images: both or neither), Options fields
+                                  -> 201 {"id"}
     GET    /api/jobs/{id}         {"state", "epoch", "losses", "error", ...}
     GET    /api/jobs/{id}/image   the current or final picture, JPEG; ?format=png or tiff: the
                                   final one at 16 bits per channel (as --output x.png, x.tif)

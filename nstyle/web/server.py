@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -23,51 +24,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from starlette.datastructures import FormData, UploadFile
+from PIL import Image
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from nstyle import config
 from nstyle.engine.plan import style_edge
 from nstyle.errors import NStyleError
-from nstyle.media import images, writing
+from nstyle.media import images, segmentation, writing
 from nstyle.media.metadata import Source
 from nstyle.web import options as fields
-from nstyle.web.guard import MAX_STYLES, MAX_UPLOAD, STALLED, read_form, sanitized
+from nstyle.web.form import SEGMENTATIONS, Uploads, split_form
+from nstyle.web.guard import MAX_UPLOAD, STALLED, read_form, sanitized
 from nstyle.web.jobs import Job, QueueFull, Stopping, Worker, log
 from nstyle.web.options import Settings
 from nstyle.web.refusals import STOPPING, Refused, status_of
 
 HELD = (signal.SIGINT, signal.SIGTERM)  # the signals that stop the server
-Uploads = dict[str, list[UploadFile]]  # "content", "style" and "mask": the form's files
-
-
-def split_form(form: FormData) -> tuple[Uploads, list[tuple[str, str]]]:
-    """The form's files (one content, at most ``MAX_STYLES`` styles, and no masks or one per
-    style) and its text fields; a file where text belongs, or text where a file does, is
-    refused."""
-    uploads: Uploads = {"content": [], "style": [], "mask": []}
-    values = []
-    for name, value in form.multi_items():
-        if name in uploads:
-            if not isinstance(value, UploadFile):
-                raise Refused(400, f"{name} must be a file, not text")
-            uploads[name].append(value)
-        elif isinstance(value, UploadFile):
-            raise Refused(400, f"{sanitized(name, 40)!r} is not a file field")
-        else:
-            values.append((name, value))
-    if len(uploads["content"]) != 1:
-        raise Refused(400, "give one photo as the file field 'content'")
-    if len(uploads["style"]) > MAX_STYLES:
-        raise Refused(400, f"at most {MAX_STYLES} style images")
-    masks, styles = len(uploads["mask"]), len(uploads["style"])
-    if masks and masks != styles:
-        raise Refused(
-            400,
-            f"{masks} mask(s) for {styles} style image(s); give one file field 'mask' per "
-            "'style', in the same order, or none",
-        )
-    return uploads, values
 
 
 @contextlib.contextmanager
@@ -140,13 +113,20 @@ class Server:
         try:
             uploads, values = split_form(form)
             settings = self.settings(values, len(uploads["style"]))
+            if uploads[SEGMENTATIONS[0]] and settings.options.style_blend_weights is not None:
+                raise Refused(400, "content_segmentation: not with style_blend_weights")
             if not self.worker.has_room():  # before decoding anything
                 raise QueueFull("the queue is full; try again when a job has finished")
             decoded, names = await self.read_pictures(uploads, settings.options)
             pictures, source = [picture for picture, _ in decoded], decoded[0][1]
             self.check_profile(settings, source, names[0] or "content")
             masks, mask_names = await self.read_masks(uploads["mask"], pictures[0].shape)
-            await self.in_thread(self.check_plan, settings, pictures, masks)
+            regions, seg_names = await self.read_segmentations(uploads, pictures)
+            if regions is None:
+                await self.in_thread(self.check_plan, settings, pictures, masks)
+            else:  # each label a region, the reference once per label
+                planned = [pictures[0], *regions.styles]
+                await self.in_thread(self.check_plan, settings, planned, list(regions.masks))
         finally:
             await form.close()
         if self.stopping.is_set():
@@ -155,6 +135,12 @@ class Server:
         if masks:
             named["masks"] = mask_names
         job = Job(settings, pictures[0], pictures[1:], named, masks=masks or None, source=source)
+        if regions is not None:
+            named.update(segmentations=seg_names, regions=len(regions.styles))
+            named["unmatched"] = ["#" + bytes(rgb).hex() for rgb in regions.orphans]
+            job.styles, job.masks, job.style_masks = (
+                regions.styles, list(regions.masks), list(regions.style_masks)
+            )  # fmt: skip
         try:
             return self.worker.submit(job)
         except Stopping as exc:  # (a full queue goes to its own handler: 429, retry-after)
@@ -214,6 +200,29 @@ class Server:
         ]
         return masks, names
 
+    async def read_segmentations(
+        self, uploads: Uploads, pictures: list[np.ndarray]
+    ) -> tuple[segmentation.Regions | None, list[str]]:
+        """The two label images (or none) as the job's regions, by the command line's
+        ``segmentation.regions``: each decoded by its reader and its guards and made no
+        larger than its picture, then matched by colour (in a thread: seconds at most)."""
+        if not uploads[SEGMENTATIONS[0]]:
+            return None, []
+        files = [uploads[name][0] for name in SEGMENTATIONS]
+        names = [sanitized(u.filename) for u in files]
+        labels = [f"{kind} {name}".rstrip() for kind, name in zip(SEGMENTATIONS, names)]
+        read = [
+            await self.read_upload(upload, self.decode_segmentation, label, picture.shape)
+            for upload, label, picture in zip(files, labels, pictures)
+        ]
+        try:
+            found = await self.in_thread(
+                segmentation.regions, read[0], read[1], pictures[1], None, tuple(labels)
+            )
+        except NStyleError as exc:
+            raise Refused(status_of(exc, 400), str(exc)) from None
+        return found, names
+
     async def read_upload(self, upload: UploadFile, decode: Callable[..., Any], *args: Any) -> Any:
         """One upload, read and given to ``decode(data, *args)`` in a thread."""
         if self.stopping.is_set():
@@ -262,6 +271,25 @@ class Server:
                         f"({shape[1]}x{shape[0]}): make its white region larger",
                     )
             return mask
+
+    def decode_segmentation(self, data: bytes, label: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A label image as sRGB uint8 by the command line's reader and its guards (not an
+        image, an alpha channel, 16 bits, a photo's many colours: 415), refused (400) when
+        its aspect is not its picture's, and made no larger than the picture of ``shape``
+        (nearest neighbour: no new colours). One at a time."""
+        what, _, name = label.partition(" ")
+        with self.decoding:
+            with self.folder:
+                read = functools.partial(segmentation.read_segmentation, what=what)
+                labels = self._read(data, name or what, read)
+            try:
+                segmentation.check_aspect(labels.shape, shape, label)
+            except NStyleError as exc:
+                raise Refused(status_of(exc, 400), str(exc)) from None
+            if labels.shape[0] * labels.shape[1] > shape[0] * shape[1]:
+                nearest = Image.Resampling.NEAREST
+                labels = np.asarray(Image.fromarray(labels).resize((shape[1], shape[0]), nearest))
+            return labels
 
     async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         """``function(*args)`` in a thread of its own, given up (503) when the server stops:

@@ -1,6 +1,6 @@
-// nstyle's web app: pick the pictures, paint where each painting goes (masks.js), set the
-// options (the form is generated from GET /api/options), start a job, watch it by
-// Server-Sent Events, download the result.
+// nstyle's web app: choose the mode (paint, or photo to photo), pick the pictures, paint where
+// each painting goes (masks.js) or give segmentations, set the options (the form is generated
+// from GET /api/options), start a job, watch it by Server-Sent Events, download the result.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +11,9 @@ const state = {
   content: null, // {blob, name, url}
   styles: [], // [{blob, name, url}]
   masks: null, // a MaskPainter: where each painting goes
+  photo: false, // photo to photo (the Options field "photo", shown as the mode switch)
+  modeField: null, // that field, as GET /api/options describes it
+  segs: { content: null, style: null }, // the label images: {file, url}
   inputs: new Map(), // field name -> {field, el}
   job: null, // {id, version, totals: [], final}
   source: null,
@@ -88,6 +91,7 @@ function buildField(field) {
   }
   if (field.choices) {
     input = el("select", { id, name: field.name });
+    if (field.nullable) input.append(el("option", { value: "" }, "default"));
     for (const choice of field.choices) input.append(el("option", { value: choice }, choice));
     input.value = shown(field.default);
   } else if ((field.type === "int" || field.type === "float") && !field.many) {
@@ -116,14 +120,64 @@ function buildField(field) {
   };
 }
 
+// Each field in its place: the mode's switch, the mode's own fields, the main ones, more.
+const SECTIONS = { photo: "photo-options", main: "main-options", more: "more-options" };
+
 function buildForm(fields) {
   for (const field of fields) {
+    const section = field.section || (field.main ? "main" : "more");
+    if (section === "mode") {
+      state.modeField = field;
+      continue;
+    }
     const { input, node } = buildField(field);
-    state.inputs.set(field.name, { field, el: input });
+    state.inputs.set(field.name, { field, el: input, section });
     input.addEventListener("input", () => input.classList.toggle("changed", valueOf(field, input) !== null));
     input.addEventListener("change", () => input.classList.toggle("changed", valueOf(field, input) !== null));
-    $(field.main ? "main-options" : "more-options").append(node);
+    $(SECTIONS[section]).append(node);
   }
+}
+
+// ------------------------------------------------------------------ the mode
+// Words for the pictures of step 2 in the mode: paintings, or reference photos.
+function nouns() {
+  return state.photo ? { one: "reference", many: "references" } : { one: "painting", many: "paintings" };
+}
+
+function setMode(photo) {
+  state.photo = photo;
+  document.body.classList.toggle("photo-mode", photo);
+  $("mode-paint").setAttribute("aria-checked", String(!photo));
+  $("mode-photo").setAttribute("aria-checked", String(photo));
+  showMasks();
+  updateStart();
+}
+
+// A label image chosen (or removed: null) for the photo ("content") or the reference ("style").
+function setSegmentation(kind, file) {
+  const old = state.segs[kind];
+  if (old) URL.revokeObjectURL(old.url);
+  state.segs[kind] = file ? { file, url: URL.createObjectURL(file) } : null;
+  const thumb = $(`${kind}-seg-thumb`);
+  thumb.hidden = !file;
+  if (file) thumb.src = state.segs[kind].url;
+  $(`${kind}-seg-name`).textContent = file ? file.name : "none";
+  $(`${kind}-seg-remove`).hidden = !file;
+  showMasks();
+}
+
+function initMode() {
+  $("mode-paint").addEventListener("click", () => setMode(false));
+  $("mode-photo").addEventListener("click", () => setMode(true));
+  for (const kind of ["content", "style"]) {
+    $(`${kind}-seg-input`).addEventListener("change", (event) => {
+      const [file] = event.target.files;
+      event.target.value = "";
+      if (file) setSegmentation(kind, file);
+    });
+    $(`${kind}-seg-remove`).addEventListener("click", () => setSegmentation(kind, null));
+  }
+  setMode(Boolean(state.modeField && state.modeField.default));
 }
 
 // The text to send for a field, or null when it keeps its default (omitted fields keep
@@ -255,8 +309,14 @@ function tinted(node, index) {
 function showMasks() {
   const masks = state.masks;
   const ready = state.content !== null && state.styles.length > 0;
+  const { one, many } = nouns();
   $("mask-editor").hidden = !ready;
   $("mask-hint").hidden = ready;
+  $("mask-hint").textContent = state.photo
+    ? "Choose a photo and a reference, then paint the regions: where each reference's look goes (or upload a mask for it). Where nothing is painted, the photo keeps its own look."
+    : "Choose a photo and a painting, then paint where each painting goes (or upload a mask for it). Where nothing is painted, the photo is kept.";
+  const segs = state.photo && (state.segs.content || state.segs.style);
+  $("masks-summary").textContent = segs ? "segmentations" : masks.ops.length ? `${many}' regions` : "optional";
   $("form").classList.toggle("masking", $("masks").open);
   const swatches = $("mask-swatches");
   swatches.replaceChildren();
@@ -270,7 +330,7 @@ function showMasks() {
         role: "radio",
         "aria-checked": String(chosen),
         dataset: { painting: String(index) },
-        title: `paint where ${style.name} goes (${index + 1})`,
+        title: `paint where ${style.name} goes (${index + 1}): its ${one}'s region`,
         onclick: () => masks.select(index),
       },
       el("img", { src: style.url, alt: "" }),
@@ -284,10 +344,13 @@ function showMasks() {
   $("mask-undo").disabled = !masks.ops.length;
   $("mask-clear").disabled = !masks.ops.length;
   const name = state.styles[masks.current] ? state.styles[masks.current].name : "";
+  const shown = `${one[0].toUpperCase()}${one.slice(1)} ${masks.current + 1} (${name})`;
   $("mask-note").textContent =
-    masks.tool === "brush"
-      ? `Painting ${masks.current + 1} (${name}) goes where you paint; the photo is kept where nothing is painted.`
-      : "The eraser takes the photo back to as it was photographed.";
+    masks.tool === "erase"
+      ? "The eraser takes the photo back to as it was photographed."
+      : state.photo
+        ? `A region: ${shown}'s look goes where you paint; where nothing is painted, the photo keeps its own look.`
+        : `${shown} goes where you paint; the photo is kept where nothing is painted.`;
 }
 
 function typing(target) {
@@ -337,14 +400,15 @@ function running() {
 
 function updateStart() {
   const ready = state.content !== null && state.styles.length > 0;
+  const { one, many } = nouns();
   $("start").disabled = !ready || running();
   $("start-note").textContent = running()
     ? "A picture is being painted"
     : !state.content
-      ? "Choose a photo and a painting"
+      ? `Choose a photo and a ${one}`
       : !state.styles.length
-        ? "Choose at least one painting"
-        : `${state.styles.length} painting${state.styles.length > 1 ? "s" : ""}, ready`;
+        ? `Choose at least one ${one}`
+        : `${state.styles.length} ${state.styles.length > 1 ? many : one}, ready`;
 }
 
 async function start(event) {
@@ -356,7 +420,7 @@ async function start(event) {
   form.append("content", state.content.blob, state.content.name);
   for (const style of state.styles) form.append("style", style.blob, style.name);
   try {
-    for (const mask of await state.masks.masks(state.styles.map((style) => style.name))) {
+    for (const mask of await state.masks.masks(state.styles.map((style) => style.name), nouns().one)) {
       form.append("mask", mask.blob, mask.name); // one per painting, in the same order
     }
   } catch (error) {
@@ -364,7 +428,15 @@ async function start(event) {
     updateStart();
     return;
   }
-  for (const [name, { field, el: input }] of state.inputs) {
+  if (state.photo) {
+    // the label images: the server says what is wrong with them (or with one alone)
+    if (state.segs.content) form.append("content_segmentation", state.segs.content.file, state.segs.content.file.name);
+    if (state.segs.style) form.append("style_segmentation", state.segs.style.file, state.segs.style.file.name);
+  }
+  const mode = state.modeField;
+  if (mode && state.photo !== Boolean(mode.default)) form.append(mode.name, String(state.photo));
+  for (const [name, { field, el: input, section }] of state.inputs) {
+    if (section === "photo" && !state.photo) continue; // the mode's own fields, shown in it
     const value = valueOf(field, input);
     if (value !== null) form.append(name, value);
   }
@@ -631,6 +703,7 @@ async function init() {
   state.network = body.network;
   showServer();
   buildForm(body.fields);
+  initMode();
 
   $("content-input").addEventListener("change", (event) => {
     const [file] = images(event.target.files);

@@ -315,15 +315,16 @@ class MaskPainter {
   }
 
   // The masks to send, [{blob, name}] one per painting in order, or [] when none is painted;
-  // an Error naming a painting without a mask when only some have one.
-  async masks(names) {
+  // an Error naming a painting (a reference, in photo to photo: ``noun``) without a mask
+  // when only some have one.
+  async masks(names, noun = "painting") {
     if (!this.ready || !this.ops.length) return [];
     const has = this.painted();
     if (!has.some(Boolean)) return [];
     const missing = has.indexOf(false);
     if (missing >= 0) {
       throw new Error(
-        `painting ${missing + 1} (${names[missing]}) has no mask: paint where it goes or upload one, or clear the masks`,
+        `${noun} ${missing + 1} (${names[missing]}) has no mask: paint where it goes or upload one, or clear the masks`,
       );
     }
     const masks = [];
