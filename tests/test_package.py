@@ -51,6 +51,7 @@ LAYERS = [
     {"engine.stop"},
     {"engine.solvers"},
     {"engine.scale"},  # one scale
+    {"engine.arguments"},  # the painter's arguments, checked at its entry
     {"engine.painter"},
     {"api"},  # the library's entry points
     {"many.tasks", "many.progress", "many.cluster"},
