@@ -262,3 +262,17 @@ def test_a_folder_of_photos(tiny_weights_file, photos, tmp_path):
             for n, p in (("a", photo), ("b", np.ascontiguousarray(photo[::-1])))
         ]
     assert max(energies["--photo"]) * 10 < min(energies[None]), energies
+
+
+def test_the_mode_keys_the_manifest_and_earlier_keys_stay():
+    """The new options are left out at their old meaning (a batch's earlier manifests stay
+    valid: tests/test_many_masks.py pins those hashes); each of them set is a new key."""
+    from nstyle.many import inputs, manifest
+
+    styles, key = ["ab" * 32], manifest.settings_hash
+    keys = {
+        key(manifest.settings(Options(**change), styles, 0.0, inputs.IMAGE))
+        for change in ({}, {"photo": True}, {"matting_weight": 1.0}, {"post_process": "none"})
+    }
+    assert len(keys) == 4
+    assert "photo" not in manifest.settings(Options(), styles, 0.0, inputs.IMAGE)
