@@ -102,7 +102,10 @@ def refused(response, status: int) -> str:
 @pytest.mark.platform
 def test_a_tiny_job_runs_and_its_picture_forms_live(real_client, real_app):
     client, app = real_client, real_app
-    response = post(client, styles=(STYLE, MOSAIC), **{**TINY, "max_num_epochs": 10})
+    # 60 epochs without the stop rule: several seconds, whatever the style loss's speed
+    # (the previews come every half second; 10 Gram epochs at 48 px can end within one)
+    run = {**TINY, "max_num_epochs": 60, "stop_eps": 0}
+    response = post(client, styles=(STYLE, MOSAIC), **run)
     assert response.status_code == 201, response.text
     job_id = response.json()["id"]
     assert response.headers["location"] == f"/api/jobs/{job_id}"
@@ -115,7 +118,7 @@ def test_a_tiny_job_runs_and_its_picture_forms_live(real_client, real_app):
     assert len(live) >= 2  # the picture was renewed while the job ran
 
     status = client.get(f"/api/jobs/{job_id}").json()
-    assert status["state"] == "done" and status["epoch"] == 10 and status["error"] is None
+    assert status["state"] == "done" and status["epoch"] == 60 and status["error"] is None
     assert set(status["losses"]) == {f"style_relu{i}_1" for i in range(1, 6)} | {"content_relu4_2"}
     assert "VGG-16" in status["network"] and status["size"] == [48, 48]
     assert status["names"] == {"content": "content.jpg", "styles": ["style0.jpg", "style1.jpg"]}

@@ -88,13 +88,15 @@ class Options:
     # objective
     content_weight: float = option(20.0, "weight of the content loss (original: 10)")
     style_weight: float = option(1.0, "weight of the style loss")
-    style_loss: str = option(
-        "gram",
+    style_loss: str | None = option(
+        None,
         "the painting's statistics to match on each style layer: gram, its Gram matrices (the "
         "original; the default by measured pictures per second, docs/BENCHMARKS.md, "
         '"Choosing the default again"); w2, its features\' mean and covariance, by the '
         "Wasserstein-2 distance between Gaussians (closer to the painting, up to 3.6x the "
-        "time); mixed, w2 on the layers of up to 256 channels and gram on the deeper ones",
+        "time; the default with --photo, where it carries the reference's colours); mixed, w2 "
+        "on the layers of up to 256 channels and gram on the deeper ones (default: gram, w2 "
+        "with --photo)",
         choices=STYLE_LOSSES,
     )
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")
@@ -231,6 +233,15 @@ class Options:
         return _view(self, Realism)
 
     @property
+    def statistics(self) -> str:
+        """``style_loss`` as used: the mode's default when not given (w2 in photo to photo,
+        where it took the reference's colours, Gram's 5.6 against 1.0-1.2 in Lab on
+        docs/BENCHMARKS.md's example; gram otherwise)."""
+        if self.style_loss is not None:
+            return self.style_loss
+        return "w2" if self.photo else "gram"
+
+    @property
     def matting(self) -> float:
         """``matting_weight`` as used: the mode's default when not given."""
         if self.matting_weight is not None:
@@ -269,7 +280,7 @@ class Objective:
     match_luminance: bool
     content_weight: float
     style_weight: float
-    style_loss: str
+    style_loss: str | None
     tv_weight: float
     temporal_weight: float
 

@@ -268,7 +268,7 @@ def _objective(setup: Setup, job: ScaleJob, targets, image: mx.nd.NDArray, as_x,
         zip(options.style_layers, options.style_layer_weights or [1.0] * len(options.style_layers))
     )
     weighting = (options.style_weight, options.content_weight, layer_weights)
-    regions, kind = len(setup.regions), options.style_loss
+    regions, kind = len(setup.regions), options.statistics
     if job.plan.tile is None:
         loss: LossExecutor | TiledLoss = LossExecutor(
             net, targets, image, *weighting, regions, kind

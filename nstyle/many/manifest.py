@@ -67,12 +67,13 @@ def settings(
     videos the scene-cut rule. Without masks there is no mask key at all, and options added
     later are left out at their old meaning (``ADDED_LATER``), so that the manifests of
     earlier runs stay valid."""
+    shaping = dataclasses.replace(options, style_loss=options.statistics)  # as painted
     values = {
-        f.name: getattr(options, f.name)
-        for f in dataclasses.fields(options)
+        f.name: getattr(shaping, f.name)
+        for f in dataclasses.fields(shaping)
         if f.name not in NOT_SHAPING
         and not (kind == IMAGE and f.name in PICTURE_ONLY_IGNORES)
-        and not (f.name in ADDED_LATER and getattr(options, f.name) == ADDED_LATER[f.name])
+        and not (f.name in ADDED_LATER and getattr(shaping, f.name) == ADDED_LATER[f.name])
     }
     if options.weights:
         values["weights"] = file_hash(options.weights)
