@@ -276,3 +276,13 @@ def test_the_mode_keys_the_manifest_and_earlier_keys_stay():
     }
     assert len(keys) == 4
     assert "photo" not in manifest.settings(Options(), styles, 0.0, inputs.IMAGE)
+
+
+def test_the_style_statistics_default_to_w2_in_photo_to_photo_only():
+    """Photo to photo's numbers were measured with W2 (Gram's did not carry the reference's
+    colours); painting keeps Gram (issue 32); a given --style-loss wins in both."""
+    from nstyle.config import Options
+
+    assert Options().statistics == "gram" and Options(photo=True).statistics == "w2"
+    assert Options(photo=True, style_loss="gram").statistics == "gram"
+    assert Options(style_loss="mixed").statistics == "mixed"
