@@ -186,6 +186,15 @@ CASES = [
         )
     ),
     Case("temporal-weight=-1", ["--temporal-weight", "-1"], "--temporal-weight must be >= 0"),
+    # photo to photo's term: its host gradient goes to the device without numpy's warning
+    Case("matting-weight=-1", ["--matting-weight", "-1"], "--matting-weight must be >= 0"),
+    Case(
+        "matting-weight=1e300",
+        ["--photo", "--matting-weight", "1e300"],
+        "the objective overflows float32 near the start image: --matting-weight 1e+300 is "
+        "too large",
+        early=False,
+    ),
     Case("remove-noise=-1e300", ["--remove-noise=-1e300"], "--remove-noise must be >= 0"),
     Case(
         "blend-weights=nan",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import mxnet as mx
+import numpy as np
 from mxnet import gluon
 from mxnet.gluon import nn
 
@@ -116,3 +117,11 @@ def bind(
         grad_req=grad_req,
         shared_exec=shared,
     )
+
+
+def on_device(values, ctx: mx.Context, dtype) -> mx.nd.NDArray:
+    """``values`` (float64 on the host) as an array of ``dtype`` on ``ctx``: what float32
+    cannot hold becomes inf, without numpy's warning (the solvers check the losses and
+    the gradient, and name the weight that overflows)."""
+    with np.errstate(over="ignore"):
+        return mx.nd.array(np.asarray(values, np.float64).astype(dtype), ctx=ctx, dtype=dtype)

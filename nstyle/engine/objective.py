@@ -18,6 +18,7 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.engine import network, terms
+from nstyle.engine.network import on_device  # (tiles takes it from here too)
 from nstyle.engine.terms import (
     GRAM_GRAD_FACTOR,
     W2_SCALE,
@@ -135,14 +136,6 @@ def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArr
     gram_heads = [weighted(d, GRAM_GRAD_FACTOR * w) for d, w in zip(d_grams, weights)]
     sum_heads = [weighted(d.reshape(-1, 1), w) for d, w in zip(d_sums, weights)]
     return on_device(values, ctx, dtype), gram_heads, sum_heads
-
-
-def on_device(values, ctx: mx.Context, dtype) -> mx.nd.NDArray:
-    """``values`` (float64 on the host) as an array of ``dtype`` on ``ctx``: what float32
-    cannot hold becomes inf, without numpy's warning (the solvers check the losses and
-    the gradient, and name the weight that overflows)."""
-    with np.errstate(over="ignore"):
-        return mx.nd.array(np.asarray(values, np.float64).astype(dtype), ctx=ctx, dtype=dtype)
 
 
 def gradient_norms(loss) -> dict[str, float]:

@@ -10,6 +10,7 @@ import mxnet as mx
 import numpy as np
 
 from nstyle.engine import matting
+from nstyle.engine.network import on_device
 
 # The TV gradient kernel, per channel: the discrete Laplacian / 8.
 LAPLACIAN = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], np.float32) / 8
@@ -109,9 +110,9 @@ class MattingTerm:
 
     def forward(self) -> mx.nd.NDArray:
         x = self.image.asnumpy()[0].transpose(1, 2, 0)
-        grad = self.bands.apply(x) * (2 * self.weight)
-        out = grad.transpose(2, 0, 1)[None]
-        return mx.nd.array(out, ctx=self.image.context, dtype=self.image.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # a weight float32 cannot hold:
+            grad = self.bands.apply(x) * (2 * self.weight)  # inf, named by the solvers
+        return on_device(grad.transpose(2, 0, 1)[None], self.image.context, self.image.dtype)
 
     def energy(self, grad: mx.nd.NDArray) -> mx.nd.NDArray:
         """``w sum x^T L x = x . grad / 2``, a (1,) array."""
