@@ -395,3 +395,15 @@ def test_mixed_is_w2_on_the_narrow_layers_and_gram_on_the_wide(monkeypatch, tile
         assert_allclose(value, expected, rtol=1e-9)
     expected = w2.grad.asnumpy() + gram.grad.asnumpy()
     assert_allclose(mixed.grad.asnumpy(), expected, rtol=1e-8, atol=1e-11 * np.abs(expected).max())
+
+
+def test_mixed_takes_w2_on_vgg_s_relu1_1_and_relu2_1_only():
+    """``style_loss="mixed"`` on VGG-16's and VGG-19's style layers: W2 on relu1_1 (64
+    channels) and relu2_1 (128), Gram on relu3_1 to relu5_1 (issue 32: W2 on relu3_1 painted
+    over the photo's edges and copied the painting's objects)."""
+    from nstyle.spec import STYLE_LAYERS, layer_channels
+
+    for depth in (16, 19):
+        channels = layer_channels(depth)
+        w2 = [n for n in STYLE_LAYERS if objective.layer_loss("mixed", channels[n]) == "w2"]
+        assert w2 == ["relu1_1", "relu2_1"]

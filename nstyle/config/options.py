@@ -95,8 +95,8 @@ class Options:
         '"Choosing the default again"); w2, its features\' mean and covariance, by the '
         "Wasserstein-2 distance between Gaussians (closer to the painting, up to 3.6x the "
         "time; the default with --photo, where it carries the reference's colours); mixed, w2 "
-        "on the layers of up to 256 channels and gram on the deeper ones (default: gram, w2 "
-        "with --photo)",
+        "on the layers of up to 128 channels (relu1_1, relu2_1) and gram on the deeper ones "
+        "(default: gram, w2 with --photo)",
         choices=STYLE_LOSSES,
     )
     tv_weight: float = option(1e-2, "weight of the total-variation smoothing gradient")

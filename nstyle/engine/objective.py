@@ -31,11 +31,14 @@ from nstyle.engine.terms import (
 from nstyle.engine.wasserstein import W2Terms
 
 TERMS = ("style_", "content_")  # the prefixes of the two weight flags' terms' names
-# ``style_loss="mixed"``: W2 on layers this wide or narrower (VGG's relu1_1 to relu3_1), the
-# Gram loss on the wider ones (relu4_1, relu5_1), whose 512 x 512 eigendecompositions were
-# most of W2's cost at the coarse scales and whose matched means and covariances can copy
-# the painting's objects (docs/BENCHMARKS.md, "Wasserstein-2 at the cost of Gram")
-MIXED_W2_CHANNELS = 256
+# ``style_loss="mixed"``: W2 on layers this wide or narrower (VGG's relu1_1, relu2_1), the
+# Gram loss on the wider ones (relu3_1 to relu5_1): the 512 x 512 eigendecompositions of
+# relu4_1/relu5_1 were most of W2's cost at the coarse scales and their matched means and
+# covariances can copy the painting's objects; W2 on relu3_1 too painted the painting's
+# strokes over the photo's edges (edge correlation 0.14 against 0.24 without it) and, at
+# 256 channels, copied objects on three judging pairs (docs/BENCHMARKS.md, "Wasserstein-2
+# at the cost of Gram", "Choosing the default again")
+MIXED_W2_CHANNELS = 128
 
 
 def layer_loss(loss: str, channels: int) -> str:
