@@ -120,3 +120,54 @@ def test_as_good_means_no_worse_on_either_distance():
     assert at_least_as_good({"style_distance": 0.1, "content_distance": 0.9}, ref)
     assert not at_least_as_good({"style_distance": 0.1, "content_distance": 0.91}, ref)
     assert not at_least_as_good({"style_distance": 0.21, "content_distance": 0.5}, ref)
+
+
+def test_equal_time_snapshots_at_the_budget_and_paints_on_to_the_end(vgg16):
+    """``bench.equaltime``: the picture at the budget (here the first epoch) is the judged
+    one; the same run goes on to its own end and counts each scale's epochs."""
+    from bench.equaltime import paint_within
+    from nstyle.api import Painter
+    from nstyle.config import Options
+    from nstyle.media import images
+
+    photo = images.read_image(ROOT / "input" / "content.jpg")
+    painting = images.read_image(ROOT / "input" / "style.jpg")
+    options = Options(model="vgg16", max_long_edge=128, num_scales=2, seed=0, style_loss="mixed",
+                      min_num_epochs=10, max_num_epochs=20)  # fmt: skip
+    painter = Painter([painting], options, weights=vgg16)
+    run = paint_within(painter, photo, 0.0)
+    end, count = run["end"], run["stopped_at_scale"][1]
+    assert count > 1 and run["stopped_at_scale"] == (1, count) and run["epochs"] == 1
+    assert not run["finished"] and run["picture"].shape[1] < end["picture"].shape[1] == 128
+    assert [s["scale"] for s in end["scales"]] == list(range(1, count + 1))
+    assert sum(s["epochs"] for s in end["scales"]) == end["epochs"] > 1
+    spent = sum(s["cpu_seconds"] for s in end["scales"])  # each rounded to 0.1 s
+    assert end["cpu_seconds"] - 0.2 <= spent <= end["cpu_seconds"] + 0.1
+    assert end["cpu_seconds"] >= run["cpu_seconds"] and end["seconds"] >= run["seconds"]
+    free = paint_within(painter, photo, None)
+    assert free["finished"] and free["epochs"] == free["end"]["epochs"] == end["epochs"]
+    assert np.array_equal(free["picture"], end["picture"])  # seeded: the same run
+
+
+def test_equal_time_records_each_loss_and_its_time_ratio(tmp_path, vgg16):
+    """One run per loss: the first's picture and seconds, the other's at those seconds and
+    to its end, with its processor time over the first's."""
+    pair = f"{ROOT / 'input' / 'content.jpg'}:{ROOT / 'input' / 'style.jpg'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.equaltime", "--work", str(tmp_path), "--size", "48",
+         "--losses", "gram", "mixed", "--pairs", pair],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    gram, mixed = (json.loads(line) for line in lines)
+    assert gram["finished"] and gram["end"]["cpu_ratio"] == gram["end"]["wall_ratio"] == 1.0
+    assert mixed["budget"] == gram["cpu_seconds"] == gram["end"]["cpu_seconds"]
+    ratio = mixed["end"]["cpu_seconds"] / gram["end"]["cpu_seconds"]
+    assert mixed["end"]["cpu_ratio"] == pytest.approx(ratio, abs=2e-3)
+    assert mixed["finished"] == (not (tmp_path / "content-style" / "mixed_end.png").exists())
+    from PIL import Image
+
+    for loss in ("gram", "mixed"):
+        assert max(Image.open(tmp_path / "content-style" / f"{loss}.png").size) == 48
+    assert 0 < mixed["style_distance"] and 0 < mixed["end"]["style_distance"]
