@@ -171,3 +171,26 @@ def test_equal_time_records_each_loss_and_its_time_ratio(tmp_path, vgg16):
     for loss in ("gram", "mixed"):
         assert max(Image.open(tmp_path / "content-style" / f"{loss}.png").size) == 48
     assert 0 < mixed["style_distance"] and 0 < mixed["end"]["style_distance"]
+
+
+def test_stop_windows_end_where_the_stop_rule_ends_a_scale(vgg16):
+    """``bench.stopwindows``: one row per window end of each coarse scale, the change per
+    epoch positive, the objective lower than at the window's start; the first scale's
+    last window is where the stop rule (here from epoch 10) found the change under eps."""
+    from bench.stopwindows import windows
+    from nstyle.api import Painter
+    from nstyle.config import Options
+    from nstyle.media import images
+
+    photo = images.read_image(ROOT / "input" / "content.jpg")
+    painting = images.read_image(ROOT / "input" / "style.jpg")
+    options = Options(model="vgg16", max_long_edge=128, num_scales=2, seed=0,
+                      min_num_epochs=10, max_num_epochs=40, stop_eps=0.02)  # fmt: skip
+    rows = windows(Painter([painting], options, weights=vgg16), photo, 10)
+    assert (
+        rows
+        and {r[0] for r in rows} == {1}
+        and [r[1] for r in rows] == list(range(10, 10 * len(rows) + 1, 10))
+    )
+    assert all(r[2] > 0 and r[3] < 1 for r in rows)
+    assert rows[-1][2] < 0.02 or rows[-1][1] == 40  # stopped by the rule, or the budget
