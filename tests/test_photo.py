@@ -49,7 +49,8 @@ def test_matting_term_value_and_gradient():
     grad = term.forward()
     value = float(term.energy(grad).asscalar())
     picture = (x[0].transpose(1, 2, 0) + 120) / 255  # the mean does not count
-    expected = matting.energy(matting.Windows.of(photo / 255.0), picture, 2.0 * 255**2)[0]
+    windows = matting.Windows.of(photo / 255.0, matting.TERM_EPS)
+    expected = matting.energy(windows, picture, 2.0 * 255**2)[0]
     assert value == pytest.approx(expected, rel=1e-6)
     step, i = 1e-3, (0, 1, 4, 6)
     for sign in (1, -1):
@@ -62,6 +63,31 @@ def test_matting_term_value_and_gradient():
     assert grad.asnumpy()[i] == pytest.approx(numeric, rel=1e-5)
     with pytest.raises(ValueError, match="size"):
         MattingTerm(image, photo[:, :9], 1.0)
+
+
+def term_energy(photo: np.ndarray, picture: np.ndarray) -> float:
+    """The matting term (weight 1) on ``picture`` (H, W, 3) in 0..1, as the optimiser holds it."""
+    x = picture.transpose(2, 0, 1)[None] * 255 - 120
+    term = MattingTerm(mx.nd.array(x, dtype="float64"), photo, 1.0)
+    return float(term.energy(term.forward()).asscalar())
+
+
+def test_the_term_makes_amplified_noise_in_a_flat_area_cost():
+    """A flat, noisy patch of photo (a sky: 1.5 levels of noise): its noise amplified 30
+    times (the dark blotches of docs/BENCHMARKS.md's examples 1, 9 and 40) costs a real share
+    of what unrelated noise of the same strength costs (with Levin et al.'s eps 1e-7 for the
+    term: 6e-4 of it); an affine recolouring of a photo's real structure stays ~free."""
+    rng = np.random.default_rng(0)
+    sky = np.clip(np.round(200 + rng.normal(0, 1.5, (16, 16, 3))), 0, 255).astype(np.uint8)
+    amplified = 0.5 + 30 * (sky / 255.0 - sky.mean() / 255.0)
+    unrelated = 0.5 + rng.normal(0, amplified.std(), sky.shape)
+    assert term_energy(sky, amplified) > 0.2 * term_energy(sky, unrelated)
+    photo = photo_of(20, 24)
+    matrix = np.array([[0.5, 0.2, 0.1], [-0.1, 0.8, 0.0], [0.3, 0.0, 0.6]])
+    recoloured = photo @ matrix.T + 0.1
+    noise = np.random.default_rng(3).random(photo.shape)
+    as_photo = (photo * 255).round().astype(np.uint8)
+    assert term_energy(as_photo, recoloured) < 1e-3 * term_energy(as_photo, noise)
 
 
 def tiny_net(style_loss="gram"):

@@ -33,6 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 EPS = 1e-7  # Levin et al.'s and Luan et al.'s regulariser of the windows' covariances
+# The photorealism term's (``pixels.MattingTerm``): with EPS a flat window's fit may take any
+# slope on the photo's noise at no cost, and the style loss amplified the noise of skies and
+# ceilings into dark blotches (docs/BENCHMARKS.md, "Photo to photo"); 1e-4 (a window's colour
+# spread of 3/255, the noise of a sky) makes an amplified slope there cost, and leaves the fit
+# of real edges (spreads of tens of levels) as it was.
+TERM_EPS = 1e-4
 MARGIN = 2  # the pixels of context a tile needs for exact values in its interior
 
 
@@ -126,14 +132,14 @@ class Bands:
     windows: tuple[Windows, ...]  # each built on rows [y0 - MARGIN, y1 + MARGIN) (clipped)
 
     @classmethod
-    def of(cls, photo: np.ndarray, band_pixels: int = BAND_PIXELS) -> Bands:
+    def of(cls, photo: np.ndarray, band_pixels: int = BAND_PIXELS, eps: float = EPS) -> Bands:
         h, w = np.asarray(photo).shape[:2]
         step = max(3, band_pixels // max(w, 1))
         rows = tuple((y, min(h, y + step)) for y in range(0, h, step))
         if len(rows) > 1 and rows[-1][1] - rows[-1][0] < 3:  # a last sliver: join it
             rows = (*rows[:-2], (rows[-2][0], h))
         windows = tuple(
-            Windows.of(photo[max(0, y0 - MARGIN) : min(h, y1 + MARGIN)]) for y0, y1 in rows
+            Windows.of(photo[max(0, y0 - MARGIN) : min(h, y1 + MARGIN)], eps) for y0, y1 in rows
         )
         return cls(rows, windows)
 

@@ -98,7 +98,9 @@ class MattingTerm:
     does not count); its gradient ``2 w L x``. On the host, band by band (``matting.Bands``):
     it is local, so it needs no tiles of its own; tiled or whole, the network's loss and
     this term see the same image. ``w`` is ``--matting-weight``, in the units of x:
-    ``lambda / 255^2`` for Luan et al.'s lambda on pictures in 0..1."""
+    ``lambda / 255^2`` for Luan et al.'s lambda on pictures in 0..1. L's windows are
+    regularised by ``matting.TERM_EPS``, not Levin et al.'s 1e-7: with that, amplifying the
+    photo's noise in flat areas cost nothing, and it became blotches."""
 
     option = "matting_weight"
 
@@ -106,7 +108,8 @@ class MattingTerm:
         self.image, self.weight = image, float(weight)
         if tuple(photo.shape[:2]) != tuple(image.shape[2:]):
             raise ValueError(f"photo {photo.shape} is not at the image's size {image.shape}")
-        self.bands = matting.Bands.of(np.asarray(photo, np.float64) / 255.0)
+        photo = np.asarray(photo, np.float64) / 255.0
+        self.bands = matting.Bands.of(photo, eps=matting.TERM_EPS)
 
     def forward(self) -> mx.nd.NDArray:
         x = self.image.asnumpy()[0].transpose(1, 2, 0)
