@@ -166,9 +166,12 @@ class Server:
         for mask in masks:
             if not any(np.array_equal(mask, seen) for seen in distinct):
                 distinct.append(mask)
+        count = len(distinct)
+        if not masks and len(pictures) == 2 and settings.options.regions > 1:
+            count = settings.options.regions  # photo to photo's automatic regions, at most
         shapes = [picture.shape for picture in pictures]
         try:
-            self.worker.plan(settings, shapes[0], shapes[1:], len(distinct))
+            self.worker.plan(settings, shapes[0], shapes[1:], count)
         except NStyleError as exc:
             raise Refused(status_of(exc, 400), str(exc)) from None
 
