@@ -30,7 +30,6 @@ EDGE = 350  # px, long edge of both pictures when clustered
 LAYER = "relu4_1"
 DIMENSIONS = 32  # principal components of the joint features
 POSITION_WEIGHT = 1.0  # of the height in the picture, against features of unit RMS
-COLOUR_WEIGHT = 0.0  # of the CIELAB colours, each picture's mean taken away
 RESTARTS = 4  # k-means runs, the one of least distortion kept
 MIN_SHARE = 0.03  # of a picture's positions: a smaller cluster holds no statistics
 MAJORITY = 3  # the majority filter's width, in cells of the feature grid
@@ -46,16 +45,7 @@ def features(net: Network, mean: np.ndarray, picture: np.ndarray) -> np.ndarray:
     return executor.outputs[0].asnumpy()[0].transpose(1, 2, 0).astype(np.float64)
 
 
-def colours(picture: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """A picture's CIELAB colours (h, w, 3) at a feature grid's ``shape``, its mean taken
-    away, in units of 40 (about the spread of a photo's lightness)."""
-    from skimage.color import rgb2lab
-
-    small = rgb2lab(images.resize_to(picture, shape).astype(np.float64) / 255)
-    return (small - small.reshape(-1, 3).mean(axis=0)) / 40
-
-
-def joint_points(photo: np.ndarray, reference: np.ndarray, lab=None) -> np.ndarray:
+def joint_points(photo: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """The points k-means clusters, the photo's positions then the reference's, from their
     features (h, w, C): each picture's mean taken away, the principal components, the
     height in the picture."""
@@ -70,10 +60,7 @@ def joint_points(photo: np.ndarray, reference: np.ndarray, lab=None) -> np.ndarr
         np.repeat((np.arange(f.shape[0]) + 0.5) / f.shape[0] - 0.5, f.shape[1])
         for f in (photo, reference)
     ]
-    extra = [POSITION_WEIGHT * np.concatenate(heights)[:, None]]
-    if lab is not None and COLOUR_WEIGHT > 0:
-        extra.append(COLOUR_WEIGHT * np.vstack([c.reshape(-1, 3) for c in lab]))
-    return np.hstack([points, *extra])
+    return np.hstack([points, POSITION_WEIGHT * np.concatenate(heights)[:, None]])
 
 
 def cluster(points: np.ndarray, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,8 +121,7 @@ def find(
     number a region on both sides (a label missing on a side: none of that picture is it)."""
     small = [images.resize_long_edge(p, EDGE) for p in (photo, reference)]
     found = [features(net, mean, p) for p in small]
-    lab = [colours(p, f.shape[:2]) for p, f in zip(small, found)]
-    points = joint_points(found[0], found[1], lab)
+    points = joint_points(found[0], found[1])
     split = found[0].shape[0] * found[0].shape[1]
     count = max(1, min(count, len(points) // 2))
     centres, assigned = cluster(points, count, seed)
