@@ -25,6 +25,7 @@ import numpy as np
 from nstyle.engine import network
 from nstyle.engine.terms import Network
 from nstyle.media import images
+from nstyle.spec import layer_plan
 
 EDGE = 350  # px, long edge of both pictures when clustered
 LAYER = "relu4_1"
@@ -36,9 +37,10 @@ MAJORITY = 3  # the majority filter's width, in cells of the feature grid
 
 
 def features(net: Network, mean: np.ndarray, picture: np.ndarray) -> np.ndarray:
-    """``LAYER``'s features (h, w, C) of an RGB uint8 picture (the deepest of the network's
-    features above it when the network stops before ``LAYER``)."""
-    layer = LAYER if LAYER in net.features else sorted(net.features)[0]
+    """``LAYER``'s features (h, w, C) of an RGB uint8 picture (the network's nearest in
+    depth when it computes no ``LAYER``: other --style-layers)."""
+    order = [name for kind, name in layer_plan(net.num_layers) if kind == "conv"]
+    layer = min(net.features, key=lambda n: abs(order.index(n) - order.index(LAYER)))
     data = mx.nd.array(images.preprocess(picture, mean), ctx=net.ctx, dtype=net.dtype)
     executor = network.bind(net.features[layer], net.ctx, dict(net.params, data=data))
     executor.forward(is_train=False)
