@@ -128,12 +128,19 @@ def test_the_label_maps_are_smoothed():
 
 
 def test_the_option():
-    assert Options(photo=True).regions == 4 and Options().regions == 1
-    assert Options(photo=True, photo_regions=1).regions == 1
+    """Off by default (the whole picture one region, docs/BENCHMARKS.md); a count from 1
+    to 16; a new manifest key only when set."""
+    from nstyle.many import inputs, manifest
+
+    assert Options().photo_regions == 1
     with pytest.raises(NStyleError, match="--photo-regions must be > 0"):
         Options(photo_regions=0)
     with pytest.raises(NStyleError, match="--photo-regions must be at most 16"):
         Options(photo_regions=17)
+    styles, key = ["ab" * 32], manifest.settings_hash
+    keyed = [manifest.settings(Options(photo=True, photo_regions=n), styles, 0.0, inputs.IMAGE)
+             for n in (1, 4)]  # fmt: skip
+    assert "photo_regions" not in keyed[0] and key(keyed[0]) != key(keyed[1])
 
 
 def night_and_day(shape, split, sky, ground, seed):

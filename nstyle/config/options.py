@@ -16,12 +16,10 @@ from nstyle.config.limits import (
     COARSEST_EDGE,
     DEFAULT_LR,
     FULL_FLOOR_EDGE,
-    MAX_PHOTO_REGIONS,
     MAX_SEED,
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
     PHOTO_MATTING_WEIGHT,
-    PHOTO_REGIONS,
     POST_PROCESSES,
     STYLE_LOSSES,
     TEMPORAL_WEIGHT,
@@ -123,13 +121,11 @@ class Options:
         "2008) on the picture in 0..255, which costs nothing for a local affine recolouring "
         f"of the photo; default: {PHOTO_MATTING_WEIGHT:g} with --photo, else 0",
     )
-    photo_regions: int | None = option(
-        None,
-        "photo to photo without --content-segmentation/--style-segmentation: the most "
-        "regions found automatically in the photo and the --style-image together (the loss "
-        "network's features clustered), each painted from its match in the reference (the "
-        "sky from its sky); 1: the whole picture one region; default: "
-        f"{PHOTO_REGIONS} with --photo, up to {MAX_PHOTO_REGIONS}",
+    photo_regions: int = option(
+        1,
+        "photo to photo without segmentations: find up to this many regions in the photo "
+        "and the --style-image together and paint each from its match (the sky from the "
+        "sky; docs/BENCHMARKS.md measured 4); 1: the whole picture one region",
     )
     post_process: str | None = option(
         None,
@@ -252,14 +248,6 @@ class Options:
         return "w2" if self.photo else "gram"
 
     @property
-    def regions(self) -> int:
-        """``photo_regions`` as used: the mode's default when not given, 1 (the whole
-        picture) outside the mode."""
-        if not self.photo:
-            return 1
-        return PHOTO_REGIONS if self.photo_regions is None else self.photo_regions
-
-    @property
     def matting(self) -> float:
         """``matting_weight`` as used: the mode's default when not given."""
         if self.matting_weight is not None:
@@ -352,7 +340,7 @@ class Realism:
 
     photo: bool
     matting_weight: float | None
-    photo_regions: int | None
+    photo_regions: int
     post_process: str | None
 
 

@@ -177,7 +177,9 @@ class Painter:
             guides = [np.ones(final, np.float32)] * len(self.styles)
         styles, blend, style_masks = self.styles, self.blend, self.style_masks
         if guides is None and self.finds_regions:  # refused before the clustering if too big
-            self.plan(content.shape, warm_start=start is not None, regions=self.options.regions)
+            self.plan(
+                content.shape, warm_start=start is not None, regions=self.options.photo_regions
+            )
             styles, blend, style_masks, guides = self._auto_regions(content, final)
         found = () if guides is None else regions(guides, blend)
         run = self.plan(content.shape, warm_start=start is not None, regions=len(found))
@@ -217,10 +219,10 @@ class Painter:
     @property
     def finds_regions(self) -> bool:
         """Whether a photo without masks gets automatic regions: photo to photo with one
-        reference, no style mask, and more than one region asked (``Options.regions``)."""
+        reference, no style mask, and more than one region asked (``--photo-regions``)."""
         return (
             self.options.photo
-            and self.options.regions > 1
+            and self.options.photo_regions > 1
             and len(self.styles) == 1
             and self.style_masks is None
         )
@@ -233,7 +235,9 @@ class Painter:
         began, reference = time.process_time(), self.styles[0]
         seed = 0 if self.options.seed is None else self.options.seed
         mean = self.weights.convention.mean_pixel
-        labels = autoregions.find(self.net, mean, content, reference, self.options.regions, seed)
+        labels = autoregions.find(
+            self.net, mean, content, reference, self.options.photo_regions, seed
+        )
         made = segmentation.index_regions(*labels, reference)
         count = len(made.styles)
         log.log(

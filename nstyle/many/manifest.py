@@ -52,7 +52,7 @@ ADDED_LATER = {
     "style_loss": "gram",
     "photo": False,
     "matting_weight": None,
-    "photo_regions": None,
+    "photo_regions": 1,
     "post_process": None,
 }
 

@@ -167,8 +167,9 @@ class Server:
             if not any(np.array_equal(mask, seen) for seen in distinct):
                 distinct.append(mask)
         count = len(distinct)
-        if not masks and len(pictures) == 2 and settings.options.regions > 1:
-            count = settings.options.regions  # photo to photo's automatic regions, at most
+        options = settings.options
+        if options.photo and not masks and len(pictures) == 2 and options.photo_regions > 1:
+            count = options.photo_regions  # photo to photo's automatic regions, at most
         shapes = [picture.shape for picture in pictures]
         try:
             self.worker.plan(settings, shapes[0], shapes[1:], count)
