@@ -172,15 +172,7 @@ class Painter:
         temporal = None if temporal is None else checked_temporal(temporal)
         final = images.long_edge_shape(content.shape, self.options.max_long_edge)
         check_given(final, start, temporal)
-        guides = checked_masks(masks, len(self.styles), "masks", shapes=[final] * len(self.styles))
-        if guides is None and self.style_masks is not None:  # the whole photo, each painting's part
-            guides = [np.ones(final, np.float32)] * len(self.styles)
-        styles, blend, style_masks = self.styles, self.blend, self.style_masks
-        if guides is None and self.finds_regions:  # refused before the clustering if too big
-            self.plan(
-                content.shape, warm_start=start is not None, regions=self.options.photo_regions
-            )
-            styles, blend, style_masks, guides = self._auto_regions(content, final)
+        styles, blend, style_masks, guides = self._guides(content, final, masks, start is not None)
         found = () if guides is None else regions(guides, blend)
         run = self.plan(content.shape, warm_start=start is not None, regions=len(found))
         self._log_start(run, final)
@@ -226,6 +218,19 @@ class Painter:
             and len(self.styles) == 1
             and self.style_masks is None
         )
+
+    def _guides(self, content: np.ndarray, final: tuple[int, int], masks, warm_start: bool):
+        """(styles, blend, style masks, masks as guides) of a picture: the painter's own with
+        ``masks``; ones where only style masks are given (the whole photo, each painting's
+        part); or photo to photo's automatic regions (``finds_regions``), refused by the
+        plan before the clustering if that many regions cannot fit."""
+        guides = checked_masks(masks, len(self.styles), "masks", shapes=[final] * len(self.styles))
+        if guides is None and self.style_masks is not None:
+            guides = [np.ones(final, np.float32)] * len(self.styles)
+        if guides is None and self.finds_regions:
+            self.plan(content.shape, warm_start=warm_start, regions=self.options.photo_regions)
+            return self._auto_regions(content, final)
+        return self.styles, self.blend, self.style_masks, guides
 
     def _auto_regions(self, content: np.ndarray, final: tuple[int, int]):
         """(styles, blend, style masks, masks) of the photo's automatic regions
