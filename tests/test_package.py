@@ -42,7 +42,7 @@ LAYERS = [
     {"many.manifest"},  # ... to here
     {"engine.network", "engine.wasserstein", "engine.matting"},  # VGG; W2, matting on the host
     {"engine.terms", "engine.pixels", "engine.smoothing"},  # the terms; the post-process
-    {"engine.guides"},  # regions: guided Gram targets
+    {"engine.guides", "engine.autoregions"},  # regions: guided Gram targets; found by clustering
     {"engine.objective"},  # the whole image's objective and its weights
     {"engine.layout"},  # the tiles' geometry
     {"engine.tiles"},  # the objective tile by tile

@@ -226,6 +226,10 @@ def test_bad_input_is_one_line_before_any_work(photos, tmp_path):
     assert "not with --content-mask" in refused(*base, *seg, *ref_seg, *mask)
     assert "--matting-weight must be >= 0" in refused(*base, "--matting-weight", "-1")
     assert "invalid choice" in refused(*base, "--post-process", "bilateral")
+    regions = ["--photo-regions", "4"]
+    assert "only with --photo" in refused(*base[1:], *regions)
+    assert "not with masks, segmentations" in refused(*base, *regions, *seg, *ref_seg)
+    assert "not with masks, segmentations" in refused(*base, *regions, *two)
     assert not (tmp_path / "out").exists()
 
 

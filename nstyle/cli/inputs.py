@@ -39,6 +39,22 @@ def check_flags(options: Options, outputs: Outputs, args: argparse.Namespace) ->
     config.check_outputs(outputs)
     if args.max_image_pixels < 1:
         raise NStyleError(f"--max-image-pixels must be >= 1, got {args.max_image_pixels}")
+    check_photo_regions(options, args)
+
+
+def check_photo_regions(options: Options, args: argparse.Namespace) -> None:
+    """--photo-regions above 1 finds regions only where it can (``Painter.finds_regions``):
+    refused in one line where it would be ignored."""
+    if options.photo_regions == 1:
+        return
+    if not options.photo:
+        raise NStyleError("--photo-regions: photo to photo's automatic regions, only with --photo")
+    given = (args.content_mask, args.style_mask, args.content_segmentation, args.style_segmentation)
+    if any(g is not None for g in given) or len(args.style_image) != 1:
+        raise NStyleError(
+            "--photo-regions: finds the regions of one --style-image itself: not with masks, "
+            "segmentations or several style images"
+        )
 
 
 def finish(outputs: Outputs) -> writing.Finish:

@@ -13,6 +13,9 @@ POST_PROCESSES = ("closed", "guided", "none")  # photo to photo's (nstyle.engine
 # --matting-weight with --photo (docs/BENCHMARKS.md, "Photo to photo"): Luan et al.'s lambda
 # on pictures in 0..1, about 1e10 against nstyle's losses, over 255^2 for pixels in 0..255.
 PHOTO_MATTING_WEIGHT = 1.5e5
+# --photo-regions' most: more than a picture's statistics can be split into at the deepest
+# layers (each region needs positions there)
+MAX_PHOTO_REGIONS = 16
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
 COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this

@@ -121,6 +121,12 @@ class Options:
         "2008) on the picture in 0..255, which costs nothing for a local affine recolouring "
         f"of the photo; default: {PHOTO_MATTING_WEIGHT:g} with --photo, else 0",
     )
+    photo_regions: int = option(
+        1,
+        "photo to photo without segmentations: find up to this many regions in the photo "
+        "and the --style-image together and paint each from its match (the sky from the "
+        "sky; docs/BENCHMARKS.md measured 4); 1: the whole picture one region",
+    )
     post_process: str | None = option(
         None,
         "after the last scale, the picture re-expressed as a local affine recolouring of "
@@ -334,6 +340,7 @@ class Realism:
 
     photo: bool
     matting_weight: float | None
+    photo_regions: int
     post_process: str | None
 
 

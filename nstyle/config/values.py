@@ -15,6 +15,7 @@ from nstyle.config.limits import (
     FLOAT32_MAX,
     MAX_LONG_EDGE,
     MAX_MEMORY_GIB,
+    MAX_PHOTO_REGIONS,
     MAX_SEED,
     flag,
     shown,
@@ -100,6 +101,7 @@ POSITIVE = (
     "stop_window",
     "style_scale",
     "max_memory",
+    "photo_regions",
 )
 NON_NEGATIVE = (
     "content_weight",
@@ -113,6 +115,7 @@ NON_NEGATIVE = (
 LIMITS = {
     "max_long_edge": (MAX_LONG_EDGE, f"not even a {MIN_EDGE}-px-wide picture fits MXNet"),
     "max_memory": (MAX_MEMORY_GIB, "GiB: a 64-bit byte count"),
+    "photo_regions": (MAX_PHOTO_REGIONS, "each region needs positions at the deepest layer"),
     "lr": (FLOAT32_MAX, "MXNet's float32"),
     "weight_decay": (FLOAT32_MAX, "MXNet's float32"),
 }

@@ -23,7 +23,7 @@ from nstyle.config import (
     check_layers,
     check_options,
 )
-from nstyle.engine import memory, smoothing
+from nstyle.engine import autoregions, memory, smoothing
 from nstyle.engine.arguments import (  # noqa: F401  (load_weights: the API's, from here)
     check_callback,
     check_given,
@@ -38,7 +38,7 @@ from nstyle.engine.scale import ScaleJob, ScaleResult, Setup, Temporal, paint_sc
 from nstyle.engine.solvers import Step
 from nstyle.engine.terms import Network
 from nstyle.errors import NStyleError, named_failures
-from nstyle.media import images
+from nstyle.media import images, segmentation
 from nstyle.media.flow import previous_frame_target
 from nstyle.weights import Weights
 
@@ -172,23 +172,21 @@ class Painter:
         temporal = None if temporal is None else checked_temporal(temporal)
         final = images.long_edge_shape(content.shape, self.options.max_long_edge)
         check_given(final, start, temporal)
-        guides = checked_masks(masks, len(self.styles), "masks", shapes=[final] * len(self.styles))
-        if guides is None and self.style_masks is not None:  # the whole photo, each painting's part
-            guides = [np.ones(final, np.float32)] * len(self.styles)
-        found = () if guides is None else regions(guides, self.blend)
+        styles, blend, style_masks, guides = self._guides(content, final, masks, start is not None)
+        found = () if guides is None else regions(guides, blend)
         run = self.plan(content.shape, warm_start=start is not None, regions=len(found))
         self._log_start(run, final)
         setup = Setup(
             self.net,
-            self.styles,
-            self.blend,
+            styles,
+            blend,
             self.options,
             self.weights,
             self.init,
             run.cap.cap,
             self.level,
             found,
-            self.style_masks,
+            style_masks,
         )
         previous, done, begin = None, 0, time.perf_counter()
         for index, plan in enumerate(run.scales, start=1):
@@ -209,6 +207,58 @@ class Painter:
                     scaled.outcome.reason,
                 )
         return self._result(run, scaled, content, done, begin)
+
+    @property
+    def finds_regions(self) -> bool:
+        """Whether a photo without masks gets automatic regions: photo to photo with one
+        reference, no style mask, and more than one region asked (``--photo-regions``)."""
+        return (
+            self.options.photo
+            and self.options.photo_regions > 1
+            and len(self.styles) == 1
+            and self.style_masks is None
+        )
+
+    def _guides(self, content: np.ndarray, final: tuple[int, int], masks, warm_start: bool):
+        """(styles, blend, style masks, masks as guides) of a picture: the painter's own with
+        ``masks``; ones where only style masks are given (the whole photo, each painting's
+        part); or photo to photo's automatic regions (``finds_regions``), refused by the
+        plan before the clustering if that many regions cannot fit."""
+        guides = checked_masks(masks, len(self.styles), "masks", shapes=[final] * len(self.styles))
+        if guides is None and self.style_masks is not None:
+            guides = [np.ones(final, np.float32)] * len(self.styles)
+        if guides is None and self.finds_regions:
+            self.plan(content.shape, warm_start=warm_start, regions=self.options.photo_regions)
+            return self._auto_regions(content, final)
+        return self.styles, self.blend, self.style_masks, guides
+
+    def _auto_regions(self, content: np.ndarray, final: tuple[int, int]):
+        """(styles, blend, style masks, masks) of the photo's automatic regions
+        (``engine.autoregions``, made regions as segmentations are by
+        ``segmentation.index_regions``), or the painter's own and no masks when one region
+        is found."""
+        began, reference = time.process_time(), self.styles[0]
+        seed = 0 if self.options.seed is None else self.options.seed
+        mean = self.weights.convention.mean_pixel
+        labels = autoregions.find(
+            self.net, mean, content, reference, self.options.photo_regions, seed
+        )
+        made = segmentation.index_regions(*labels, reference)
+        count = len(made.styles)
+        log.log(
+            self.level,
+            "photo to photo: %d region(s) found in the photo and the reference (%d the "
+            "reference lacks: its whole look) in %.1f CPU s",
+            count,
+            len(made.orphans),
+            time.process_time() - began,
+        )
+        if count == 1:
+            return self.styles, self.blend, self.style_masks, None
+        finest = images.scaled_shape(reference.shape, style_edge(self.options))
+        style_masks = checked_masks(made.style_masks, count, "style_masks", True, [finest] * count)
+        guides = checked_masks(made.masks, count, "masks", shapes=[final] * count)
+        return made.styles, [1.0] * count, style_masks, guides
 
     def _result(
         self, run: RunPlan, scaled: ScaleResult, content: np.ndarray, done: int, begin: float

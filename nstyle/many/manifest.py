@@ -48,7 +48,13 @@ NOT_SHAPING = frozenset({"max_memory"})  # options that do not change the pictur
 PICTURE_ONLY_IGNORES = frozenset({"temporal_weight"})  # a picture has no previous frame
 # Options added after manifests were first written, with the value that means what runs
 # before them did: left out at that value, so that those manifests stay valid.
-ADDED_LATER = {"style_loss": "gram", "photo": False, "matting_weight": None, "post_process": None}
+ADDED_LATER = {
+    "style_loss": "gram",
+    "photo": False,
+    "matting_weight": None,
+    "photo_regions": 1,
+    "post_process": None,
+}
 
 
 def settings(

@@ -188,7 +188,7 @@ class Regions:
     styles: list[np.ndarray]
     masks: list[np.ndarray]
     style_masks: list[np.ndarray]
-    orphans: list[tuple[int, int, int]]
+    orphans: list[tuple[int, ...]]  # colours (r, g, b), or (label,) of ``index_regions``
 
 
 def regions(
@@ -207,4 +207,24 @@ def regions(
         [label.content for label in found],
         [label.style for label in found],
         [label.colour for label in found if not label.matched],
+    )
+
+
+def index_regions(content: np.ndarray, style: np.ndarray, reference: np.ndarray) -> Regions:
+    """The guided statistics' regions of two label maps (H, W) and (H', W') of integers
+    (photo to photo's automatic regions, ``nstyle.engine.autoregions``), labels matched by
+    number as ``regions`` matches colours: one region per label of the photo, largest
+    first; a label the reference lacks takes the whole reference, one only in the
+    reference is left out."""
+    numbers, counts = np.unique(content, return_counts=True)
+    present = set(np.unique(style).tolist())
+    found = [int(k) for k in numbers[np.argsort(-counts, kind="stable")]]
+    return Regions(
+        [reference] * len(found),
+        [(content == k).astype(np.float32) for k in found],
+        [
+            (style == k).astype(np.float32) if k in present else np.ones(style.shape, np.float32)
+            for k in found
+        ],
+        [(k,) for k in found if k not in present],
     )

@@ -32,10 +32,11 @@ MAIN = (
     "preserve_colors",
 )
 # The page's mode switch, and the fields it shows only in that mode (photo to photo).
-MODE, PHOTO = "photo", ("matting_weight", "post_process")
+MODE, PHOTO = "photo", ("matting_weight", "photo_regions", "post_process")
 LABELS = {
     "photo": "Photo to photo",
     "matting_weight": "Photorealism weight",
+    "photo_regions": "Regions found (without segmentations)",
     "post_process": "Post-process",
     "max_long_edge": "Size (long edge, px)",
     "tv_weight": "Smoothing (TV) weight",

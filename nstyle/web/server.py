@@ -166,9 +166,13 @@ class Server:
         for mask in masks:
             if not any(np.array_equal(mask, seen) for seen in distinct):
                 distinct.append(mask)
+        count = len(distinct)
+        options = settings.options
+        if options.photo and not masks and len(pictures) == 2 and options.photo_regions > 1:
+            count = options.photo_regions  # photo to photo's automatic regions, at most
         shapes = [picture.shape for picture in pictures]
         try:
-            self.worker.plan(settings, shapes[0], shapes[1:], len(distinct))
+            self.worker.plan(settings, shapes[0], shapes[1:], count)
         except NStyleError as exc:
             raise Refused(status_of(exc, 400), str(exc)) from None
 
