@@ -45,11 +45,6 @@ def configure() -> None:
     # 700 px (photo to photo, three regions) they held 0.23 GiB more after the targets and
     # 0.3 GiB more at the peak (docs/BENCHMARKS.md, "Photo to photo", "Memory").
     os.environ.setdefault("MXNET_CPU_TEMP_COPY", "1")
-    # A gradient that several operators send back (a layer's features gathered once per
-    # region of photo to photo's segmentations) summed pair by pair in place: MXNet's
-    # default for fewer than 8 sums all of them at once, each a full copy of the layer held
-    # until then (five regions at 700 px: 221 MB more of the executor's memory).
-    os.environ.setdefault("MXNET_EXEC_INPLACE_GRAD_SUM_CAP", "1")
     # MXNet prints a line per executor when oneDNN's subgraph backend is active.
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
     restore_for_mxnet()

@@ -38,8 +38,8 @@ def tiny_net():
 
 def graph_bytes(net: Network, shape, regions: int = 0) -> int:
     """The executor's estimate counted on MXNet's own graph (the estimate's definition):
-    1.5 times every node's output, the weights, the regions' guided features twice (all
-    regions together), and the Gram targets, from the shapes MXNet infers."""
+    1.5 times every node's output, the weights, each region's guided features twice, and
+    the Gram targets, from the shapes MXNet infers."""
     style = {n: net.features[n] for n in net.style_layers}
     group = mx.sym.Group(
         [terms.gram(net.features[n], net.channels[n]) for n in net.style_layers]
@@ -50,7 +50,7 @@ def graph_bytes(net: Network, shape, regions: int = 0) -> int:
     weights = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n in net.params)
     nodes = sum(int(np.prod(s)) for n, s in zip(names, shapes) if n not in net.params)
     _, styled, _ = mx.sym.Group(list(style.values())).infer_shape(data=shape)
-    guided = 2 * sum(int(np.prod(s)) for s in styled) if regions else 0
+    guided = regions * sum(2 * int(np.prod(s)) for s in styled)
     targets = max(1, regions) * sum(net.channels[n] ** 2 for n in style)
     return 4 * (3 * nodes // 2 + weights + guided) + 4 * targets
 

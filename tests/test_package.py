@@ -224,13 +224,12 @@ def test_the_host_s_blas_runs_one_thread_unless_told(given):
     assert done.stdout.split() == [given or "1"]
 
 
-@pytest.mark.parametrize("name", ["MXNET_CPU_TEMP_COPY", "MXNET_EXEC_INPLACE_GRAD_SUM_CAP"])
+@pytest.mark.parametrize("name", ["MXNET_CPU_TEMP_COPY"])
 @pytest.mark.parametrize("given", [None, "4"])
 def test_mxnet_memory_settings_unless_told(name, given):
     """After ``import nstyle``, MXNet keeps one copy of its CPU temporary workspace (its
-    default, four, held 0.3 GiB more at a 700-px photo-to-photo peak) and sums a gradient's
-    parts in place (its default kept five regions' copies of a layer at once); a value in
-    the environment wins."""
+    default, four, held 0.3 GiB more at a 700-px photo-to-photo peak); a value in the
+    environment wins."""
     env = {k: v for k, v in os.environ.items() if k != name}
     env.update({} if given is None else {name: given})
     code = f"import os, nstyle; print(os.environ['{name}'])"

@@ -64,11 +64,8 @@ class Footprint:
         convolution, its ReLU, each pooling; each style layer's reshape, its blocked copy
         and Gram matrix), plus the weights and Gram targets; an upper bound (MXNet's memory
         planner reuses the backward buffers; the margin covers cuDNN's workspaces on a GPU).
-        Calibration: docs/BENCHMARKS.md. ``regions``: the style layers' features gathered
-        region by region and their gradient besides (``guided_style_loss``: the regions
-        share the picture, so together about one copy of each, whatever their count: MXNet
-        planned 0.8 to 0.87 GB at 700 px for 1 to 5 regions, 0.6 without), and each
-        region's targets."""
+        Calibration: docs/BENCHMARKS.md. ``regions``: per region, each style layer's guided
+        features and their gradient besides (``guided_style_loss``), and its targets."""
         shapes = self.layer_shapes(int(shape[2]), int(shape[3]))
         nodes, weights, previous = 3 * int(shape[2]) * int(shape[3]), 0, 3
         for name, (h, w) in shapes.items():
@@ -85,6 +82,6 @@ class Footprint:
             size = self.channels[name] * shapes[name][0] * shapes[name][1]
             nodes += 2 * size + self.channels[name] ** 2
         grams = sum(self.channels[n] ** 2 for n in read)
-        guided = 2 * sum(styled) if regions else 0
+        guided = regions * sum(2 * size for size in styled)
         item = self.itemsize
         return item * (3 * nodes // 2 + weights + guided) + max(1, regions) * item * grams
