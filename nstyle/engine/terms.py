@@ -78,7 +78,7 @@ def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbo
 def guided_style_loss(feature: mx.sym.Symbol, channels: int, key: str) -> mx.sym.Symbol:
     """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``), over
     the region's positions only: the variables ``index_<key>`` (the positions where its
-    guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the guide there) and
+    guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the squared guide there) and
     ``target_gram_<key>``; ``key`` = r<k>_<layer>. Gathering the region's positions first
     makes the regions together cost about one Gram matrix, not one each."""
     rows, squared = _gathered(feature, channels, key)
@@ -101,8 +101,9 @@ def guided_gram(rows: mx.sym.Symbol, squared: mx.sym.Symbol, channels: int) -> m
     true one as ``gram``'s (``GRAM_GRAD_FACTOR``). The product ``rows * g`` that both
     operands took before held two more copies of the region's features (the product and
     the guide repeated over the channels, as a broadcast's backward was ten times the
-    forward's cost), and its gradient a third: 0.4 GiB of a 700-px photo-to-photo peak
-    (docs/BENCHMARKS.md, "Photo to photo"). This broadcast has no backward."""
+    forward's cost), and its gradient a third: 0.14 GiB at bind and 0.13 GiB of the peak on
+    a 700-px photo to photo of five regions (docs/BENCHMARKS.md, "Photo to photo"). This
+    broadcast has no backward."""
     weighted = mx.sym.BlockGrad(mx.sym.broadcast_mul(rows, squared))
     return mx.sym.FullyConnected(data=rows, weight=weighted, no_bias=True, num_hidden=channels)
 
