@@ -39,6 +39,12 @@ def configure() -> None:
     # cores made a 512 x 512 eigendecomposition 10 to 20 times slower than one thread
     # (docs/BENCHMARKS.md, "Wasserstein-2 at the cost of Gram"). Set before numpy loads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # One copy of MXNet's temporary workspace on the CPU (default 4): each copy grows to the
+    # largest request of the operators it serves and is never freed, and MXNet's one CPU
+    # worker thread runs one operator at a time, so more copies only hold more memory. At
+    # 700 px (photo to photo, three regions) they held 0.23 GiB more after the targets and
+    # 0.3 GiB more at the peak (docs/BENCHMARKS.md, "Photo to photo", "Memory").
+    os.environ.setdefault("MXNET_CPU_TEMP_COPY", "1")
     # MXNet prints a line per executor when oneDNN's subgraph backend is active.
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
     restore_for_mxnet()

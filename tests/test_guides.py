@@ -432,3 +432,19 @@ def nstyle_options(**settings):
     import nstyle
 
     return nstyle.Options(**settings)
+
+
+def test_regions_hold_no_extra_copy_of_a_layer():
+    """Memory (docs/BENCHMARKS.md, "Photo to photo"): a region's guide is bound as one
+    number per gathered position, not repeated over the channels (a copy of the region's
+    features)."""
+    net = tiny_network()
+    shape = (1, 3, 16, 20)
+    targets, regions = two_regions(net, shape, np.random.default_rng(3))
+    image = mx.nd.array(np.zeros(shape), dtype="float64")
+    loss = LossExecutor(net, targets, image, 3.0, 0.5, regions=regions, style_loss="w2")
+    arrays = loss.executor.arg_dict
+    for k in range(regions):
+        for name in STYLE:
+            index = arrays[f"index_r{k}_{name}"]
+            assert arrays[f"guide_r{k}_{name}"].shape == (1, index.shape[0])

@@ -98,3 +98,22 @@ def test_a_picture_of_another_size_or_a_photo_too_small_is_refused():
         matting.energy(windows, np.zeros((5, 6, 3)))
     with pytest.raises(ValueError, match="H, W >= 3"):
         matting.Windows.of(np.zeros((2, 9, 3)))
+
+
+def test_the_term_s_temporaries_are_a_band_s_not_the_picture_s():
+    """Memory (docs/BENCHMARKS.md, "Photo to photo"): L v on a 512 x 512 picture holds its
+    result and a small band's temporaries at once (2^16 pixels, about 21 MiB), not the whole
+    picture's (85 MiB with bands of 2^18 pixels), added at every evaluation to the peak."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    bands = matting.Bands.of(rng.uniform(0, 1, (512, 512, 3)))
+    v = rng.uniform(0, 1, (512, 512, 3))
+    tracemalloc.start()
+    try:
+        bands.apply(v)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    result = v.nbytes  # float64, as v
+    assert peak - result < 32 * 2**20, peak / 2**20

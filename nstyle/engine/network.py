@@ -125,3 +125,27 @@ def on_device(values, ctx: mx.Context, dtype) -> mx.nd.NDArray:
     the gradient, and name the weight that overflows)."""
     with np.errstate(over="ignore"):
         return mx.nd.array(np.asarray(values, np.float64).astype(dtype), ctx=ctx, dtype=dtype)
+
+
+def release_freed() -> None:
+    """Hand the memory a finished phase freed back to the system: MXNet's queued work
+    waited for (its arrays are freed as the engine gets to them), then glibc's
+    ``malloc_trim``. MXNet's CPU arrays come from malloc, which keeps freed blocks of up to
+    32 MiB in its arenas: a 350-px scale's executors stayed resident through the 700-px
+    scale (0.46 GiB on a photo-to-photo run; docs/BENCHMARKS.md, "Photo to photo"). No
+    trim on a C library without it (not glibc): nothing to do there."""
+    mx.nd.waitall()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None

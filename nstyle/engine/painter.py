@@ -23,7 +23,7 @@ from nstyle.config import (
     check_layers,
     check_options,
 )
-from nstyle.engine import autoregions, memory, smoothing
+from nstyle.engine import autoregions, memory, network, smoothing
 from nstyle.engine.arguments import (  # noqa: F401  (load_weights: the API's, from here)
     check_callback,
     check_given,
@@ -193,6 +193,7 @@ class Painter:
             job = ScaleJob(plan, index, len(run.scales), content, start, temporal, previous)
             began = time.perf_counter()
             scaled = paint_scale(setup, job, _iterate_callback(callback, done, begin, job))
+            network.release_freed()  # the scale's executors, before the next's or the post-process
             previous, done = (scaled.x, scaled.content_x), done + scaled.outcome.epochs
             if len(run.scales) > 1:
                 log.log(

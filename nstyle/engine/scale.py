@@ -19,7 +19,7 @@ from nstyle.config import (
     Options,
     ScalePlan,
 )
-from nstyle.engine import memory
+from nstyle.engine import memory, network
 from nstyle.engine.guides import Region, region_targets
 from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import MattingTerm, TemporalTerm, TVExecutor, image_terms
@@ -171,6 +171,7 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
     """
     options, mean = setup.options, setup.weights.convention.mean_pixel
     photo, content_x, targets = _inputs(setup, job)
+    network.release_freed()  # the targets' executors, before the loss's is bound
     as_x = functools.partial(_as_x, options, mean)
     image = mx.nd.array(_first_image(setup, job, content_x, as_x), ctx=setup.net.ctx)
     loss, tv = _objective(setup, job, targets, image, as_x, photo)

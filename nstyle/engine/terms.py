@@ -60,13 +60,13 @@ def feature_sum(rows: mx.sym.Symbol, weight: mx.sym.Symbol | None = None) -> mx.
 def statistics(feature: mx.sym.Symbol, channels: int, key: str | None = None):
     """[Gram matrix, feature sum] of a (1, C, H, W) feature over its positions, for the
     Wasserstein-2 term (``nstyle.engine.wasserstein.W2Terms``); with a region's ``key``, of
-    its gathered, guided positions as ``guided_style_loss`` takes them, the sum weighted by
-    the guide again (both then weigh each position by the squared guide)."""
+    its gathered positions as ``guided_style_loss`` takes them, both weighing each position
+    by the squared guide (``guided_gram``)."""
     if key is None:
         rows = mx.sym.Reshape(feature, shape=(channels, -1))
         return [gram(feature, channels), feature_sum(rows)]
-    weighted, guide = _gathered(feature, channels, key)
-    return [gram(weighted, channels), feature_sum(weighted, guide)]
+    rows, squared = _gathered(feature, channels, key)
+    return [guided_gram(rows, squared, channels), feature_sum(rows, squared)]
 
 
 def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbol:
@@ -78,32 +78,44 @@ def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbo
 def guided_style_loss(feature: mx.sym.Symbol, channels: int, key: str) -> mx.sym.Symbol:
     """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``), over
     the region's positions only: the variables ``index_<key>`` (the positions where its
-    guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the guide there) and
+    guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the squared guide there) and
     ``target_gram_<key>``; ``key`` = r<k>_<layer>. Gathering the region's positions first
     makes the regions together cost about one Gram matrix, not one each."""
-    weighted, _ = _gathered(feature, channels, key)
+    rows, squared = _gathered(feature, channels, key)
     target = mx.sym.var(f"target_gram_{key}")
-    return mx.sym.sum(mx.sym.square(target - gram(weighted, channels)))
+    return mx.sym.sum(mx.sym.square(target - guided_gram(rows, squared, channels)))
 
 
 def _gathered(feature: mx.sym.Symbol, channels: int, key: str):
-    """(the region's positions of ``feature`` times its guide (C, n), the guide (1, n))."""
+    """(the region's positions of ``feature`` (C, n), the squared guide there (1, n))."""
     rows = mx.sym.take(
         mx.sym.Reshape(feature, shape=(channels, -1)), mx.sym.var(f"index_{key}"), axis=1
     )
-    guide = mx.sym.var(f"guide_{key}")  # the guide repeated to (C, n) already
-    return rows * guide, mx.sym.slice_axis(guide, axis=0, begin=0, end=1)
+    return rows, mx.sym.var(f"guide_{key}")
+
+
+def guided_gram(rows: mx.sym.Symbol, squared: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
+    """``sum_p g_p^2 f_p f_p^T`` of a region's gathered ``rows`` (C, n) and its ``squared``
+    guide (1, n): ``gram``'s product with the guide in its gradient-free operand only,
+    ``rows . (rows * g^2)^T``; the gradient through ``rows`` is ``D rows g^2``, half the
+    true one as ``gram``'s (``GRAM_GRAD_FACTOR``). The product ``rows * g`` that both
+    operands took before held two more copies of the region's features (the product and
+    the guide repeated over the channels, as a broadcast's backward was ten times the
+    forward's cost), and its gradient a third: 0.14 GiB at bind and 0.13 GiB of the peak on
+    a 700-px photo to photo of five regions (docs/BENCHMARKS.md, "Photo to photo"). This
+    broadcast has no backward."""
+    weighted = mx.sym.BlockGrad(mx.sym.broadcast_mul(rows, squared))
+    return mx.sym.FullyConnected(data=rows, weight=weighted, no_bias=True, num_hidden=channels)
 
 
 def compact_guides(
     targets: dict[str, mx.nd.NDArray], keys: dict[str, int]
 ) -> dict[str, mx.nd.NDArray]:
     """Each region's guide (1, 1, h, w) in ``targets`` as ``guided_style_loss`` takes it:
-    the positions where it is above 0, and its values there repeated for each of the
-    layer's ``keys[key]`` channels (an element-wise product: a broadcast's backward also
-    reduced the guide's gradient, which nothing needs, at ten times the forward's cost)."""
+    the positions where it is above 0 (``index_<key>``) and the squared guide there (1, n)
+    (``guide_<key>``); ``keys`` maps each key to its layer's channels."""
     found = {}
-    for key, channels in keys.items():
+    for key in keys:
         guide = targets[f"guide_{key}"]
         values = guide.asnumpy().reshape(-1)
         where = np.flatnonzero(values > 0)
@@ -112,8 +124,8 @@ def compact_guides(
             # empty gather)
             where = np.zeros(1, np.int64)
         found[f"index_{key}"] = mx.nd.array(where, ctx=guide.context, dtype="int32")
-        repeated = np.broadcast_to(values[where][None], (channels, where.size))
-        found[f"guide_{key}"] = mx.nd.array(repeated, ctx=guide.context, dtype=guide.dtype)
+        squared = np.square(values[where])[None]
+        found[f"guide_{key}"] = mx.nd.array(squared, ctx=guide.context, dtype=guide.dtype)
     return found
 
 
