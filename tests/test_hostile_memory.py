@@ -188,6 +188,11 @@ CASES = [
     Case("temporal-weight=-1", ["--temporal-weight", "-1"], "--temporal-weight must be >= 0"),
     # photo to photo's term: its host gradient goes to the device without numpy's warning
     Case("matting-weight=-1", ["--matting-weight", "-1"], "--matting-weight must be >= 0"),
+    # --- automatic regions: each needs positions at the deepest layer
+    at_most("--photo-regions", "17", "16"),
+    at_most("--photo-regions", str(2**64), "16"),
+    positive("--photo-regions", "0"),
+    Case("photo-regions=4-painting", ["--photo-regions", "4"], "only with --photo"),
     Case(
         "matting-weight=1e300",
         ["--photo", "--matting-weight", "1e300"],
