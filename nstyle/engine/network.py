@@ -12,6 +12,7 @@ convolution when the weights are loaded, so the graph is the same for all of the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import mxnet as mx
@@ -140,8 +141,9 @@ def release_freed() -> None:
         trim(0)
 
 
+@functools.cache
 def _malloc_trim():
-    """glibc's ``malloc_trim``, or None."""
+    """glibc's ``malloc_trim``, or None (looked up once: it is called after every scale)."""
     import ctypes
     import ctypes.util
 
