@@ -26,6 +26,7 @@ from nstyle.engine.terms import (
     compact_guides,
     content_loss,
     guided_style_loss,
+    region_rows,
     statistics,
 )
 from nstyle.engine.wasserstein import W2Terms
@@ -88,6 +89,22 @@ def style_keys(net: Network, regions: int, loss: str = "gram") -> list[tuple[str
 def w2_count(net: Network, keys, loss: str) -> int:
     """How many of ``keys`` (``style_keys``, the W2 terms first) take the W2 term."""
     return sum(layer_loss(loss, net.channels[n]) == "w2" for _, n in keys)
+
+
+def regions_rows(net: Network, keys, guides: dict[str, mx.nd.NDArray], shape) -> dict:
+    """Each region key's (gathered features, squared guide) (``terms.region_rows``) from
+    ``compact_guides``' ``guides``, for a picture of ``shape``."""
+    positions = net.positions(shape)
+    layers: dict[str, list[str]] = {}
+    for key, n in keys:
+        if key != n:
+            layers.setdefault(n, []).append(key)
+    found: dict[str, tuple] = {}
+    for n, names in layers.items():
+        sizes = [guides[f"guide_{key}"].shape[1] for key in names]
+        parts = region_rows(net.features[n], net.channels[n], n, names, sizes, positions[n])
+        found.update(zip(names, parts))
+    return found
 
 
 def losses_reader(
@@ -181,14 +198,17 @@ class LossExecutor:
         self.style_keys = style_keys(net, regions, style_loss)
         self.w2_count = count = w2_count(net, self.style_keys, style_loss)
         self.w2 = w2_terms(net, targets, self.style_keys[:count], image.shape) if count else None
+        guides = compact_guides(targets, [(key, n) for key, n in self.style_keys if key != n])
+        found = regions_rows(net, self.style_keys, guides, image.shape)
         losses = []
         for i, (key, name) in enumerate(self.style_keys):
-            feature, channels, region = net.features[name], net.channels[name], key != name
+            feature, channels, region = net.features[name], net.channels[name], found.get(key)
             if i < count:
-                losses += statistics(feature, channels, key if region else None)
+                losses += statistics(feature, channels, region)
+            elif region is not None:
+                losses.append(guided_style_loss(region, channels, key))
             else:
-                gram_loss = guided_style_loss if region else terms.style_loss
-                losses.append(gram_loss(feature, channels, key))
+                losses.append(terms.style_loss(feature, channels, key))
         losses += [content_loss(net.features[n], n) for n in net.content_layers]
         self.names = [f"style_{key}" for key, _ in self.style_keys]
         self.names += [f"content_{n}" for n in net.content_layers]
@@ -196,11 +216,10 @@ class LossExecutor:
         heads += [weights[f"content_{n}"] for n in net.content_layers]
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
-        keys = {key: net.channels[n] for key, n in self.style_keys if key != n}
         self.executor = network.bind(
             mx.sym.Group(losses),
             net.ctx,
-            {**net.params, **targets, **compact_guides(targets, keys), "data": image},
+            {**net.params, **targets, **guides, "data": image},
             grad_arrays={"data": self.grad},
         )
         self._heads = [on_device([h * GRAM_GRAD_FACTOR], net.ctx, image.dtype) for h in heads]
