@@ -6,8 +6,6 @@ wins), and what MXNet 1.9.1 needs from a newer Python and numpy than it was made
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import importlib.util
 import os
 import sys
@@ -49,31 +47,7 @@ def configure() -> None:
     os.environ.setdefault("MXNET_CPU_TEMP_COPY", "1")
     # MXNet prints a line per executor when oneDNN's subgraph backend is active.
     os.environ.setdefault("MXNET_SUBGRAPH_VERBOSE", "0")
-    map_large_blocks()
     restore_for_mxnet()
-
-
-# glibc's mallopt parameter (malloc.h) and the size from which blocks are mapped
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 1 << 20
-
-
-def map_large_blocks() -> None:
-    """Blocks of a MiB or more from the system, and back to it when freed (glibc's
-    ``mallopt(M_MMAP_THRESHOLD)``, unless the environment sets it). glibc's default raises
-    the threshold to the largest mapped block freed, up to 32 MiB: after the first of the
-    matting bands' or L-BFGS's arrays (4 to 21 MiB) was freed, the next came from malloc's
-    heap, which kept them resident when freed; at 700 px that held 0.1 GiB of the photo
-    to photo peak (docs/BENCHMARKS.md, "Photo to photo", "Memory"). Nothing where the C
-    library has no ``mallopt`` (not glibc)."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in tunables:
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    except (OSError, AttributeError):
-        pass
 
 
 def restore_for_mxnet() -> None:

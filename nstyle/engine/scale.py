@@ -174,6 +174,7 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
     network.release_freed()  # the targets' executors, before the loss's is bound
     as_x = functools.partial(_as_x, options, mean)
     image = mx.nd.array(_first_image(setup, job, content_x, as_x), ctx=setup.net.ctx)
+    network.map_large_blocks(image.shape[2] * image.shape[3])  # where the peak is
     loss, tv = _objective(setup, job, targets, image, as_x, photo)
     del targets
     render = functools.partial(_render, options, mean, photo)
