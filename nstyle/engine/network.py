@@ -180,8 +180,9 @@ def map_large_blocks(pixels: int) -> None:
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     if mallopt is None or "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in tunables:
         return
-    if pixels >= LARGE_PICTURE:
-        mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    if pixels >= LARGE_PICTURE:  # and the heap's free top trimmed from 128 KiB (glibc's
+        mallopt(M_MMAP_THRESHOLD, 1 << 20)  # default; its default raised it up to 64 MiB)
+        mallopt(M_TRIM_THRESHOLD, 128 << 10)
         _mapping[0] = True
     elif _mapping[0]:  # a smaller scale after a larger one (the next picture of a batch)
         mallopt(M_MMAP_THRESHOLD, 32 << 20)

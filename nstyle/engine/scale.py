@@ -170,11 +170,11 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
     fine, as jcjohnson's multires scripts and crowsonkb's scales do; docs/BENCHMARKS.md).
     """
     options, mean = setup.options, setup.weights.convention.mean_pixel
+    network.map_large_blocks(job.plan.height * job.plan.width)  # where the peak is
     photo, content_x, targets = _inputs(setup, job)
     network.release_freed()  # the targets' executors, before the loss's is bound
     as_x = functools.partial(_as_x, options, mean)
     image = mx.nd.array(_first_image(setup, job, content_x, as_x), ctx=setup.net.ctx)
-    network.map_large_blocks(image.shape[2] * image.shape[3])  # where the peak is
     loss, tv = _objective(setup, job, targets, image, as_x, photo)
     del targets
     render = functools.partial(_render, options, mean, photo)
