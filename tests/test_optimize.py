@@ -218,8 +218,8 @@ def test_divergence_at_the_last_epoch_is_not_rolled_back_silently(monkeypatch):
 
 
 def test_lbfgs_gives_the_stop_rule_its_objective():
-    """The stop rule's objective is the one L-BFGS minimises: the start image's before the
-    first window, then the value at each window's end (here the last, epoch 10)."""
+    """The stop rule's objective is the one L-BFGS minimises: the start image's for the
+    first window's start, then the value at each later window's start."""
     from nstyle.engine.solvers import _Lbfgs
 
     loss, image = setup()
@@ -227,11 +227,13 @@ def test_lbfgs_gives_the_stop_rule_its_objective():
     start = sum(loss.weighted_losses().values())
     options = schedule(optimizer="lbfgs", max_num_epochs=12, stop_window=5)
     run = _Lbfgs(loss, None, image, options, None, ScalePlan.budget(12, 1))
-    assert run.rule.start is None
+    assert run.rule.anchors[0].objective is None
     run.objective(image.asnumpy().astype(np.float64).ravel() / run.unit)
-    assert run.rule.start == pytest.approx(start, rel=1e-6)
+    assert run.rule.anchors[0].objective == pytest.approx(start, rel=1e-6)
     seen = []
     run.on_step = seen.append
     run.run(logging.DEBUG)
-    assert run.epochs == 12 and run.rule.anchor_epoch == 10
-    assert run.rule.start == pytest.approx(sum(seen[9].read_losses().values()), rel=1e-6)
+    assert run.epochs == 12 and [a.epoch for a in run.rule.anchors] == [8, 10, 12]
+    for anchor in run.rule.anchors:
+        value = sum(seen[anchor.epoch - 1].read_losses().values())
+        assert anchor.objective == pytest.approx(value, rel=1e-6)

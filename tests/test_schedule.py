@@ -99,7 +99,8 @@ def test_steady_drift_is_compared_per_epoch():
 
 def test_rule_waits_for_first_check_and_fires_at_window_ends():
     still = [np.full((1, 3, 4, 4), 50.0)] * 40
-    assert run_rule(still, window=10, eps=1e-3, first_check=25) == 30
+    assert run_rule(still, window=10, eps=1e-3, first_check=25) == 25  # windows end every 5
+    assert run_rule(still, window=10, eps=1e-3, first_check=26) == 30
     assert run_rule(still, window=7, eps=1e-3, first_check=1) == 7
 
 
@@ -112,7 +113,7 @@ def test_a_drifting_picture_stops_when_the_objective_hardly_falls():
     assert run_rule(drift, window=10, eps=0.008, objectives=objective) == 30
     assert run_rule(drift, window=10, eps=0.008) is None
     # from first_check on only; and eps 0 runs on whatever the objective does
-    assert run_rule(drift, window=10, eps=0.008, first_check=45, objectives=objective) == 50
+    assert run_rule(drift, window=10, eps=0.008, first_check=41, objectives=objective) == 45
     assert run_rule(drift, window=10, eps=0.0, objectives=objective) is None
 
 

@@ -38,24 +38,40 @@ class Outcome:
     reason: str
 
 
-# A scale has converged when, over a window, the objective fell by less than this share of
-# ``stop_eps`` per epoch (relative to its value at the window's start): 0.5 x 0.008 = 0.4%
-# per epoch, 4% over the default window of 10. The picture can keep drifting by more than
-# ``stop_eps`` while the objective hardly falls (W2's shallow layers: docs/BENCHMARKS.md,
-# "The stop rule on the objective's fall"). A share of ``stop_eps``, not a flag: one knob
-# says how little is little, and ``--stop-eps 0`` still runs every scale to its budget.
+# A scale has also converged when, over a window, the objective fell by less than this
+# share of ``stop_eps`` per epoch (relative to its value at the window's start): 0.4% per
+# epoch by default, 4% over a window of 10. The picture can keep drifting by more than
+# ``stop_eps`` while the objective hardly falls (W2 on the shallow layers); a larger share
+# (1) ended Gram's 128-px scale earlier and left more to do at 256 px, at 4 times the cost
+# per epoch (docs/BENCHMARKS.md, "The stop rule on the objective's fall"). A share of
+# ``stop_eps``, not a flag: one knob says how little is little, and ``--stop-eps 0`` still
+# runs every scale to its budget.
 FALL_SHARE = 0.5
 
 Objective: TypeAlias = "mx.nd.NDArray | float"  # on the device (SGD, Adam) or already read (L-BFGS)
+# Windows overlap: one ends every ``stop_window / HOPS`` epochs (5 by default), so a scale
+# stops within 5 epochs of the rule's being met, not 10 (an epoch at 256 px costs 4 at
+# 128 px: docs/BENCHMARKS.md, "The stop rule on the objective's fall"); one image copy more.
+HOPS = 2
+
+
+@dataclass
+class Anchor:
+    """A window's start: its epoch, the picture then and the objective (None: not known)."""
+
+    epoch: int
+    image: mx.nd.NDArray
+    objective: Objective | None
 
 
 class StopRule:
     """When to stop: the picture's net change, or the objective's fall, over a window.
 
     The change per epoch ``||x_t - x_(t-1)|| / ||x_t||`` is measured every epoch (reported,
-    and the NaN check). At the end of each window of k = ``stop_window`` epochs, from
-    ``first_check`` on, the scale stops when the window's net change per epoch
-    ``||x_t - x_(t-k)|| / (k ||x_t||)`` is below ``stop_eps``, or when the objective fell
+    and the NaN check). At the end of each window of k = ``stop_window`` epochs (windows
+    overlap: one ends every k / ``HOPS`` epochs), from ``first_check`` on, the scale stops
+    when the window's net change per epoch ``||x_t - x_(t-k)|| / (k ||x_t||)`` is below
+    ``stop_eps``, or when the objective fell
     over the window by less than ``FALL_SHARE * stop_eps`` per epoch,
     ``(f_(t-k) - f_t) / (k f_(t-k))`` (a rise does not stop: that is no convergence). A net
     change ignores the back and forth of single steps (L-BFGS's line search, SGD's momentum)
@@ -71,12 +87,12 @@ class StopRule:
 
     def __init__(self, image: mx.nd.NDArray, stop: Stop, first_check: int):
         self.previous = image.copy()  # x_(t-1)
-        self.anchor = image.copy()  # x at the start of the current window
-        self.anchor_epoch = 0
-        self.start: Objective | None = None  # the objective at the current window's start
         self.good = image.copy()  # the last image checked to be finite
         self.good_epoch = 0
         self.window, self.eps = stop.stop_window, stop.stop_eps
+        self.hop = max(1, self.window // HOPS)  # a window ends every this many epochs
+        # the starts of the windows not yet ended, oldest first (two of 10 epochs by default)
+        self.anchors = [Anchor(0, image.copy(), None)]
         self.first_check = first_check
         self.pending: list[tuple[int, mx.nd.NDArray, mx.nd.NDArray | None, Objective | None]] = []
         self.why = ""  # which test stopped the scale: "change" or "fall"
@@ -84,8 +100,8 @@ class StopRule:
     def begin(self, objective: float) -> None:
         """The objective at the start image, when the solver knows it (L-BFGS's first
         evaluation); otherwise the first window's starts at the first epoch's."""
-        if self.anchor_epoch == 0:
-            self.start = objective
+        if self.anchors[0].epoch == 0:
+            self.anchors[0].objective = objective
 
     def measure(self, epoch: int, image: mx.nd.NDArray, objective: Objective | None = None):
         """(this epoch's change, the window's change per epoch or None, the objective's
@@ -94,16 +110,21 @@ class StopRule:
         change = mx.nd.norm(image - self.previous) / size
         self.previous[:] = image
         window = fall = None
-        if epoch - self.anchor_epoch >= self.window:
-            epochs = epoch - self.anchor_epoch
-            window = mx.nd.norm(image - self.anchor) / (size * epochs)
-            if objective is not None and self.start is not None:
-                fall = _fall(self.start, objective, epochs)
-            self.anchor[:] = image
-            self.anchor_epoch = epoch
-            self.start = objective
-        elif self.start is None:
-            self.start = objective
+        first, spare = self.anchors[0], None
+        if epoch - first.epoch >= self.window:
+            epochs = epoch - first.epoch
+            window = mx.nd.norm(image - first.image) / (size * epochs)
+            if objective is not None and first.objective is not None:
+                fall = _fall(first.objective, objective, epochs)
+            spare = self.anchors.pop(0)  # its array becomes the newest window's start
+        elif first.objective is None:
+            first.objective = objective
+        if not self.anchors or epoch - self.anchors[-1].epoch >= self.hop:
+            if spare is None:
+                spare = Anchor(epoch, image.copy(), objective)
+            spare.epoch, spare.objective = epoch, objective
+            spare.image[:] = image
+            self.anchors.append(spare)
         return change, window, fall
 
     def record(self, epoch: int, image: mx.nd.NDArray, objective: Objective) -> mx.nd.NDArray:
@@ -138,11 +159,14 @@ class StopRule:
         self.good_epoch = epoch
 
     def roll_back(self, image: mx.nd.NDArray) -> None:
+        """Back to the last finite image: one window starts there (its objective is not
+        known: the next epoch's stands in)."""
         image[:] = self.good
         self.previous[:] = self.good
-        self.anchor[:] = self.good
-        self.anchor_epoch = self.good_epoch
-        self.start = None  # the objective there is not known: the next epoch's starts over
+        self.anchors = self.anchors[:1]
+        first = self.anchors[0]
+        first.image[:] = self.good
+        first.epoch, first.objective = self.good_epoch, None
 
     def stop(self, epoch: int, window_change: float | None, fall: float | None = None) -> bool:
         """At the end of a window from ``first_check`` on: is the change below ``eps``, or
