@@ -71,13 +71,12 @@ class StopRule:
     and the NaN check). At the end of each window of k = ``stop_window`` epochs (windows
     overlap: one ends every k / ``HOPS`` epochs), from ``first_check`` on, the scale stops
     when the window's net change per epoch ``||x_t - x_(t-k)|| / (k ||x_t||)`` is below
-    ``stop_eps``, or when the objective fell
-    over the window by less than ``FALL_SHARE * stop_eps`` per epoch,
-    ``(f_(t-k) - f_t) / (k f_(t-k))`` (a rise does not stop: that is no convergence). A net
-    change ignores the back and forth of single steps (L-BFGS's line search, SGD's momentum)
-    that leaves the picture as it was; so the fall counts only over windows of more than one
-    epoch (a single step's is that back and forth; ``stop_window`` 1 is the original's
-    per-epoch rule on the change alone).
+    ``stop_eps``, or when the objective fell over the window by less than ``FALL_SHARE *
+    stop_eps`` per epoch, ``(f_(t-k) - f_t) / (k f_(t-k))`` (a rise does not stop: that is
+    no convergence). A net change ignores the back and forth of single steps (L-BFGS's line
+    search, SGD's momentum) that leaves the picture as it was; so the fall counts only over
+    windows of more than one epoch (a single step's is that back and forth; ``stop_window``
+    1 is the original's per-epoch rule on the change alone).
 
     Changes and falls are computed on the device and read in batches (``read``): one host
     synchronisation per check, not per epoch. SGD's and Adam's objective is the one their
