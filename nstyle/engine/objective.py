@@ -23,6 +23,7 @@ from nstyle.engine.terms import (
     Network,
     compact_guides,
     content_loss,
+    feature_rows,
     guided_style_loss,
     statistics,
 )
@@ -114,28 +115,41 @@ def losses_reader(names: list[str], values: mx.nd.NDArray, weights: np.ndarray) 
     return Losses(names, values, weights)
 
 
-def w2_terms(net: Network, targets: dict[str, mx.nd.NDArray], keys, shape) -> W2Terms:
+def w2_terms(
+    net: Network, targets: dict[str, mx.nd.NDArray], keys, shape, factors: bool = False
+) -> W2Terms:
     """The Wasserstein-2 terms of the style ``keys`` (``style_keys``) for a picture of
     ``shape``: each key's statistics over the layer's positions, or a region's over its
-    coverage (the sum of its squared guide), as its targets were brought to."""
+    coverage (the sum of its squared guide), as its targets were brought to. ``factors``:
+    a key with fewer positions than channels takes its features (``W2Terms``' ``weights``:
+    its positions' squared guide, ones for a whole layer)."""
     positions = net.positions(shape)
-    counts = [
-        positions[n] if key == n else float(np.square(targets[f"guide_{key}"].asnumpy()).sum())
-        for key, n in keys
-    ]
+    counts, weights = [], []
+    for key, n in keys:
+        if key == n:
+            squared = np.ones(positions[n])
+        else:
+            guide = targets[f"guide_{key}"].asnumpy().reshape(-1)
+            squared = np.square(guide[guide > 0]).astype(np.float64)
+        counts.append(float(squared.sum()))
+        weights.append(squared if factors and 0 < len(squared) < net.channels[n] else None)
     grams = [targets[f"target_gram_{key}"].asnumpy() for key, _ in keys]
-    return W2Terms(grams, [targets[f"target_sum_{key}"].asnumpy() for key, _ in keys], counts)
+    sums = [targets[f"target_sum_{key}"].asnumpy() for key, _ in keys]
+    return W2Terms(grams, sums, counts, weights)
 
 
-def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArray):
+def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArray, rows=None):
     """(the unweighted distances as an array like ``like``, the head gradients of the Gram
-    outputs and of the sum outputs) for the picture's ``grams`` and ``sums``, each key's
-    gradient times its weight (0: that term's gradient off, even where it is inf).
+    outputs and of the sum outputs) for the picture's ``grams`` and ``sums`` (and the
+    ``factored`` keys' ``rows``), each key's gradient times its weight (0: that term's
+    gradient off, even where it is inf).
 
     Values beyond the device's float32 become inf, without numpy's warnings: the solvers
     check the losses and the gradient and name the weight that overflows."""
+    found = iter(rows or [])
+    rows = [next(found).asnumpy() if f else None for f in terms.factored] if rows else None
     values, d_grams, d_sums = terms.evaluate(
-        [g.asnumpy() for g in grams], [s.asnumpy() for s in sums]
+        [g.asnumpy() for g in grams], [s.asnumpy() for s in sums], rows
     )
     ctx, dtype = like.context, like.dtype
 
@@ -189,7 +203,11 @@ class LossExecutor:
         )
         self.style_keys = style_keys(net, regions, style_loss)
         self.w2_count = count = w2_count(net, self.style_keys, style_loss)
-        self.w2 = w2_terms(net, targets, self.style_keys[:count], image.shape) if count else None
+        self.w2 = (
+            w2_terms(net, targets, self.style_keys[:count], image.shape, factors=True)
+            if count
+            else None
+        )
         losses = []
         for i, (key, name) in enumerate(self.style_keys):
             feature, channels, region = net.features[name], net.channels[name], key != name
@@ -199,6 +217,13 @@ class LossExecutor:
                 gram_loss = guided_style_loss if region else terms.style_loss
                 losses.append(gram_loss(feature, channels, key))
         losses += [content_loss(net.features[n], n) for n in net.content_layers]
+        factored = self.w2.factored if self.w2 is not None else []
+        losses += [  # the features of the W2 terms taken through their factor, last
+            feature_rows(net.features[n], net.channels[n], key if key != n else None)
+            for (key, n), f in zip(self.style_keys, factored)
+            if f
+        ]
+        self.factors = sum(factored)
         self.names = [f"style_{key}" for key, _ in self.style_keys]
         self.names += [f"content_{n}" for n in net.content_layers]
         heads = [weights[f"style_{n}"] for _, n in self.style_keys]  # a region: part of the sum
@@ -214,6 +239,10 @@ class LossExecutor:
         )
         self._heads = [on_device([h * GRAM_GRAD_FACTOR], net.ctx, image.dtype) for h in heads]
         self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
+        self._row_heads = [  # the features' outputs take no gradient (BlockGrad)
+            mx.nd.zeros(o.shape, ctx=net.ctx, dtype=image.dtype)
+            for o in self.outputs[len(self.outputs) - self.factors :]
+        ]
         self._style_values: mx.nd.NDArray | None = None  # the host's W2 distances
 
     @property
@@ -230,11 +259,12 @@ class LossExecutor:
         if self.w2 is not None:
             statistics_ = self.outputs[: 2 * count]
             weights = np.where(on[:count], self.head_weights[:count], 0.0)  # inf * 0: NaN
+            rows = self.outputs[len(self.outputs) - self.factors :] if self.factors else None
             self._style_values, grams, sums = w2_heads(
-                self.w2, statistics_[::2], statistics_[1::2], weights, self.grad
+                self.w2, statistics_[::2], statistics_[1::2], weights, self.grad, rows
             )
             heads = [h for pair in zip(grams, sums) for h in pair] + heads
-        self.executor.backward(heads)
+        self.executor.backward(heads + self._row_heads)
 
     def snapshot(self) -> Losses:
         """This step's losses, copied on the device without a host synchronisation; the
@@ -243,7 +273,8 @@ class LossExecutor:
             values = mx.nd.concat(*self.outputs, dim=0)
         else:
             assert self._style_values is not None, "no step yet"
-            rest = self.outputs[2 * self.w2_count :]  # the Gram terms', the content terms'
+            # the Gram terms', the content terms' (not the features')
+            rest = self.outputs[2 * self.w2_count : len(self.outputs) - self.factors]
             values = mx.nd.concat(self._style_values, *rest, dim=0)
         return losses_reader(self.names, values, self.head_weights)
 
