@@ -12,8 +12,6 @@ most ``MIXED_W2_CHANNELS`` channels, the Gram loss on the wider, deeper ones (``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import mxnet as mx
 import numpy as np
 
@@ -91,19 +89,30 @@ def w2_count(net: Network, keys, loss: str) -> int:
     return sum(layer_loss(loss, net.channels[n]) == "w2" for _, n in keys)
 
 
-def losses_reader(
-    names: list[str], values: mx.nd.NDArray, weights: np.ndarray
-) -> Callable[[], dict[str, float]]:
-    """A function that reads ``values`` (one host synchronisation) as each named loss times
-    its weight. It holds only these arrays, not the executor that made them: a caller that
-    keeps the last epoch's losses must not keep a scale's executors alive into the next.
-    A product beyond float64 is inf, silently: the solvers check and name the weight."""
+class Losses:
+    """This step's losses on the device. Called, it reads them (one host synchronisation) as
+    each named loss times its weight; ``total`` is their weighted sum, still on the device
+    (the stop rule reads it with the picture's changes). It holds only these arrays, not the
+    executor that made them: a caller that keeps the last epoch's losses must not keep a
+    scale's executors alive into the next. A product beyond float64 is inf, silently: the
+    solvers check and name the weight."""
 
-    def read() -> dict[str, float]:
+    def __init__(self, names: list[str], values: mx.nd.NDArray, weights: np.ndarray):
+        self.names, self.values, self.weights = names, values, weights
+
+    def __call__(self) -> dict[str, float]:
         with np.errstate(over="ignore", invalid="ignore"):
-            return dict(zip(names, values.asnumpy().astype(np.float64) * weights))
+            return dict(zip(self.names, self.values.asnumpy().astype(np.float64) * self.weights))
 
-    return read
+    def total(self) -> mx.nd.NDArray:
+        """The weighted sum, a 1-element float64 array on the device (not read)."""
+        weights = mx.nd.array(self.weights, ctx=self.values.context, dtype=np.float64)
+        return mx.nd.sum(self.values.astype(np.float64) * weights).reshape((1,))
+
+
+def losses_reader(names: list[str], values: mx.nd.NDArray, weights: np.ndarray) -> Losses:
+    """``Losses`` of ``values`` (see there)."""
+    return Losses(names, values, weights)
 
 
 def w2_terms(
@@ -257,7 +266,7 @@ class LossExecutor:
             heads = [h for pair in zip(grams, sums) for h in pair] + heads
         self.executor.backward(heads + self._row_heads)
 
-    def snapshot(self) -> Callable[[], dict[str, float]]:
+    def snapshot(self) -> Losses:
         """This step's losses, copied on the device without a host synchronisation; the
         function returned reads them (one synchronisation), each times its weight."""
         if self.w2 is None:
