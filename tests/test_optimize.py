@@ -1,10 +1,12 @@
 """The optimisation loop: stop rule, clipping, schedule, in-place updates."""
 
+import logging
+
 import mxnet as mx
 import numpy as np
 import pytest
 
-from nstyle.config import Options
+from nstyle.config import Options, ScalePlan
 from nstyle.engine.objective import LossExecutor
 from nstyle.engine.pixels import TVExecutor
 from nstyle.engine.solvers import optimize
@@ -213,3 +215,25 @@ def test_divergence_at_the_last_epoch_is_not_rolled_back_silently(monkeypatch):
     assert outcome.epochs == 4 and np.all(np.isfinite(image.asnumpy()))
     assert [s.epoch for s in seen] == [1, 2, 3, 1, 2, 3, 4]  # back to 0, then 1-4 again
     assert seen[-1].lr == pytest.approx(0.5e-3)
+
+
+def test_lbfgs_gives_the_stop_rule_its_objective():
+    """The stop rule's objective is the one L-BFGS minimises: the start image's for the
+    first window's start, then the value at each later window's start."""
+    from nstyle.engine.solvers import _Lbfgs
+
+    loss, image = setup()
+    loss.step()
+    start = sum(loss.weighted_losses().values())
+    options = schedule(optimizer="lbfgs", max_num_epochs=12, stop_window=5)
+    run = _Lbfgs(loss, None, image, options, None, ScalePlan.budget(12, 1))
+    assert run.rule.anchors[0].objective is None
+    run.objective(image.asnumpy().astype(np.float64).ravel() / run.unit)
+    assert run.rule.anchors[0].objective == pytest.approx(start, rel=1e-6)
+    seen = []
+    run.on_step = seen.append
+    run.run(logging.DEBUG)
+    assert run.epochs == 12 and [a.epoch for a in run.rule.anchors] == [8, 10, 12]
+    for anchor in run.rule.anchors:
+        value = sum(seen[anchor.epoch - 1].read_losses().values())
+        assert anchor.objective == pytest.approx(value, rel=1e-6)

@@ -15,6 +15,7 @@ from nstyle.config import (
 )
 from nstyle.engine.scale import finer_start
 from nstyle.engine.solvers import StopRule, optimize
+from nstyle.engine.stop import FALL_SHARE
 from nstyle.errors import NStyleError
 from tests.test_optimize import schedule, setup
 
@@ -64,14 +65,18 @@ def test_explicit_number_of_scales_and_its_checks():
 
 
 # ------------------------------------------------------------------ the windowed stop rule
-def run_rule(images, window, eps, first_check=1):
-    """Feed a sequence of images to the rule as an L-BFGS loop does; the epoch it stops."""
+def run_rule(images, window, eps, first_check=1, objectives=None):
+    """Feed a sequence of images (and the objective at each, if given) to the rule as an
+    L-BFGS loop does; the epoch it stops."""
     image = mx.nd.array(images[0])
     rule = StopRule(image, Options(stop_window=window, stop_eps=eps), first_check)
+    if objectives is not None:
+        rule.begin(objectives[0])
     for epoch, x in enumerate(images[1:], start=1):
         image[:] = x
-        _, change = rule.measure(epoch, image)
-        if rule.stop(epoch, None if change is None else float(change.asscalar())):
+        objective = None if objectives is None else objectives[epoch]
+        _, change, fall = rule.measure(epoch, image, objective)
+        if rule.stop(epoch, None if change is None else float(change.asscalar()), fall):
             return epoch
     return None
 
@@ -94,8 +99,62 @@ def test_steady_drift_is_compared_per_epoch():
 
 def test_rule_waits_for_first_check_and_fires_at_window_ends():
     still = [np.full((1, 3, 4, 4), 50.0)] * 40
-    assert run_rule(still, window=10, eps=1e-3, first_check=25) == 30
+    assert run_rule(still, window=10, eps=1e-3, first_check=25) == 25  # windows end every 5
+    assert run_rule(still, window=10, eps=1e-3, first_check=26) == 30
     assert run_rule(still, window=7, eps=1e-3, first_check=1) == 7
+
+
+def test_a_drifting_picture_stops_when_the_objective_hardly_falls():
+    """The picture moves 1% per epoch (over eps) throughout; the objective falls 5% per
+    epoch for 20 epochs, then 0.1%: the rule stops at the first window end in the slow part,
+    not before, and not at all without the objective (the picture's change alone)."""
+    drift = [np.full((1, 3, 4, 4), 100.0 * 1.01**i) for i in range(61)]
+    objective = [1000.0 * 0.95 ** min(i, 20) * 0.999 ** max(i - 20, 0) for i in range(61)]
+    assert run_rule(drift, window=10, eps=0.008, objectives=objective) == 30
+    assert run_rule(drift, window=10, eps=0.008) is None
+    # from first_check on only; and eps 0 runs on whatever the objective does
+    assert run_rule(drift, window=10, eps=0.008, first_check=41, objectives=objective) == 45
+    assert run_rule(drift, window=10, eps=0.0, objectives=objective) is None
+
+
+def test_the_fall_is_per_epoch_and_relative_to_the_window_start():
+    """The objective falls by a fixed share per epoch, whatever its scale: the rule stops
+    at the first window end when that is under FALL_SHARE * eps, not when it is over;
+    per epoch, so any window agrees. A window of 1 is the original's rule: the change
+    alone (one step's fall is noise)."""
+    drift = [np.full((1, 3, 4, 4), 100.0 * 1.01**i) for i in range(31)]
+    eps = 0.008
+    for scale in (1e-3, 1e6):
+        for share, stops in ((0.8, True), (1.25, False)):
+            objective = [scale * (1 - share * FALL_SHARE * eps) ** i for i in range(31)]
+            for window in (2, 5, 10):
+                found = run_rule(drift, window, eps, objectives=objective)
+                assert found == (window if stops else None)
+            assert run_rule(drift, 1, eps, objectives=objective) is None
+
+
+def test_a_rising_or_zero_objective_does_not_stop():
+    """A rise is no convergence (SGD overshooting); an objective of 0 has no relative fall."""
+    drift = [np.full((1, 3, 4, 4), 100.0 * 1.01**i) for i in range(31)]
+    assert run_rule(drift, 10, eps=0.008, objectives=[1.0 + 0.01 * i for i in range(31)]) is None
+    assert run_rule(drift, 10, eps=0.008, objectives=[0.0] * 31) is None
+
+
+def test_device_objectives_are_read_with_the_changes():
+    """SGD's and Adam's objectives stay on the device until the check: record queues the
+    window's fall and read decides on it, in one read of the batch."""
+    drift = [mx.nd.array(np.full((1, 3, 4, 4), 100.0 * 1.01**i)) for i in range(21)]
+    image = drift[0].copy()
+    rule = StopRule(image, Options(stop_window=10, stop_eps=0.008), 1)
+    stops = []
+    for epoch in range(1, 21):
+        image[:] = drift[epoch]
+        rule.record(epoch, image, mx.nd.array([1000 * 0.9 ** min(epoch, 10)], dtype="float64"))
+        if epoch % 5 == 0:
+            stops.append(rule.read(image))
+    # by epoch 10 the objective fell about 9% per epoch; by epoch 20 not at all
+    assert stops == [(True, False), (True, False), (True, False), (True, True)]
+    assert rule.why == "fall"
 
 
 def test_loops_stop_at_the_first_window_end_below_eps():

@@ -18,6 +18,7 @@ from nstyle.engine.tiles import TiledLoss, tiled_targets
 from nstyle.engine.wasserstein import RIDGE
 from nstyle.errors import NStyleError
 from tests.conftest import TINY_CHANNELS, random_vgg
+from tests.test_wasserstein import regularised_w2
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")
 CONTENT = ("relu2_2",)
@@ -50,12 +51,8 @@ def weighted_statistics(feature, weight=None):
 
 
 def scipy_w2(mean, cov, mean_s, cov_s):
-    """The distance with ``RIDGE`` times the painting's mean eigenvalue on both diagonals."""
-    ridge = RIDGE * np.trace(cov_s) / len(cov_s) * np.eye(len(cov_s))
-    cov, cov_s = cov + ridge, cov_s + ridge
-    root = np.real(sqrtm(cov_s))
-    cross = np.real(sqrtm(root @ cov @ root))
-    return np.sum((mean - mean_s) ** 2) + np.trace(cov) + np.trace(cov_s) - 2 * np.trace(cross)
+    """The regularised distance (``tests.test_wasserstein.regularised_w2``)."""
+    return regularised_w2(mean, cov, mean_s, cov_s)
 
 
 def written_objective(net, x, painting_stats, photo, style_weight, content_weight, guide=None):
@@ -247,7 +244,8 @@ def test_blended_paintings_average_means_and_second_moments():
         second = sum(w * s for w, (_, s) in zip(blend, moments))
         assert_allclose(terms.targets[i].mean, mean, rtol=1e-10)
         cov = second - np.outer(mean, mean)
-        cov += RIDGE * np.trace(cov) / c * np.eye(c)
+        eps = RIDGE * (np.trace(cov) / c) ** 2  # T = (S + (S^2 + 4 eps I)^1/2) / 2
+        cov = (cov + np.real(sqrtm(cov @ cov + 4 * eps * np.eye(c)))) / 2
         assert_allclose(terms.targets[i].covariance, cov, atol=1e-8 * np.abs(second).max())
     whole = net.targets(paintings[0])
     tiled = tiled_targets(net, paintings[0], 8, ("gram",))
@@ -407,3 +405,36 @@ def test_mixed_takes_w2_on_vgg_s_relu1_1_and_relu2_1_only():
         channels = layer_channels(depth)
         w2 = [n for n in STYLE_LAYERS if objective.layer_loss("mixed", channels[n]) == "w2"]
         assert w2 == ["relu1_1", "relu2_1"]
+
+
+@pytest.mark.parametrize("regions", [0, 2])
+def test_a_layer_with_fewer_positions_than_channels_takes_its_features(regions):
+    """On an 8 x 12 image relu3_1 has 6 positions for 8 channels (a region fewer): the whole
+    image's executor takes that layer's features to the host and the W2 term through their
+    factor (``w2_factor``), the tiles through the Gram matrix; value and gradient equal."""
+    net = tiny_network()
+    rng = np.random.default_rng(11)
+    shape = (1, 3, 8, 12)
+    paintings = [rng.uniform(-100, 100, (1, 3, 16, 16))]
+    if regions:
+        soft = np.clip(np.linspace(-0.5, 1.5, 12)[None].repeat(8, 0), 0, 1).astype(np.float32)
+        targets = guides.region_targets(
+            net, paintings * 2, guides.regions([soft, 1 - soft], [1.0, 1.0]), shape
+        )
+    else:
+        targets = style_targets(net, paintings, [1.0], shape)
+    targets.update(
+        {k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k}
+    )
+    x = rng.uniform(-100, 100, shape)
+    settings = {"regions": regions, "style_loss": "w2"}
+    whole = LossExecutor(net, targets, mx.nd.array(x, dtype="float64"), 3.0, 0.5, **settings)
+    assert whole.factors >= 1 and sum(whole.w2.factored) == whole.factors
+    whole.step()
+    tiled = TiledLoss(net, targets, mx.nd.array(x, dtype="float64"), 4, 3.0, 0.5, **settings)
+    tiled.step()
+    assert_allclose(
+        sum(tiled.weighted_losses().values()), sum(whole.weighted_losses().values()), rtol=1e-9
+    )
+    grad = whole.grad.asnumpy()
+    assert_allclose(tiled.grad.asnumpy(), grad, rtol=1e-7, atol=1e-10 * np.abs(grad).max())

@@ -1,12 +1,13 @@
 """The Wasserstein-2 distance between Gaussians (issue 25): its value against scipy's
-matrix square root, its gradient against finite differences, a singular covariance."""
+matrix square root, its gradient against finite differences, a singular covariance, and
+the low-rank path equal to the full one (issue 32)."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.linalg import sqrtm
 
-from nstyle.engine.wasserstein import RIDGE, Target, W2Terms, sqrtm_psd, w2
+from nstyle.engine.wasserstein import RIDGE, Target, W2Terms, sqrtm_psd, w2, w2_factor
 
 
 def covariance(rng, channels, positions):
@@ -21,6 +22,16 @@ def scipy_w2(mean, cov, mean_s, cov_s):
     return np.sum((mean - mean_s) ** 2) + np.trace(cov) + np.trace(cov_s) - 2 * np.trace(cross)
 
 
+def regularised_w2(mean, cov, mean_s, cov_s):
+    """The distance as written in the module's docstring, from scipy's square roots: between
+    the picture's covariance plus eps T^-1 and T = (S + (S^2 + 4 eps I)^1/2) / 2, eps =
+    RIDGE times the painting's squared mean eigenvalue."""
+    size = len(cov_s)
+    eps = RIDGE * (np.trace(cov_s) / size) ** 2
+    target = (cov_s + np.real(sqrtm(cov_s @ cov_s + 4 * eps * np.eye(size)))) / 2
+    return scipy_w2(mean, cov + eps * np.linalg.inv(target), mean_s, target)
+
+
 def test_the_value_is_scipy_s_and_zero_against_itself():
     rng = np.random.default_rng(0)
     mean, cov = covariance(rng, 6, 40)
@@ -28,11 +39,31 @@ def test_the_value_is_scipy_s_and_zero_against_itself():
     value, _, _ = w2(mean, cov, Target.of(mean_s, cov_s, ridge=0))
     assert_allclose(value, scipy_w2(mean, cov, mean_s, cov_s), rtol=1e-9)
     assert abs(w2(mean, cov, Target.of(mean, cov))[0]) < 1e-9
-    # the ridge: the painting's mean eigenvalue times RIDGE on both diagonals
-    ridge = RIDGE * np.trace(cov_s) / 6
-    ridged = scipy_w2(mean, cov + ridge * np.eye(6), mean_s, cov_s + ridge * np.eye(6))
-    assert_allclose(w2(mean, cov, Target.of(mean_s, cov_s))[0], ridged, rtol=1e-9)
+    assert_allclose(
+        w2(mean, cov, Target.of(mean_s, cov_s))[0],
+        regularised_w2(mean, cov, mean_s, cov_s),
+        rtol=1e-9,
+    )
+    # a singular painting (3 positions for 6 channels): still 0 against itself
+    mean_3, cov_3 = covariance(rng, 6, 3)
+    assert abs(w2(mean_3, cov_3, Target.of(mean_3, cov_3))[0]) < 1e-9
     assert_allclose(sqrtm_psd(cov) @ sqrtm_psd(cov), cov, atol=1e-12)
+
+
+@pytest.mark.parametrize("positions", [2, 4, 5])
+def test_the_low_rank_path_is_the_full_one(positions):
+    """A covariance of fewer positions than its 6 channels through its factor: the value and
+    both gradients the (C, C) eigendecomposition's."""
+    rng = np.random.default_rng(positions)
+    features = rng.normal(size=(6, positions)) * rng.uniform(0.1, 10, size=(6, 1))
+    mean = features.mean(axis=1)
+    factor = (features - mean[:, None]) / np.sqrt(positions)
+    target = Target.of(*covariance(rng, 6, 9))
+    full = w2(mean, factor @ factor.T, target)
+    low = w2_factor(mean, factor, target)
+    assert_allclose(low[0], full[0], rtol=1e-10)
+    assert_allclose(low[1], full[1], rtol=1e-12)
+    assert_allclose(low[2], full[2], atol=1e-9 * np.abs(full[2]).max())
 
 
 @pytest.mark.parametrize("positions", [40, 4])  # 4 < 6 channels: a singular covariance
@@ -48,8 +79,10 @@ def test_the_gradient_is_the_finite_differences(positions):
         step[i] = h
         numeric = (w2(mean + step, cov, target)[0] - w2(mean - step, cov, target)[0]) / (2 * h)
         assert_allclose(d_mean[i], numeric, rtol=1e-6, atol=1e-9)
-    # along any symmetric direction: with the ridge both covariances are definite, the
-    # distance smooth even where the picture's covariance is singular (the coarse scales)
+    # along any symmetric direction: regularised, the distance is smooth even where the
+    # picture's covariance is singular (the coarse scales), though curved there: a smaller
+    # step for the central difference's third-order error
+    h = 1e-6 if positions > 6 else 1e-7
     for _ in range(4):
         direction = rng.normal(size=(6, 6))
         direction = direction + direction.T

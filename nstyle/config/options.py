@@ -160,13 +160,14 @@ class Options:
     )
     stop_eps: float = option(
         8e-3,
-        "stop when the image's relative change per epoch, over the last --stop-window "
-        "epochs, falls below this (original: 0.005, per epoch)",
+        "stop a scale when the image's relative change per epoch, or the objective's relative "
+        "fall per epoch, over the last --stop-window epochs, is below this (original: 0.005, "
+        "the change alone, per epoch)",
     )
     stop_window: int = option(
         10,
-        "the stop rule's window: the image's net change over this many epochs, per epoch, "
-        "is compared with --stop-eps (1: the original per-epoch change)",
+        "the stop rule's window: the image's net change and the objective's fall over this "
+        "many epochs, per epoch, are compared with --stop-eps (1: the original per-epoch change)",
     )
     min_num_epochs: int = option(
         50,

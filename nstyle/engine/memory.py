@@ -22,10 +22,11 @@ from nstyle.spec import MIN_EDGE
 
 GIB = 2.0**30
 BASE_BYTES = int(0.45 * GIB)  # MXNet, oneDNN, the weights: measured at the smallest sizes
-# The whole image's arrays per pixel besides the executor: about 16 float32 copies of the
-# image (the image, gradient, TV term, stop-rule copies, start and photo, temporaries)
-# plus the photo's content features (docs/BENCHMARKS.md, "Big pictures").
-IMAGE_BYTES_PER_PIXEL = 16 * 12
+# The whole image's arrays per pixel besides the executor: about 17 float32 copies of the
+# image (the image, gradient, TV term, stop-rule copies (4 since its windows end every half
+# window), start and photo, temporaries) plus the photo's content features
+# (docs/BENCHMARKS.md, "Big pictures").
+IMAGE_BYTES_PER_PIXEL = 17 * 12
 # Writing the picture (nstyle.media.writing), after the scale's executors are freed: the
 # result's float and 8-bit pictures (15 bytes a pixel) and the write's own copies, at most
 # 128 bytes a pixel (measured by tracemalloc at 1000x1000: a 16-bit TIFF 72, into the

@@ -12,8 +12,6 @@ most ``MIXED_W2_CHANNELS`` channels, the Gram loss on the wider, deeper ones (``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import mxnet as mx
 import numpy as np
 
@@ -25,6 +23,7 @@ from nstyle.engine.terms import (
     Network,
     compact_guides,
     content_loss,
+    feature_rows,
     guided_style_loss,
     region_rows,
     statistics,
@@ -107,43 +106,67 @@ def regions_rows(net: Network, keys, guides: dict[str, mx.nd.NDArray], shape) ->
     return found
 
 
-def losses_reader(
-    names: list[str], values: mx.nd.NDArray, weights: np.ndarray
-) -> Callable[[], dict[str, float]]:
-    """A function that reads ``values`` (one host synchronisation) as each named loss times
-    its weight. It holds only these arrays, not the executor that made them: a caller that
-    keeps the last epoch's losses must not keep a scale's executors alive into the next.
-    A product beyond float64 is inf, silently: the solvers check and name the weight."""
+class Losses:
+    """This step's losses on the device. Called, it reads them (one host synchronisation) as
+    each named loss times its weight; ``total`` is their weighted sum, still on the device
+    (the stop rule reads it with the picture's changes). It holds only these arrays, not the
+    executor that made them: a caller that keeps the last epoch's losses must not keep a
+    scale's executors alive into the next. A product beyond float64 is inf, silently: the
+    solvers check and name the weight."""
 
-    def read() -> dict[str, float]:
+    def __init__(self, names: list[str], values: mx.nd.NDArray, weights: np.ndarray):
+        self.names, self.values, self.weights = names, values, weights
+
+    def __call__(self) -> dict[str, float]:
         with np.errstate(over="ignore", invalid="ignore"):
-            return dict(zip(names, values.asnumpy().astype(np.float64) * weights))
+            return dict(zip(self.names, self.values.asnumpy().astype(np.float64) * self.weights))
 
-    return read
+    def total(self) -> mx.nd.NDArray:
+        """The weighted sum, a 1-element float64 array on the device (not read)."""
+        weights = mx.nd.array(self.weights, ctx=self.values.context, dtype=np.float64)
+        return mx.nd.sum(self.values.astype(np.float64) * weights).reshape((1,))
 
 
-def w2_terms(net: Network, targets: dict[str, mx.nd.NDArray], keys, shape) -> W2Terms:
+def losses_reader(names: list[str], values: mx.nd.NDArray, weights: np.ndarray) -> Losses:
+    """``Losses`` of ``values`` (see there)."""
+    return Losses(names, values, weights)
+
+
+def w2_terms(
+    net: Network, targets: dict[str, mx.nd.NDArray], keys, shape, factors: bool = False
+) -> W2Terms:
     """The Wasserstein-2 terms of the style ``keys`` (``style_keys``) for a picture of
     ``shape``: each key's statistics over the layer's positions, or a region's over its
-    coverage (the sum of its squared guide), as its targets were brought to."""
+    coverage (the sum of its squared guide), as its targets were brought to. ``factors``:
+    a key with fewer positions than channels takes its features (``W2Terms``' ``weights``:
+    its positions' squared guide, ones for a whole layer)."""
     positions = net.positions(shape)
-    counts = [
-        positions[n] if key == n else float(np.square(targets[f"guide_{key}"].asnumpy()).sum())
-        for key, n in keys
-    ]
+    counts, weights = [], []
+    for key, n in keys:
+        if key == n:
+            squared = np.ones(positions[n])
+        else:
+            guide = targets[f"guide_{key}"].asnumpy().reshape(-1)
+            squared = np.square(guide[guide > 0]).astype(np.float64)
+        counts.append(float(squared.sum()))
+        weights.append(squared if factors and 0 < len(squared) < net.channels[n] else None)
     grams = [targets[f"target_gram_{key}"].asnumpy() for key, _ in keys]
-    return W2Terms(grams, [targets[f"target_sum_{key}"].asnumpy() for key, _ in keys], counts)
+    sums = [targets[f"target_sum_{key}"].asnumpy() for key, _ in keys]
+    return W2Terms(grams, sums, counts, weights)
 
 
-def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArray):
+def w2_heads(terms: W2Terms, grams, sums, weights: np.ndarray, like: mx.nd.NDArray, rows=None):
     """(the unweighted distances as an array like ``like``, the head gradients of the Gram
-    outputs and of the sum outputs) for the picture's ``grams`` and ``sums``, each key's
-    gradient times its weight (0: that term's gradient off, even where it is inf).
+    outputs and of the sum outputs) for the picture's ``grams`` and ``sums`` (and the
+    ``factored`` keys' ``rows``), each key's gradient times its weight (0: that term's
+    gradient off, even where it is inf).
 
     Values beyond the device's float32 become inf, without numpy's warnings: the solvers
     check the losses and the gradient and name the weight that overflows."""
+    found = iter(rows or [])
+    rows = [next(found).asnumpy() if f else None for f in terms.factored] if rows else None
     values, d_grams, d_sums = terms.evaluate(
-        [g.asnumpy() for g in grams], [s.asnumpy() for s in sums]
+        [g.asnumpy() for g in grams], [s.asnumpy() for s in sums], rows
     )
     ctx, dtype = like.context, like.dtype
 
@@ -197,7 +220,11 @@ class LossExecutor:
         )
         self.style_keys = style_keys(net, regions, style_loss)
         self.w2_count = count = w2_count(net, self.style_keys, style_loss)
-        self.w2 = w2_terms(net, targets, self.style_keys[:count], image.shape) if count else None
+        self.w2 = (
+            w2_terms(net, targets, self.style_keys[:count], image.shape, factors=True)
+            if count
+            else None
+        )
         guides = compact_guides(targets, [(key, n) for key, n in self.style_keys if key != n])
         found = regions_rows(net, self.style_keys, guides, image.shape)
         losses = []
@@ -210,6 +237,13 @@ class LossExecutor:
             else:
                 losses.append(terms.style_loss(feature, channels, key))
         losses += [content_loss(net.features[n], n) for n in net.content_layers]
+        factored = self.w2.factored if self.w2 is not None else []
+        losses += [  # the features of the W2 terms taken through their factor, last
+            feature_rows(net.features[n], net.channels[n], found.get(key))
+            for (key, n), f in zip(self.style_keys, factored)
+            if f
+        ]
+        self.factors = sum(factored)
         self.names = [f"style_{key}" for key, _ in self.style_keys]
         self.names += [f"content_{n}" for n in net.content_layers]
         heads = [weights[f"style_{n}"] for _, n in self.style_keys]  # a region: part of the sum
@@ -224,6 +258,10 @@ class LossExecutor:
         )
         self._heads = [on_device([h * GRAM_GRAD_FACTOR], net.ctx, image.dtype) for h in heads]
         self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
+        self._row_heads = [  # the features' outputs take no gradient (BlockGrad)
+            mx.nd.zeros(o.shape, ctx=net.ctx, dtype=image.dtype)
+            for o in self.outputs[len(self.outputs) - self.factors :]
+        ]
         self._style_values: mx.nd.NDArray | None = None  # the host's W2 distances
 
     @property
@@ -240,20 +278,22 @@ class LossExecutor:
         if self.w2 is not None:
             statistics_ = self.outputs[: 2 * count]
             weights = np.where(on[:count], self.head_weights[:count], 0.0)  # inf * 0: NaN
+            rows = self.outputs[len(self.outputs) - self.factors :] if self.factors else None
             self._style_values, grams, sums = w2_heads(
-                self.w2, statistics_[::2], statistics_[1::2], weights, self.grad
+                self.w2, statistics_[::2], statistics_[1::2], weights, self.grad, rows
             )
             heads = [h for pair in zip(grams, sums) for h in pair] + heads
-        self.executor.backward(heads)
+        self.executor.backward(heads + self._row_heads)
 
-    def snapshot(self) -> Callable[[], dict[str, float]]:
+    def snapshot(self) -> Losses:
         """This step's losses, copied on the device without a host synchronisation; the
         function returned reads them (one synchronisation), each times its weight."""
         if self.w2 is None:
             values = mx.nd.concat(*self.outputs, dim=0)
         else:
             assert self._style_values is not None, "no step yet"
-            rest = self.outputs[2 * self.w2_count :]  # the Gram terms', the content terms'
+            # the Gram terms', the content terms' (not the features')
+            rest = self.outputs[2 * self.w2_count : len(self.outputs) - self.factors]
             values = mx.nd.concat(self._style_values, *rest, dim=0)
         return losses_reader(self.names, values, self.head_weights)
 

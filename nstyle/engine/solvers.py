@@ -175,7 +175,7 @@ def _first_order(
     while epoch < plan.epochs:
         epoch += 1
         loss.step()
-        grad = loss.grad
+        losses, grad = loss.snapshot(), loss.grad
         # Clip ||grad|| at N without a host synchronisation: scale = min(1, N / ||grad||).
         norm = mx.nd.norm(grad)
         grad *= mx.nd.minimum(clip_norm / (norm + 1e-12), 1.0)
@@ -183,7 +183,7 @@ def _first_order(
             grad += tv.forward()  # added after clipping, as in the original
         optimizer.update(0, image, grad, state)
         lr = optimizer.learning_rate  # the rate this update used
-        change = rule.record(epoch, image)
+        change = rule.record(epoch, image, losses.total())
         if epoch % settings.check_every == 0 or epoch == plan.epochs:
             finite, stop = rule.read(image)
             if not finite:  # rolled back to the last good image: smaller steps from there
@@ -206,10 +206,10 @@ def _first_order(
                     array[:] = 0  # forget the momentum that led there
                 continue
         if on_step is not None:
-            on_step(Step(epoch, loss.snapshot(), _reader(change), lr, image))
+            on_step(Step(epoch, losses, _reader(change), lr, image))
         if stop:
             break
-    return Outcome(epoch, stop_reason(stop_rule, stop, plan.epochs))
+    return Outcome(epoch, stop_reason(stop_rule, rule if stop else None, plan.epochs))
 
 
 def _reader(value: mx.nd.NDArray) -> Callable[[], float]:
@@ -265,6 +265,8 @@ class _Lbfgs:
             norms = _term_norms(loss, tv, self.options)  # the terms alone, here: which overflow
             self.culprits = [k for k, v in norms.items() if not math.isfinite(v)]
             raise _NonFinite
+        if self.evaluations == 1:  # the start image's: the stop rule's first window's start
+            self.rule.begin(value)
         return value, grad
 
     def step(self, intermediate_result) -> None:
@@ -272,12 +274,13 @@ class _Lbfgs:
         self.epochs += 1
         epochs, image, rule = self.epochs, self.image, self.rule
         self._set(intermediate_result.x)
-        measured, window = rule.measure(epochs, image)  # scipy synchronises anyway
+        # scipy synchronises anyway; its objective at x_t (the TV energy included)
+        measured, window, fall = rule.measure(epochs, image, float(intermediate_result.fun))
         change = float(measured.asscalar())
         rule.keep(image, epochs)
         if self.on_step is not None:
             self.on_step(Step(epochs, self.loss.snapshot(), lambda: change, float("nan"), image))
-        self.stopped = rule.stop(epochs, None if window is None else float(window.asscalar()))
+        self.stopped = rule.stop(epochs, None if window is None else float(window.asscalar()), fall)
         if self.stopped or epochs >= self.plan.epochs:
             raise StopIteration
 
@@ -332,7 +335,8 @@ class _Lbfgs:
                 0, "the start image is already a minimum of the objective (its gradient is 0)"
             )
         if self.stopped or epochs >= self.plan.epochs:
-            return Outcome(epochs, stop_reason(stop, self.stopped, self.plan.epochs))
+            rule = self.rule if self.stopped else None
+            return Outcome(epochs, stop_reason(stop, rule, self.plan.epochs))
         if float(mx.nd.norm(image - start).asscalar()) < stop.stop_eps * float(
             mx.nd.norm(image).asscalar()
         ):

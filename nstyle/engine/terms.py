@@ -70,6 +70,15 @@ def statistics(feature: mx.sym.Symbol, channels: int, region=None):
     return [guided_gram(rows, squared, channels), feature_sum(rows, squared)]
 
 
+def feature_rows(feature: mx.sym.Symbol, channels: int, region=None):
+    """The (C, n) features whose statistics ``statistics`` takes (a ``region``'s gathered
+    positions, ``region_rows``), as an output without gradient: the host's low-rank W2 path
+    (``nstyle.engine.wasserstein.w2_factor``)."""
+    if region is None:
+        return mx.sym.BlockGrad(mx.sym.Reshape(feature, shape=(channels, -1)))
+    return mx.sym.BlockGrad(region[0])
+
+
 def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbol:
     """``sum((target - gram)^2)``; the target is the variable ``target_gram_<name>``."""
     target = mx.sym.var(f"target_gram_{name}")

@@ -19,7 +19,6 @@ dL/dF, all inside one executor (oneDNN), as ``LossExecutor`` does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import mxnet as mx
 import numpy as np
@@ -28,6 +27,7 @@ from nstyle.engine import network
 from nstyle.engine.layout import Box, Tile, TilePlan, deepest_layer, layer_strides
 from nstyle.engine.objective import (
     TERMS,
+    Losses,
     gradient_norms,
     head_weights,
     losses_reader,
@@ -311,7 +311,7 @@ class TiledLoss:
             heads.append(residual * (2 * GRAM_GRAD_FACTOR * weights[i]))
         return heads + sums, values
 
-    def snapshot(self) -> Callable[[], dict[str, float]]:
+    def snapshot(self) -> Losses:
         """This step's losses (see ``LossExecutor.snapshot``)."""
         return losses_reader(self.names, self._values, self.head_weights)
 

@@ -173,24 +173,29 @@ def read_mask(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, what=
     with opened(path, max_pixels) as (_, img, icc):
         if img.mode == "F":
             img = from_floats(img, f"{what} {path}", path)
-        if img.mode.startswith("I"):
-            raise NStyleError(
-                f"{what} {path} has 16 bits per value: save it with 8 (white: the "
-                "painting's region, black: none)",
-                subject=path,
-            )
-        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-            raise NStyleError(
-                f"{what} {path} has an alpha channel: save it as greyscale without one "
-                "(white: the painting's region, black: none)",
-                subject=path,
-            )
+        refuse_guesses(img, path, what, img.mode.startswith("I"),
+                       "white: the painting's region, black: none", "as greyscale ")  # fmt: skip
         if img.mode in ("P", "1"):
             img = img.convert("RGB")
         mask = np.asarray(colour.to_srgb(img, icc, path).convert("L"), np.uint8)
     if not mask.any():
         raise NStyleError(f"{what} {path} is black everywhere: its painting would go nowhere")
     return mask
+
+
+def refuse_guesses(img: Any, path: Path, what: str, sixteen: bool, advice: str, how=""):
+    """Refuse in one line a mask or label file whose values would be a guess: ``sixteen``
+    bits per value, or an alpha channel (which of its values marks a region?); ``advice``
+    says what its values should be, ``how`` how to save it without the alpha."""
+    if sixteen:
+        raise NStyleError(
+            f"{what} {path} has 16 bits per value: save it with 8 ({advice})", subject=path
+        )
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        raise NStyleError(
+            f"{what} {path} has an alpha channel: save it {how}without one ({advice})",
+            subject=path,
+        )
 
 
 FLOAT_SLACK = 1 / 255  # a float file's overshoot of 0..1 within this: rounding, clipped

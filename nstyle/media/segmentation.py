@@ -24,6 +24,7 @@ import numpy as np
 from nstyle.errors import NStyleError
 from nstyle.media import colour
 from nstyle.media.images import MAX_IMAGE_PIXELS, opened
+from nstyle.media.reading import refuse_guesses
 
 TOLERANCE = 26  # per channel (0..255): the paper's 0.1 of the range, rounded up
 MIN_SHARE = 0.002  # of the pixels: a colour covering less is a border's shade, not a label
@@ -44,17 +45,8 @@ def read_segmentation(
     with opened(path, max_pixels) as (_, img, icc):
         with Image.open(path) as header:  # its raw modes, before decoding (16-bit RGB: RGB)
             raw = " ".join(str(tile.args) for tile in header.tile)
-        if img.mode.startswith("I") or ";16" in raw:
-            raise NStyleError(
-                f"{what} {path} has 16 bits per value: save it with 8 (one flat colour per label)",
-                subject=path,
-            )
-        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-            raise NStyleError(
-                f"{what} {path} has an alpha channel: save it without one (one flat "
-                "colour per label)",
-                subject=path,
-            )
+        sixteen = img.mode.startswith("I") or ";16" in raw
+        refuse_guesses(img, path, what, sixteen, "one flat colour per label")
         picture = np.asarray(colour.to_srgb(img.convert("RGB"), icc, path).convert("RGB"))
     labels_of(picture, f"{what} {path}")
     return picture.astype(np.uint8)
