@@ -9,6 +9,7 @@ from numpy.testing import assert_allclose
 from nstyle.engine import guides
 from nstyle.engine.objective import LossExecutor
 from nstyle.engine.scale import style_targets
+from nstyle.engine.terms import Network
 from nstyle.errors import NStyleError, NStyleTypeError
 from tests.test_losses import CONTENT, STYLE, tiny_network
 
@@ -434,17 +435,105 @@ def nstyle_options(**settings):
     return nstyle.Options(**settings)
 
 
+def thirds(width: int, soft: bool = True) -> list[np.ndarray]:
+    """Three regions side by side, each mask soft over a sixth of the width on either side
+    (they overlap there, at every layer), or each everywhere (``soft=False``: grey levels,
+    every region on every position)."""
+    x = np.linspace(-0.5, 2.5, width)
+    if not soft:
+        return [np.full((1, width), 0.3 + 0.2 * k, np.float32) for k in range(3)]
+    return [np.clip(1.5 - 2 * np.abs(x - k), 0, 1)[None].astype(np.float32) for k in range(3)]
+
+
 def test_regions_hold_no_extra_copy_of_a_layer():
     """Memory (docs/BENCHMARKS.md, "Photo to photo"): a region's guide is bound as one
     number per gathered position, not repeated over the channels (a copy of the region's
-    features)."""
+    features); three regions that overlap little are gathered once on each style layer
+    (one ``take``: its backward one gradient of the layer, not one per region summed by
+    ``add_n``), three that cover everything once each (there the split's copies cost more
+    than the sum)."""
     net = tiny_network()
-    shape = (1, 3, 16, 20)
-    targets, regions = two_regions(net, shape, np.random.default_rng(3))
+    shape = (1, 3, 16, 24)
+    rng = np.random.default_rng(3)
+    paintings = [rng.uniform(-100, 100, (1, 3, 20, 14)) for _ in range(3)]
+    targets = {
+        k: v for k, v in net.targets(rng.uniform(-100, 100, shape)).items() if "content" in k
+    }
     image = mx.nd.array(np.zeros(shape), dtype="float64")
-    loss = LossExecutor(net, targets, image, 3.0, 0.5, regions=regions, style_loss="w2")
-    arrays = loss.executor.arg_dict
-    for k in range(regions):
+    for soft, takes in ((True, len(STYLE)), (False, 3 * len(STYLE))):
+        masks = [m.repeat(shape[2], 0) for m in thirds(shape[3], soft)]
+        found = guides.regions(masks, [1.0] * 3)
+        targets.update(guides.region_targets(net, paintings, found, shape))
+        loss = LossExecutor(net, targets, image, 3.0, 0.5, regions=3, style_loss="w2")
+        arrays = loss.executor.arg_dict
         for name in STYLE:
-            index = arrays[f"index_r{k}_{name}"]
-            assert arrays[f"guide_r{k}_{name}"].shape == (1, index.shape[0])
+            widths = [arrays[f"guide_r{k}_{name}"].shape for k in range(3)]
+            assert all(w[0] == 1 for w in widths)
+            assert arrays[f"index_{name}"].shape == (sum(w[1] for w in widths),)
+        ops = loss.executor._symbol.get_internals().list_outputs()
+        assert len([n for n in ops if n.startswith("take")]) == takes, soft
+
+
+def per_region_objective(net, targets, image, regions, heads):
+    """The guided Gram terms as they were written before, one gather per region and
+    layer, and the content terms: (each term's value, the data gradient of the terms
+    times ``heads``)."""
+    losses, arrays = [], {}
+    for name in net.style_layers:
+        c = net.channels[name]
+        rows = mx.sym.Reshape(net.features[name], shape=(c, -1))
+        for k in range(regions):
+            values = targets[f"guide_r{k}_{name}"].asnumpy().reshape(-1)
+            where = np.flatnonzero(values > 0)
+            arrays[f"i{k}_{name}"] = mx.nd.array(where, dtype="int32")
+            arrays[f"g{k}_{name}"] = mx.nd.array(np.square(values[where])[None])
+            arrays[f"t{k}_{name}"] = targets[f"target_gram_r{k}_{name}"]
+            gathered = mx.sym.take(rows, mx.sym.var(f"i{k}_{name}"), axis=1)
+            weighted = mx.sym.BlockGrad(mx.sym.broadcast_mul(gathered, mx.sym.var(f"g{k}_{name}")))
+            gram = mx.sym.FullyConnected(gathered, weighted, no_bias=True, num_hidden=c)
+            losses.append(mx.sym.sum(mx.sym.square(mx.sym.var(f"t{k}_{name}") - gram)))
+    for name in net.content_layers:
+        arrays[f"c_{name}"] = targets[f"target_content_{name}"]
+        losses.append(mx.sym.sum(mx.sym.square(mx.sym.var(f"c_{name}") - net.features[name])))
+    grad = mx.nd.zeros(image.shape)
+    executor = mx.sym.Group(losses).bind(
+        mx.cpu(), {**net.params, **arrays, "data": image}, args_grad={"data": grad},
+        grad_req={"data": "write"},
+    )  # fmt: skip
+    executor.forward(is_train=True)
+    styled = len(losses) - len(net.content_layers)  # their gradient through one operand
+    executor.backward([mx.nd.array([h * (2 if i < styled else 1)]) for i, h in enumerate(heads)])
+    return np.concatenate([o.asnumpy() for o in executor.outputs]), grad.asnumpy()
+
+
+@pytest.mark.parametrize("soft", [True, False])
+def test_one_gather_per_layer_gives_the_per_region_terms(vgg16, soft):
+    """The real VGG-16, three regions overlapping at their borders (one gather a layer) or
+    everywhere (one gather a region): the guided terms' values and the image's gradient
+    are the per-region gathers' as they were written before, within float32 rounding."""
+    import model_vgg19
+
+    net = Network.build(
+        vgg16.network_params, 16, model_vgg19.STYLE_LAYERS, ("relu4_2",), "avg", mx.cpu(),
+        vgg16.channels,
+    )  # fmt: skip
+    rng = np.random.default_rng(11)
+    shape = (1, 3, 48, 64)
+    masks = [m.repeat(shape[2], 0) for m in thirds(shape[3], soft)]
+    paintings = [rng.uniform(-100, 100, (1, 3, 40, 56)) for _ in masks]
+    found = guides.regions(masks, [1.0] * 3)
+    targets = guides.region_targets(net, paintings, found, shape)
+    photo = net.targets(rng.uniform(-100, 100, shape))
+    targets.update({k: v for k, v in photo.items() if "content" in k})
+    image = mx.nd.array(rng.uniform(-100, 100, shape))
+    loss = LossExecutor(net, targets, image, 1.0, 20.0, regions=3)
+    loss.step()
+    order = [f"style_r{k}_{n}" for n in net.style_layers for k in range(3)]
+    order += [f"content_{n}" for n in net.content_layers]
+    assert sorted(loss.names) == sorted(order)
+    heads = loss.head_weights[[loss.names.index(n) for n in order]]
+    values, grad = per_region_objective(net, targets, image, 3, heads)
+    mine = loss.weighted_losses()
+    assert_allclose([mine[n] for n in order], values * heads, rtol=1e-5)
+    assert np.abs(grad).max() > 0
+    assert_allclose(loss.grad.asnumpy(), grad, rtol=0, atol=1e-5 * np.abs(grad).max())

@@ -1,6 +1,7 @@
 """The memory model and each scale's plan: tiles when the whole does not fit, the cap kept,
 one line naming what would work when even the smallest tiles do not."""
 
+import os
 import subprocess
 import sys
 import time
@@ -304,3 +305,37 @@ def test_what_a_finished_phase_freed_goes_back_to_the_system():
     done = subprocess.run([sys.executable, "-c", RETAINED], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout) > 150 * 2**20
+
+
+LARGE_FREED = """
+import nstyle, numpy as np
+from nstyle.engine import network
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS")) * 1024
+
+network.map_large_blocks({pixels})
+big = np.ones(20 * 2**20 // 8)  # mapped; glibc's default then maps only blocks above 20 MiB
+del big
+before = rss()
+blocks = [np.ones(4 * 2**20 // 8) for _ in range(8)]  # 32 MiB, as the matting bands' arrays
+del blocks
+print(rss() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_large_scale_s_freed_blocks_go_back_to_the_system_at_once():
+    """At a scale of 512 x 512 pixels or more, freed arrays of a MiB or more leave the
+    process at once (glibc's mmap threshold fixed: its default, raised by the first large
+    block freed, kept them in malloc's heap, 0.1 GiB of a 700-px photo-to-photo peak); at a
+    smaller scale, as by default, the same arrays stay resident (mapping them cost time)."""
+    kept = []
+    for pixels in (512 * 512, 256 * 256):
+        code = LARGE_FREED.format(pixels=pixels)
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        kept.append(int(done.stdout))
+    assert kept[0] < 2**20 and kept[1] > 24 * 2**20, kept

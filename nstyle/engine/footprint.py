@@ -65,7 +65,9 @@ class Footprint:
         and Gram matrix), plus the weights and Gram targets; an upper bound (MXNet's memory
         planner reuses the backward buffers; the margin covers cuDNN's workspaces on a GPU).
         Calibration: docs/BENCHMARKS.md. ``regions``: per region, each style layer's guided
-        features and their gradient besides (``guided_style_loss``), and its targets."""
+        features and their gradient besides (``terms.region_rows``), and its targets; an
+        upper bound there too (VGG-16 at 700x465 with five regions: 3.0 GiB here, MXNet's
+        plan 0.9 GiB for a segmentation's, 2.0 for five each covering the whole picture)."""
         shapes = self.layer_shapes(int(shape[2]), int(shape[3]))
         nodes, weights, previous = 3 * int(shape[2]) * int(shape[3]), 0, 3
         for name, (h, w) in shapes.items():

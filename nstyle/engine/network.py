@@ -13,6 +13,7 @@ convolution when the weights are loaded, so the graph is the same for all of the
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 
 import mxnet as mx
@@ -141,13 +142,48 @@ def release_freed() -> None:
         trim(0)
 
 
-@functools.cache
 def _malloc_trim():
-    """glibc's ``malloc_trim``, or None (looked up once: it is called after every scale)."""
+    """glibc's ``malloc_trim``, or None."""
+    return _libc("malloc_trim")
+
+
+@functools.cache
+def _libc(name: str):
+    """The C library's function ``name``, or None (looked up once: they are called at
+    every scale)."""
     import ctypes
     import ctypes.util
 
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
         return None
+
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+LARGE_PICTURE = 1 << 18  # pixels (512 x 512) from which a scale maps its large blocks
+_mapping = [False]  # whether a scale has fixed glibc's thresholds in this process
+
+
+def map_large_blocks(pixels: int) -> None:
+    """For a scale of ``pixels`` from ``LARGE_PICTURE`` on, where a run's peak is: blocks
+    of a MiB or more from the system and back to it when freed (glibc's ``mallopt``).
+    glibc's default raises its mmap threshold to the largest mapped block freed, up to
+    32 MiB, so that the matting bands' and L-BFGS's arrays (4 to 21 MiB at 700 px) came
+    from malloc's heap, which kept them resident once freed: 0.1 GiB of a 700-px photo to
+    photo peak. Below it, the thresholds glibc's default reaches (32 and 64 MiB): mapping
+    a 175-px scale's blocks (the Wasserstein-2 term's, MXNet's) took 0.1 s of system time
+    an epoch (docs/BENCHMARKS.md, "Photo to photo", "Memory"). Nothing where the
+    environment sets the threshold or the C library has no ``mallopt`` (not glibc)."""
+    mallopt = _libc("mallopt")
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if mallopt is None or "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in tunables:
+        return
+    if pixels >= LARGE_PICTURE:  # and the heap's free top trimmed from 128 KiB (glibc's
+        mallopt(M_MMAP_THRESHOLD, 1 << 20)  # default; its default raised it up to 64 MiB)
+        mallopt(M_TRIM_THRESHOLD, 128 << 10)
+        _mapping[0] = True
+    elif _mapping[0]:  # a smaller scale after a larger one (the next picture of a batch)
+        mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        mallopt(M_TRIM_THRESHOLD, 64 << 20)

@@ -25,6 +25,7 @@ from nstyle.engine.terms import (
     content_loss,
     feature_rows,
     guided_style_loss,
+    region_rows,
     statistics,
 )
 from nstyle.engine.wasserstein import W2Terms
@@ -87,6 +88,22 @@ def style_keys(net: Network, regions: int, loss: str = "gram") -> list[tuple[str
 def w2_count(net: Network, keys, loss: str) -> int:
     """How many of ``keys`` (``style_keys``, the W2 terms first) take the W2 term."""
     return sum(layer_loss(loss, net.channels[n]) == "w2" for _, n in keys)
+
+
+def regions_rows(net: Network, keys, guides: dict[str, mx.nd.NDArray], shape) -> dict:
+    """Each region key's (gathered features, squared guide) (``terms.region_rows``) from
+    ``compact_guides``' ``guides``, for a picture of ``shape``."""
+    positions = net.positions(shape)
+    layers: dict[str, list[str]] = {}
+    for key, n in keys:
+        if key != n:
+            layers.setdefault(n, []).append(key)
+    found: dict[str, tuple] = {}
+    for n, names in layers.items():
+        sizes = [guides[f"guide_{key}"].shape[1] for key in names]
+        parts = region_rows(net.features[n], net.channels[n], n, names, sizes, positions[n])
+        found.update(zip(names, parts))
+    return found
 
 
 class Losses:
@@ -208,18 +225,21 @@ class LossExecutor:
             if count
             else None
         )
+        guides = compact_guides(targets, [(key, n) for key, n in self.style_keys if key != n])
+        found = regions_rows(net, self.style_keys, guides, image.shape)
         losses = []
         for i, (key, name) in enumerate(self.style_keys):
-            feature, channels, region = net.features[name], net.channels[name], key != name
+            feature, channels, region = net.features[name], net.channels[name], found.get(key)
             if i < count:
-                losses += statistics(feature, channels, key if region else None)
+                losses += statistics(feature, channels, region)
+            elif region is not None:
+                losses.append(guided_style_loss(region, channels, key))
             else:
-                gram_loss = guided_style_loss if region else terms.style_loss
-                losses.append(gram_loss(feature, channels, key))
+                losses.append(terms.style_loss(feature, channels, key))
         losses += [content_loss(net.features[n], n) for n in net.content_layers]
         factored = self.w2.factored if self.w2 is not None else []
         losses += [  # the features of the W2 terms taken through their factor, last
-            feature_rows(net.features[n], net.channels[n], key if key != n else None)
+            feature_rows(net.features[n], net.channels[n], found.get(key))
             for (key, n), f in zip(self.style_keys, factored)
             if f
         ]
@@ -230,11 +250,10 @@ class LossExecutor:
         heads += [weights[f"content_{n}"] for n in net.content_layers]
         self.head_weights = np.array(heads, np.float64)
         self.grad = mx.nd.zeros(image.shape, ctx=net.ctx, dtype=image.dtype)
-        keys = {key: net.channels[n] for key, n in self.style_keys if key != n}
         self.executor = network.bind(
             mx.sym.Group(losses),
             net.ctx,
-            {**net.params, **targets, **compact_guides(targets, keys), "data": image},
+            {**net.params, **targets, **guides, "data": image},
             grad_arrays={"data": self.grad},
         )
         self._heads = [on_device([h * GRAM_GRAD_FACTOR], net.ctx, image.dtype) for h in heads]

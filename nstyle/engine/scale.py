@@ -170,6 +170,7 @@ def paint_scale(setup: Setup, job: ScaleJob, report) -> ScaleResult:
     fine, as jcjohnson's multires scripts and crowsonkb's scales do; docs/BENCHMARKS.md).
     """
     options, mean = setup.options, setup.weights.convention.mean_pixel
+    network.map_large_blocks(job.plan.height * job.plan.width)  # where the peak is
     photo, content_x, targets = _inputs(setup, job)
     network.release_freed()  # the targets' executors, before the loss's is bound
     as_x = functools.partial(_as_x, options, mean)

@@ -14,6 +14,7 @@ in place and the next forward reads it, with no copy.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mxnet as mx
@@ -57,25 +58,25 @@ def feature_sum(rows: mx.sym.Symbol, weight: mx.sym.Symbol | None = None) -> mx.
                                  num_hidden=1)  # fmt: skip
 
 
-def statistics(feature: mx.sym.Symbol, channels: int, key: str | None = None):
+def statistics(feature: mx.sym.Symbol, channels: int, region=None):
     """[Gram matrix, feature sum] of a (1, C, H, W) feature over its positions, for the
-    Wasserstein-2 term (``nstyle.engine.wasserstein.W2Terms``); with a region's ``key``, of
-    its gathered positions as ``guided_style_loss`` takes them, both weighing each position
-    by the squared guide (``guided_gram``)."""
-    if key is None:
+    Wasserstein-2 term (``nstyle.engine.wasserstein.W2Terms``); with a ``region`` (its
+    gathered positions and squared guide, from ``region_rows``), over those, both weighing
+    each position by the squared guide (``guided_gram``)."""
+    if region is None:
         rows = mx.sym.Reshape(feature, shape=(channels, -1))
         return [gram(feature, channels), feature_sum(rows)]
-    rows, squared = _gathered(feature, channels, key)
+    rows, squared = region
     return [guided_gram(rows, squared, channels), feature_sum(rows, squared)]
 
 
-def feature_rows(feature: mx.sym.Symbol, channels: int, key: str | None = None):
-    """The (C, n) features whose statistics ``statistics`` takes (a region's gathered
-    positions), as an output without gradient: the host's low-rank W2 path
+def feature_rows(feature: mx.sym.Symbol, channels: int, region=None):
+    """The (C, n) features whose statistics ``statistics`` takes (a ``region``'s gathered
+    positions, ``region_rows``), as an output without gradient: the host's low-rank W2 path
     (``nstyle.engine.wasserstein.w2_factor``)."""
-    if key is None:
+    if region is None:
         return mx.sym.BlockGrad(mx.sym.Reshape(feature, shape=(channels, -1)))
-    return mx.sym.BlockGrad(_gathered(feature, channels, key)[0])
+    return mx.sym.BlockGrad(region[0])
 
 
 def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbol:
@@ -84,23 +85,45 @@ def style_loss(feature: mx.sym.Symbol, channels: int, name: str) -> mx.sym.Symbo
     return mx.sym.sum(mx.sym.square(target - gram(feature, channels)))
 
 
-def guided_style_loss(feature: mx.sym.Symbol, channels: int, key: str) -> mx.sym.Symbol:
-    """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``), over
-    the region's positions only: the variables ``index_<key>`` (the positions where its
-    guide is above 0, on the layer's grid), ``guide_<key>`` (1, n) (the squared guide there) and
-    ``target_gram_<key>``; ``key`` = r<k>_<layer>. Gathering the region's positions first
-    makes the regions together cost about one Gram matrix, not one each."""
-    rows, squared = _gathered(feature, channels, key)
+def guided_style_loss(region, channels: int, key: str) -> mx.sym.Symbol:
+    """``sum((target - gram(F * guide))^2)`` for one region (``nstyle.engine.guides``) over
+    its positions only: ``region`` is its gathered features and squared guide
+    (``region_rows``), the target the variable ``target_gram_<key>``; ``key`` =
+    r<k>_<layer>. Gathering the region's positions first makes the regions together cost
+    about one Gram matrix, not one each."""
+    rows, squared = region
     target = mx.sym.var(f"target_gram_{key}")
     return mx.sym.sum(mx.sym.square(target - guided_gram(rows, squared, channels)))
 
 
-def _gathered(feature: mx.sym.Symbol, channels: int, key: str):
-    """(the region's positions of ``feature`` (C, n), the squared guide there (1, n))."""
-    rows = mx.sym.take(
-        mx.sym.Reshape(feature, shape=(channels, -1)), mx.sym.var(f"index_{key}"), axis=1
-    )
-    return rows, mx.sym.var(f"guide_{key}")
+def region_rows(feature: mx.sym.Symbol, channels: int, layer: str, keys, sizes, positions: int):
+    """Each region's positions of one style layer's ``feature`` (C, n_k) and its squared
+    guide there (1, n_k) (``guide_<key>``), for the regions ``keys`` of ``sizes`` positions
+    on a layer of ``positions`` (``compact_guides``; ``index_<layer>`` holds each region's
+    positions in turn).
+
+    Where it pays, one gather of all the regions' positions split per region: its backward
+    holds one gradient of the layer (the gather's scatter of the regions' parts,
+    concatenated by the split's backward), where a gather per region holds one full copy
+    of the layer's gradient per region until MXNet sums them (``add_n``). The split costs
+    a copy of the gathered features and of their gradient, so it pays only where the
+    regions' positions number less than the layer's times one fewer than the regions
+    (regions that overlap little, as a segmentation's, from three regions on): MXNet's
+    plan at 700x465 with five regions 904 MB against 1065 (three: 880 against 910; two:
+    852 against 836; five regions covering the whole picture each: 2536 against 2060);
+    docs/BENCHMARKS.md, "Photo to photo"."""
+    rows = mx.sym.Reshape(feature, shape=(channels, -1))
+    index = mx.sym.var(f"index_{layer}")
+    ends = np.cumsum(sizes).tolist()
+    if len(keys) == 1:
+        parts = [mx.sym.take(rows, index, axis=1)]
+    elif ends[-1] < (len(keys) - 1) * positions:
+        split = mx.sym.split_v2(mx.sym.take(rows, index, axis=1), tuple(ends[:-1]), axis=1)
+        parts = [split[k] for k in range(len(keys))]
+    else:
+        bounds = zip([0, *ends[:-1]], ends)
+        parts = [mx.sym.take(rows, mx.sym.slice_axis(index, 0, a, b), axis=1) for a, b in bounds]
+    return [(part, mx.sym.var(f"guide_{key}")) for part, key in zip(parts, keys)]
 
 
 def guided_gram(rows: mx.sym.Symbol, squared: mx.sym.Symbol, channels: int) -> mx.sym.Symbol:
@@ -118,13 +141,14 @@ def guided_gram(rows: mx.sym.Symbol, squared: mx.sym.Symbol, channels: int) -> m
 
 
 def compact_guides(
-    targets: dict[str, mx.nd.NDArray], keys: dict[str, int]
+    targets: dict[str, mx.nd.NDArray], keys: Sequence[tuple[str, str]]
 ) -> dict[str, mx.nd.NDArray]:
-    """Each region's guide (1, 1, h, w) in ``targets`` as ``guided_style_loss`` takes it:
-    the positions where it is above 0 (``index_<key>``) and the squared guide there (1, n)
-    (``guide_<key>``); ``keys`` maps each key to its layer's channels."""
-    found = {}
-    for key in keys:
+    """The regions' guides (1, 1, h, w) in ``targets`` as ``region_rows`` takes them, for
+    the region ``keys`` (key, layer): on each layer the positions where each region's guide
+    is above 0, the regions' in turn (``index_<layer>``), and each region's squared guide
+    there (1, n) (``guide_<key>``, whose width is the region's count of positions)."""
+    found, positions = {}, dict[str, list[np.ndarray]]()
+    for key, layer in keys:
         guide = targets[f"guide_{key}"]
         values = guide.asnumpy().reshape(-1)
         where = np.flatnonzero(values > 0)
@@ -132,9 +156,12 @@ def compact_guides(
             # away at an odd border): one position weighted 0, a term of 0 (MXNet takes no
             # empty gather)
             where = np.zeros(1, np.int64)
-        found[f"index_{key}"] = mx.nd.array(where, ctx=guide.context, dtype="int32")
+        positions.setdefault(layer, []).append(where)
         squared = np.square(values[where])[None]
         found[f"guide_{key}"] = mx.nd.array(squared, ctx=guide.context, dtype=guide.dtype)
+    ctx = next(iter(found.values())).context if found else None
+    for layer, wheres in positions.items():
+        found[f"index_{layer}"] = mx.nd.array(np.concatenate(wheres), ctx=ctx, dtype="int32")
     return found
 
 
