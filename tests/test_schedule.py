@@ -65,11 +65,12 @@ def test_explicit_number_of_scales_and_its_checks():
 
 
 # ------------------------------------------------------------------ the windowed stop rule
-def run_rule(images, window, eps, first_check=1, objectives=None):
+def run_rule(images, window, eps, first_check=1, objectives=None, photo=False):
     """Feed a sequence of images (and the objective at each, if given) to the rule as an
     L-BFGS loop does; the epoch it stops."""
     image = mx.nd.array(images[0])
-    rule = StopRule(image, Options(stop_window=window, stop_eps=eps), first_check)
+    options = Options(stop_window=window, stop_eps=eps, photo=photo)
+    rule = StopRule(image, options, first_check)
     if objectives is not None:
         rule.begin(objectives[0])
     for epoch, x in enumerate(images[1:], start=1):
@@ -131,6 +132,18 @@ def test_the_fall_is_per_epoch_and_relative_to_the_window_start():
                 found = run_rule(drift, window, eps, objectives=objective)
                 assert found == (window if stops else None)
             assert run_rule(drift, 1, eps, objectives=objective) is None
+
+
+def test_photo_to_photo_stops_on_the_change_alone_at_whole_windows():
+    """--photo: the objective's fall does not stop a scale (its matting term falls little
+    while the look still comes), and windows end every ``stop_window`` epochs."""
+    drift = [np.full((1, 3, 4, 4), 100.0 * 1.01**i) for i in range(61)]
+    flat = [1000.0] * 61
+    assert run_rule(drift, window=10, eps=0.008, objectives=flat) == 10
+    assert run_rule(drift, window=10, eps=0.008, objectives=flat, photo=True) is None
+    settle = [np.full((1, 3, 4, 4), 100.0 * 1.01 ** min(i, 12)) for i in range(61)]
+    assert run_rule(settle, window=10, eps=0.008) == 15  # a window ends every 5 epochs
+    assert run_rule(settle, window=10, eps=0.008, photo=True) == 20
 
 
 def test_a_rising_or_zero_objective_does_not_stop():
