@@ -69,8 +69,7 @@ def run_rule(images, window, eps, first_check=1, objectives=None, photo=False):
     """Feed a sequence of images (and the objective at each, if given) to the rule as an
     L-BFGS loop does; the epoch it stops."""
     image = mx.nd.array(images[0])
-    options = Options(stop_window=window, stop_eps=eps, photo=photo)
-    rule = StopRule(image, options, first_check)
+    rule = StopRule(image, Options(stop_window=window, stop_eps=eps).stop, first_check, photo)
     if objectives is not None:
         rule.begin(objectives[0])
     for epoch, x in enumerate(images[1:], start=1):

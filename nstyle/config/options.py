@@ -302,14 +302,12 @@ class Start:
 
 @dataclass(frozen=True)
 class Stop:
-    """The first scale's epoch budget and the stop rule (``photo``: photo to photo's form of
-    the rule, ``nstyle.engine.stop``)."""
+    """The first scale's epoch budget and the stop rule."""
 
     stop_eps: float
     stop_window: int
     min_num_epochs: int
     max_num_epochs: int
-    photo: bool = False
 
 
 @dataclass(frozen=True)

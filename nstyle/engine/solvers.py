@@ -65,7 +65,9 @@ def optimize(
         check_start(loss, tv, image, options)
     if solver == "lbfgs":
         return _lbfgs(loss, tv, image, options, on_step, plan, level)
-    return _first_order(loss, tv, image, options.first_order, options.stop, solver, on_step, plan)
+    return _first_order(
+        loss, tv, image, options.first_order, options.stop, solver, on_step, plan, options.photo
+    )
 
 
 class _Probe:
@@ -150,9 +152,8 @@ def check_balance(
         )
 
 
-def _first_order(
-    loss, tv, image, settings: FirstOrder, stop_rule: Stop, solver: str, on_step, plan: ScalePlan
-) -> Outcome:
+def _first_order(loss, tv, image, settings: FirstOrder, stop_rule: Stop, solver: str, on_step,
+                 plan: ScalePlan, photo: bool = False) -> Outcome:  # fmt: skip
     rate = settings.learning_rate_for(solver)
     scheduler = mx.lr_scheduler.FactorScheduler(
         step=settings.lr_sched_step, factor=settings.lr_sched_factor, base_lr=rate
@@ -170,7 +171,7 @@ def _first_order(
         )
     state = optimizer.create_state(0, image)
     clip_norm = settings.clip_factor * image.size  # N, the number of image elements
-    rule = StopRule(image, stop_rule, plan.first_check)
+    rule = StopRule(image, stop_rule, plan.first_check, photo)
     retries, epoch, stop = 0, 0, False
     while epoch < plan.epochs:
         epoch += 1
@@ -240,7 +241,7 @@ class _Lbfgs:
         self.loss, self.tv, self.image, self.options = loss, tv, image, options
         self.on_step, self.plan = on_step, plan
         self.shape, self.dtype = image.shape, image.dtype
-        self.rule = StopRule(image, options.stop, plan.first_check)
+        self.rule = StopRule(image, options.stop, plan.first_check, options.photo)
         self.epochs, self.evaluations, self.stopped = 0, 0, False
         self.culprits: list[str] = []  # the weights whose terms alone overflowed
         self.unit = LBFGS_FIRST_STEP * math.sqrt(image.size)

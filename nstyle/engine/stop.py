@@ -89,13 +89,14 @@ class StopRule:
     picture's by an epoch.
     """
 
-    def __init__(self, image: mx.nd.NDArray, stop: Stop, first_check: int):
+    def __init__(self, image: mx.nd.NDArray, stop: Stop, first_check: int, photo=False):
+        """``photo``: photo to photo's form of the rule (the change alone, whole windows)."""
         self.previous = image.copy()  # x_(t-1)
         self.good = image.copy()  # the last image checked to be finite
         self.good_epoch = 0
         self.window, self.eps = stop.stop_window, stop.stop_eps
-        self.fall_share = 0.0 if stop.photo else FALL_SHARE  # 0: the change alone
-        hops = 1 if stop.photo else HOPS
+        self.fall_share = 0.0 if photo else FALL_SHARE  # 0: the change alone
+        hops = 1 if photo else HOPS
         self.hop = max(1, self.window // hops)  # a window ends every this many epochs
         # the starts of the windows not yet ended, oldest first (two of 10 epochs by default)
         self.anchors = [Anchor(0, image.copy(), None)]
