@@ -23,6 +23,7 @@ were most of a W2 evaluation (docs/BENCHMARKS.md, "The W2 evaluation at the coar
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,14 +50,14 @@ def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
 class Target:
     """A painting's statistics on one layer, computed once: its mean (C,), its regularised
     covariance ``T`` (C, C), ``T``'s square root, the distance's constant ``tr T + eps tr
-    T^-1`` and ``eps``; ``flat``: ``I - eps^-1/2 T``, the low-rank gradient's constant."""
+    T^-1`` and ``eps``; ``flat`` (when first asked): ``I - eps^-1/2 T``, the low-rank
+    gradient's constant."""
 
     mean: np.ndarray
     covariance: np.ndarray
     root: np.ndarray
     constant: float
     epsilon: float
-    flat: np.ndarray | None
 
     @classmethod
     def of(cls, mean: np.ndarray, covariance: np.ndarray, ridge: float = RIDGE) -> Target:
@@ -68,10 +69,14 @@ class Target:
         regularised = (values + np.sqrt(values**2 + 4 * epsilon)) / 2
         inverse = 1 / regularised[regularised > 0] if epsilon > 0 else np.zeros(0)
         matrix = (vectors * regularised) @ vectors.T
-        flat = np.eye(len(values)) - matrix / np.sqrt(epsilon) if epsilon > 0 else None
         return cls(np.asarray(mean, np.float64), matrix,
                    (vectors * np.sqrt(regularised)) @ vectors.T,
-                   float(regularised.sum() + epsilon * inverse.sum()), epsilon, flat)  # fmt: skip
+                   float(regularised.sum() + epsilon * inverse.sum()), epsilon)  # fmt: skip
+
+    @functools.cached_property
+    def flat(self) -> np.ndarray:
+        """``I - eps^-1/2 T`` (C, C): only the keys taken through their factor need it."""
+        return np.eye(len(self.covariance)) - self.covariance / np.sqrt(self.epsilon)
 
 
 def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
@@ -104,7 +109,7 @@ def w2_factor(mean: np.ndarray, factor: np.ndarray, target: Target):
     the m x m eigendecomposition of ``factor^T T factor``: its eigenvalues are the nonzero
     ones of ``T^1/2 C T^1/2``, the other C - m are 0, and ``(T^1/2 C T^1/2 + eps I)^-1/2``
     is ``eps^-1/2 I`` plus a product through the factor. Needs ``eps`` > 0."""
-    assert target.flat is not None, "the low-rank path needs the regularised distance"
+    assert target.epsilon > 0, "the low-rank path needs the regularised distance"
     mean, factor = np.asarray(mean, np.float64), np.asarray(factor, np.float64)
     epsilon = target.epsilon
     spread = target.covariance @ factor  # T A
@@ -153,7 +158,7 @@ class W2Terms:
         ]
         weights = weights or [None] * len(self.counts)
         self.weights = [
-            w if w is not None and t is not None and t.flat is not None else None
+            w if w is not None and t is not None and t.epsilon > 0 else None
             for w, t in zip(weights, self.targets)
         ]
 
