@@ -100,6 +100,25 @@ def write_measured(path: Path, picture: np.ndarray, size: int, photo_shape, refe
     return reference.measure(images.read_image(path))
 
 
+def candidate(text: str) -> tuple[str, dict]:
+    """A candidate's style loss and option changes: ``gram`` or ``gram:num_scales=1,...``
+    (values read as JSON where they parse, else as text)."""
+    loss, _, rest = text.partition(":")
+    changes = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            changes[key] = json.loads(value)
+        except json.JSONDecodeError:
+            changes[key] = value
+    return loss, changes
+
+
+def file_name(text: str) -> str:
+    """A candidate's pictures' file stem: ``gram:num_scales=1`` -> ``gram_num_scales1``."""
+    return text.replace(":", "_").replace(",", "_").replace("=", "")
+
+
 def paint_pair(args, options: Options, weights, judge: Judge, photo_path: Path,
                painting_path: Path) -> Iterator[dict]:  # fmt: skip
     """The record of each of one pair's losses as it ends (the first's processor seconds,
@@ -116,16 +135,19 @@ def paint_pair(args, options: Options, weights, judge: Judge, photo_path: Path,
             r["budget"] or r["cpu_seconds"] for r in reversed(found) if r["pair"] == name
         )
     for loss in args.losses:
-        painter = Painter([painting], options.replace(style_loss=loss), weights=weights)
+        style_loss, changes = candidate(loss)
+        painter = Painter([painting], options.replace(style_loss=style_loss, **changes),
+                          weights=weights)  # fmt: skip
         found = paint_within(painter, photo, budget)
         end = found.pop("end")
         first = first or end
         budget = budget or (None if args.free else found["cpu_seconds"])
-        at = write_measured(folder / f"{loss}.png", found.pop("picture"), args.size,
+        stem = file_name(loss)
+        at = write_measured(folder / f"{stem}.png", found.pop("picture"), args.size,
                             photo.shape, reference)  # fmt: skip
         final = end.pop("picture")
         end.update(at if found["finished"] else write_measured(
-            folder / f"{loss}_end.png", final, args.size, photo.shape, reference))  # fmt: skip
+            folder / f"{stem}_end.png", final, args.size, photo.shape, reference))  # fmt: skip
         end["cpu_ratio"] = round(end["cpu_seconds"] / (budget or first["cpu_seconds"]), 3)
         end["wall_ratio"] = None if args.budgets else round(end["seconds"] / first["seconds"], 3)
         yield {"pair": name, "loss": loss, "budget": budget, **found, **at, "end": end}
@@ -136,7 +158,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=pair, nargs="+", required=True)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--losses", nargs="+", default=["gram", "mixed"])
+    parser.add_argument(
+        "--losses", nargs="+", default=["gram", "mixed"],
+        help="candidates: a style loss, optionally with option changes (gram:num_scales=1)",
+    )  # fmt: skip
     parser.add_argument("--free", action="store_true", help="no budget: each runs to its end")
     parser.add_argument(
         "--budgets", type=Path, help="an earlier results.jsonl: each pair's budget from the last"

@@ -149,13 +149,23 @@ def test_equal_time_snapshots_at_the_budget_and_paints_on_to_the_end(vgg16):
     assert np.array_equal(free["picture"], end["picture"])  # seeded: the same run
 
 
+def test_equal_time_candidates_carry_option_changes():
+    """A candidate is a loss with option changes read as JSON where they parse."""
+    from bench.equaltime import candidate, file_name
+
+    assert candidate("gram") == ("gram", {})
+    assert candidate("gram:num_scales=1,init=photo.png") == (
+        "gram", {"num_scales": 1, "init": "photo.png"})  # fmt: skip
+    assert file_name("gram:num_scales=1,stop_eps=0.01") == "gram_num_scales1_stop_eps0.01"
+
+
 def test_equal_time_records_each_loss_and_its_time_ratio(tmp_path, vgg16):
     """One run per loss: the first's picture and seconds, the other's at those seconds and
     to its end, with its processor time over the first's."""
     pair = f"{ROOT / 'input' / 'content.jpg'}:{ROOT / 'input' / 'style.jpg'}"
     done = subprocess.run(
         [sys.executable, "-m", "bench.equaltime", "--work", str(tmp_path), "--size", "48",
-         "--losses", "gram", "mixed", "--pairs", pair],
+         "--losses", "gram", "mixed:max_num_epochs=3", "--pairs", pair],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -165,10 +175,12 @@ def test_equal_time_records_each_loss_and_its_time_ratio(tmp_path, vgg16):
     assert mixed["budget"] == gram["cpu_seconds"] == gram["end"]["cpu_seconds"]
     ratio = mixed["end"]["cpu_seconds"] / gram["end"]["cpu_seconds"]
     assert mixed["end"]["cpu_ratio"] == pytest.approx(ratio, abs=2e-3)
-    assert mixed["finished"] == (not (tmp_path / "content-style" / "mixed_end.png").exists())
+    ended = (tmp_path / "content-style" / "mixed_max_num_epochs3_end.png").exists()
+    assert mixed["finished"] == (not ended) and mixed["loss"] == "mixed:max_num_epochs=3"
+    assert mixed["end"]["epochs"] <= 3 < gram["end"]["epochs"]  # the change applied
     from PIL import Image
 
-    for loss in ("gram", "mixed"):
+    for loss in ("gram", "mixed_max_num_epochs3"):
         assert max(Image.open(tmp_path / "content-style" / f"{loss}.png").size) == 48
     assert 0 < mixed["style_distance"] and 0 < mixed["end"]["style_distance"]
 
