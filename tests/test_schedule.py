@@ -7,6 +7,7 @@ import pytest
 
 from nstyle.config import (
     COARSEST_EDGE,
+    PHOTO_COARSEST_EDGE,
     Options,
     ScalePlan,
     check_options,
@@ -21,36 +22,65 @@ from tests.test_optimize import schedule, setup
 
 
 def test_default_plan_at_512_px():
-    assert scale_plan(Options()) == [
-        ScalePlan(128, 300, 50),  # from the photo: the whole budget, the stop rule waits
-        ScalePlan(256, 75, 10),  # a quarter of the pixels' cost each: about equal time
-        ScalePlan(512, 19, 10),
+    # one scale: coarser ones copy the painting's objects; 30 epochs, the earlier time
+    assert scale_plan(Options()) == [ScalePlan(512, 30, 50)]
+    assert total_epochs(Options()) == 30
+    # photo to photo keeps its coarse to fine from 128 px, its first scale not capped
+    assert scale_plan(Options(photo=True, max_long_edge=700)) == [
+        ScalePlan(175, 300, 50),  # from the photo: the whole budget, the stop rule waits
+        ScalePlan(350, 75, 10),  # a quarter of the pixels' cost each: about equal time
+        ScalePlan(700, 19, 10),
     ]
-    assert total_epochs(Options()) == 394
+    # an explicit coarse to fine at 512 px: the first scale's whole budget below 160 px
+    assert [s.epochs for s in scale_plan(Options(num_scales=3))] == [300, 75, 19]
 
 
 @pytest.mark.parametrize(
     "edge, edges",
     [
         (64, [64]),
-        (COARSEST_EDGE, [128]),
-        (255, [255]),  # halving would fall below the coarsest edge
+        (COARSEST_EDGE, [512]),
+        (1023, [1023]),  # halving would fall below the coarsest edge
+        (1024, [512, 1024]),
+        (4096, [512, 1024, 2048, 4096]),
+    ],
+)
+def test_default_number_of_scales_keeps_the_coarsest_at_512_px(edge, edges):
+    assert [s.edge for s in scale_plan(Options(max_long_edge=edge))] == edges
+
+
+@pytest.mark.parametrize(
+    "edge, edges",
+    [
+        (64, [64]),
+        (PHOTO_COARSEST_EDGE, [128]),
+        (255, [255]),
         (256, [128, 256]),
         (600, [150, 300, 600]),
         (4096, [128, 256, 512, 1024, 2048, 4096]),
     ],
 )
-def test_default_number_of_scales_keeps_the_coarsest_at_128_px(edge, edges):
-    assert [s.edge for s in scale_plan(Options(max_long_edge=edge))] == edges
+def test_photo_to_photo_keeps_the_coarsest_at_128_px(edge, edges):
+    assert [s.edge for s in scale_plan(Options(photo=True, max_long_edge=edge))] == edges
+
+
+def test_the_first_scale_is_capped_in_epochs_times_pixels():
+    """30 epochs at 512 px, in proportion to the pixels; never below the floor nor above
+    --max-num-epochs; the finer scales' shares follow the first's budget."""
+    assert [s.epochs for s in scale_plan(Options(max_long_edge=256, num_scales=1))] == [120]
+    assert [s.epochs for s in scale_plan(Options(max_long_edge=600))] == [22]
+    assert [s.epochs for s in scale_plan(Options(max_long_edge=2048, num_scales=1))] == [5]
+    assert [s.epochs for s in scale_plan(Options(max_num_epochs=12))] == [12]
+    assert [s.epochs for s in scale_plan(Options(max_long_edge=4096))] == [30, 10, 5, 3]
 
 
 def test_budgets_shrink_with_the_pixels_but_not_below_the_floor():
-    plan = scale_plan(Options(max_long_edge=4096, max_num_epochs=200))
+    plan = scale_plan(Options(max_long_edge=4096, max_num_epochs=200, num_scales=6))
     # the floor: 10 epochs up to 1024 px, then falling with the edge (an epoch costs minutes)
     assert [s.epochs for s in plan] == [200, 50, 13, 10, 5, 3]
     assert all(s.first_check == 10 for s in plan[1:])
     # never more than the first scale's budget, even when it is below the floor
-    assert [s.epochs for s in scale_plan(Options(max_num_epochs=3))] == [3, 3, 3]
+    assert [s.epochs for s in scale_plan(Options(max_num_epochs=3, num_scales=3))] == [3, 3, 3]
 
 
 def test_explicit_number_of_scales_and_its_checks():

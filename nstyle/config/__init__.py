@@ -24,6 +24,7 @@ from nstyle.config.limits import (
     MAX_SEED,
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
+    PHOTO_COARSEST_EDGE,
     PHOTO_MATTING_WEIGHT,
     POST_PROCESSES,
     STYLE_LOSSES,
@@ -51,6 +52,7 @@ from nstyle.errors import NStyleTypeError
 
 __all__ = [
     "COARSEST_EDGE",
+    "PHOTO_COARSEST_EDGE",
     "DEFAULT_LR",
     "FLOAT32_MAX",
     "FULL_FLOOR_EDGE",

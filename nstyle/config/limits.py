@@ -17,7 +17,14 @@ PHOTO_MATTING_WEIGHT = 1.5e5
 # layers (each region needs positions there)
 MAX_PHOTO_REGIONS = 16
 MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds portable
-COARSEST_EDGE = 128  # the default coarse-to-fine schedule starts at about this long edge
+# The default coarse-to-fine schedule starts at about this long edge: below it a painting's
+# objects are cheap to draw and the coarse picture copies them (docs/BENCHMARKS.md, "Where
+# Gram's copied objects come from"); photo to photo, which copies no object, from 128 px.
+COARSEST_EDGE = 512
+PHOTO_COARSEST_EDGE = 128
+# The first scale's budget in epochs times pixels (long edge squared): 30 epochs at 512 px,
+# the time the earlier schedule from 128 px took there; never more than --max-num-epochs.
+FIRST_SCALE_PIXEL_EPOCHS = 30 * 512 * 512
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
 TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight
 FULL_FLOOR_EDGE = 1024  # above it the floor falls with the edge: 5 at 2048 px, 3 at 4096

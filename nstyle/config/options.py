@@ -1,9 +1,9 @@
 """Every option and its default, in one place, with its help: one flag each.
 
-It imports no framework, so the command line, the web app and the documentation
-read the options without loading MXNet. ``nstyle.cli`` builds its flags from these fields;
-the README's flag table is generated from that parser. The fields are stored flat (one
-flag each) and read by concern through views (``Options.network``, ``.scales``, ...).
+It imports no framework, so the command line, the web app and the documentation read the
+options without loading MXNet. ``nstyle.cli`` builds its flags from these fields; the README's
+flag table is generated from that parser. The fields are stored flat (one flag each) and
+read by concern through views (``Options.network``, ``.scales``, ...).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from nstyle.config.limits import (
     MAX_SEED,
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
+    PHOTO_COARSEST_EDGE,
     PHOTO_MATTING_WEIGHT,
     POST_PROCESSES,
     STYLE_LOSSES,
@@ -60,9 +61,9 @@ class Options:
     max_long_edge: int = option(512, "long edge of the output in pixels (original: 600)")
     num_scales: int | None = option(
         None,
-        "coarse to fine: optimise at max-long-edge / 2^k for k = num-scales - 1 down to 0, "
-        "each scale starting from the previous one's result; default: as many as keep the "
-        f"coarsest scale at {COARSEST_EDGE} px or more (3 at 512 px); 1: one scale",
+        "coarse to fine: optimise at max-long-edge / 2^k for k = num-scales - 1 down to 0, each "
+        f"from the previous result; default: as many as keep the coarsest at {COARSEST_EDGE} px "
+        f"or more (one at 512 px), {PHOTO_COARSEST_EDGE} with --photo (3 at 700 px); 1: one",
     )
     max_memory: float | None = option(
         None,
@@ -177,8 +178,9 @@ class Options:
     )
     max_num_epochs: int = option(
         300,
-        "epochs at most at the first scale (original: 1000); each finer scale gets this "
-        f"times its fraction of the pixels (about the same time per scale), at least "
+        "epochs at most at the first scale (original: 1000), at most 30 at 512 px for fewer "
+        "pixels above (not with --photo); a finer scale gets the first's times its "
+        f"fraction of the pixels (about the same time per scale), at least "
         f"{MIN_SCALE_EPOCHS} (fewer above {FULL_FLOOR_EDGE} px)",
     )
     check_every: int = option(

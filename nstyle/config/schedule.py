@@ -7,7 +7,14 @@ import math
 from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING
 
-from nstyle.config.limits import COARSEST_EDGE, FULL_FLOOR_EDGE, MIN_SCALE_EPOCHS, shown
+from nstyle.config.limits import (
+    COARSEST_EDGE,
+    FIRST_SCALE_PIXEL_EPOCHS,
+    FULL_FLOOR_EDGE,
+    MIN_SCALE_EPOCHS,
+    PHOTO_COARSEST_EDGE,
+    shown,
+)
 from nstyle.errors import NStyleError
 from nstyle.spec import MIN_EDGE
 
@@ -54,11 +61,13 @@ class ScalePlan:
 
 def scale_count(options: Options) -> int:
     """``num_scales``, or the default: halvings from ``max_long_edge`` while the coarsest
-    long edge stays at ``COARSEST_EDGE`` or more."""
+    long edge stays at ``COARSEST_EDGE`` or more (``PHOTO_COARSEST_EDGE`` for photo to
+    photo)."""
     if options.num_scales is not None:
         return options.num_scales
+    coarsest = PHOTO_COARSEST_EDGE if options.photo else COARSEST_EDGE
     count = 1
-    while options.max_long_edge / 2**count >= COARSEST_EDGE:
+    while options.max_long_edge / 2**count >= coarsest:
         count += 1
     return count
 
@@ -66,11 +75,13 @@ def scale_count(options: Options) -> int:
 def scale_plan(options: Options) -> list[ScalePlan]:
     """The scales, coarse to fine, and each one's budget.
 
-    The first scale starts from the start image and gets ``max_num_epochs`` epochs, the
-    stop rule waiting ``min_num_epochs``. Each finer scale starts from the previous result
-    and needs fewer epochs (its large structures are in place): its budget is the first's
-    times the ratio of their pixels, so that each scale costs about the same time, and at
-    least ``MIN_SCALE_EPOCHS``; its stop rule applies from its first window on.
+    The first scale starts from the start image and gets ``max_num_epochs`` epochs, or
+    fewer where its pixels would cost more than ``FIRST_SCALE_PIXEL_EPOCHS`` (but not below
+    the floor; photo to photo: not capped), the stop rule waiting ``min_num_epochs``. Each
+    finer scale starts from the previous result and needs fewer epochs (its large structures
+    are in place): its budget is the first's times the ratio of their pixels, so that each
+    scale costs about the same time, and at least ``MIN_SCALE_EPOCHS``; its stop rule applies
+    from its first window on.
     """
     count, edge = scale_count(options), options.max_long_edge
     if count < 1:
@@ -83,10 +94,14 @@ def scale_plan(options: Options) -> list[ScalePlan]:
                 f"coarsest scale needs {4 * MIN_EDGE} px"
             )
     edges = [round(edge / 2**k) for k in range(count)][::-1]
-    plan = [ScalePlan(edges[0], options.max_num_epochs, options.min_num_epochs)]
+    first = options.max_num_epochs
+    if not options.photo:  # photo to photo keeps the schedule it was measured with
+        capped = math.ceil(FIRST_SCALE_PIXEL_EPOCHS / edges[0] ** 2)
+        first = min(first, max(scale_floor(edges[0]), capped))
+    plan = [ScalePlan(edges[0], first, options.min_num_epochs)]
     for edge in edges[1:]:
-        share = math.ceil(options.max_num_epochs * (edges[0] / edge) ** 2)
-        epochs = min(options.max_num_epochs, max(scale_floor(edge), share))
+        share = math.ceil(first * (edges[0] / edge) ** 2)
+        epochs = min(first, max(scale_floor(edge), share))
         plan.append(ScalePlan(edge, epochs, options.stop_window))
     return plan
 
