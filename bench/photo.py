@@ -1,5 +1,5 @@
 """How photographic a photo-to-photo result is, and how much of the reference's look it took:
-three measures that need no network, for a folder of examples.
+four measures that need no network, for a folder of examples.
 
     .venv/bin/python -m bench.photo FOLDER [--result 'result{n}.png' ...]
 
@@ -18,6 +18,10 @@ than one compares methods). One JSON line per example and result:
   CIELAB units (a distance, not its square). Lower has more of the reference's look.
 - ``edges``: the correlation of the Sobel gradient magnitudes (on grey) of the result and
   the photo. Higher keeps more of the photo's structure.
+- ``flat``: of the 3x3 windows where the photo is flat (its colours' spread, the square root
+  of the summed channel variances, under 3 levels of 255), the share where the result's
+  spread is more than 3 times the photo's: the photo's noise amplified into blotches in
+  skies and ceilings. Lower is cleaner.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import numpy as np
 
 from nstyle.engine import matting
 from nstyle.media import images, segmentation
+
+FLAT_LEVELS, FLAT_FACTOR = 3.0, 3.0  # ``flat``: a window under 3 levels, spread 3 times
 
 
 def unit(picture: np.ndarray) -> np.ndarray:
@@ -102,17 +108,35 @@ def edge_correlation(picture: np.ndarray, photo: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def spread(picture: np.ndarray) -> np.ndarray:
+    """Each 3x3 window's colour spread in levels: (H-2, W-2) for RGB uint8, from integer
+    sums (81 times the variance is ``9 sum x^2 - (sum x)^2``), so that an even window's is
+    exactly 0 (in floating point a few of them came out 1e-8, and counted as spread)."""
+    x = np.asarray(picture, np.int64)
+    total, squares = matting.window_sums(x), matting.window_sums(x * x)
+    return np.sqrt(np.sum(9 * squares - total * total, axis=-1)) / 9
+
+
+def flat_noise(picture: np.ndarray, photo: np.ndarray) -> float:
+    """See the module (``flat``): the photo resized to the picture."""
+    photo = images.resize_to(photo, picture.shape[:2])
+    theirs, mine = spread(photo), spread(picture)
+    flat = theirs < FLAT_LEVELS
+    return float((mine[flat] > FLAT_FACTOR * theirs[flat]).mean()) if flat.any() else 0.0
+
+
 def measure(
     picture: np.ndarray,
     photo: np.ndarray,
     reference: np.ndarray,
     labels: tuple[segmentation.Label, ...] | None = None,
 ) -> dict[str, float]:
-    """The three measures of one result (RGB uint8) against its photo and reference."""
+    """The four measures of one result (RGB uint8) against its photo and reference."""
     return {
         "matting": matting_energy(picture, photo),
         "w2": label_w2(picture, reference, labels),
         "edges": edge_correlation(picture, photo),
+        "flat": flat_noise(picture, photo),
     }
 
 

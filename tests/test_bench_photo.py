@@ -95,3 +95,17 @@ def test_the_command_measures_each_example_and_result(tmp_path, capsys):
     ]  # fmt: skip
     assert lines[1]["edges"] == pytest.approx(1) and lines[1]["matting"] < 1e-5
     assert lines[0]["matting"] > 100 * lines[1]["matting"]
+
+
+def test_flat_noise_counts_the_photos_flat_windows_that_spread():
+    """Of the photo's flat windows (a sky: 1 level of noise), none spread for the photo
+    itself or a recolouring of it; its noise amplified ten times spreads in most of them;
+    a window of real structure (the bright square's border) is not counted."""
+    rng = np.random.default_rng(4)
+    sky = np.clip(np.round(180 + rng.normal(0, 1, (30, 40, 3))), 0, 255).astype(np.uint8)
+    sky[10:20, 10:20] = 40  # an edge: its windows are not flat
+    assert bench.flat_noise(sky, sky) == 0.0
+    shifted = np.clip(sky.astype(int) + (20, -10, 5), 0, 255).astype(np.uint8)
+    assert bench.flat_noise(shifted, sky) == 0.0
+    amplified = np.clip(128 + 10 * (sky.astype(float) - 180), 0, 255).astype(np.uint8)
+    assert bench.flat_noise(amplified, sky) > 0.8
