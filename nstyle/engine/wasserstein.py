@@ -49,12 +49,12 @@ def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Target:
     """A painting's statistics on one layer, computed once: its mean (C,), its regularised
-    covariance ``T`` (C, C), ``T``'s square root, the distance's constant ``tr T + eps tr
-    T^-1`` and ``eps``; ``flat`` (when first asked): ``I - eps^-1/2 T``, the low-rank
-    gradient's constant."""
+    covariance ``T`` (C, C) (None where only ``w2`` uses the target, ``without_covariance``),
+    ``T``'s square root, the distance's constant ``tr T + eps tr T^-1`` and ``eps``;
+    ``flat`` (when first asked): ``I - eps^-1/2 T``, the low-rank gradient's constant."""
 
     mean: np.ndarray
-    covariance: np.ndarray
+    covariance: np.ndarray | None
     root: np.ndarray
     constant: float
     epsilon: float
@@ -76,7 +76,21 @@ class Target:
     @functools.cached_property
     def flat(self) -> np.ndarray:
         """``I - eps^-1/2 T`` (C, C): only the keys taken through their factor need it."""
-        return np.eye(len(self.covariance)) - self.covariance / np.sqrt(self.epsilon)
+        covariance = self.kept_covariance
+        return np.eye(len(covariance)) - covariance / np.sqrt(self.epsilon)
+
+    @property
+    def kept_covariance(self) -> np.ndarray:
+        """``T``, which the low-rank path (``w2_factor``, ``flat``) needs."""
+        if self.covariance is None:
+            raise ValueError("this target was kept without its covariance (w2 only)")
+        return self.covariance
+
+    def without_covariance(self) -> Target:
+        """This target for ``w2`` alone, which needs ``T``'s root and not ``T``: a (C, C)
+        float64 matrix less (2 MiB at 512 channels, per region and layer) held through a
+        scale."""
+        return Target(self.mean, None, self.root, self.constant, self.epsilon)
 
 
 def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
@@ -112,7 +126,7 @@ def w2_factor(mean: np.ndarray, factor: np.ndarray, target: Target):
     assert target.epsilon > 0, "the low-rank path needs the regularised distance"
     mean, factor = np.asarray(mean, np.float64), np.asarray(factor, np.float64)
     epsilon = target.epsilon
-    spread = target.covariance @ factor  # T A
+    spread = target.kept_covariance @ factor  # T A
     inner = factor.T @ spread
     values, vectors = eigh((inner + inner.T) / 2)
     shifted = np.sqrt(np.clip(values, 0, None) + epsilon)
@@ -160,6 +174,10 @@ class W2Terms:
         self.weights = [
             w if w is not None and t is not None and t.epsilon > 0 else None
             for w, t in zip(weights, self.targets)
+        ]
+        self.targets = [  # a key not taken through its factor needs T's root alone
+            t if t is None or w is not None else t.without_covariance()
+            for t, w in zip(self.targets, self.weights)
         ]
 
     @property
