@@ -49,13 +49,14 @@ def sqrtm_psd(matrix: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Target:
     """A painting's statistics on one layer, computed once: its mean (C,), its regularised
-    covariance ``T`` (C, C) (None where only ``w2`` uses the target, ``without_covariance``),
-    ``T``'s square root, the distance's constant ``tr T + eps tr T^-1`` and ``eps``;
-    ``flat`` (when first asked): ``I - eps^-1/2 T``, the low-rank gradient's constant."""
+    covariance ``T`` (C, C), ``T``'s square root, the distance's constant ``tr T + eps tr
+    T^-1`` and ``eps``; ``flat`` (when first asked): ``I - eps^-1/2 T``, the low-rank
+    gradient's constant. ``w2`` needs the root, ``w2_factor`` ``T``: a target kept for one
+    path (``kept_for``) holds None for the other's matrix."""
 
     mean: np.ndarray
     covariance: np.ndarray | None
-    root: np.ndarray
+    root: np.ndarray | None
     constant: float
     epsilon: float
 
@@ -83,13 +84,22 @@ class Target:
     def kept_covariance(self) -> np.ndarray:
         """``T``, which the low-rank path (``w2_factor``, ``flat``) needs."""
         if self.covariance is None:
-            raise ValueError("this target was kept without its covariance (w2 only)")
+            raise ValueError("this target was kept without its covariance (for w2 only)")
         return self.covariance
 
-    def without_covariance(self) -> Target:
-        """This target for ``w2`` alone, which needs ``T``'s root and not ``T``: a (C, C)
-        float64 matrix less (2 MiB at 512 channels, per region and layer) held through a
-        scale."""
+    @property
+    def kept_root(self) -> np.ndarray:
+        """``T^1/2``, which ``w2`` needs."""
+        if self.root is None:
+            raise ValueError("this target was kept without its root (for w2_factor only)")
+        return self.root
+
+    def kept_for(self, factored: bool) -> Target:
+        """This target for one path: ``w2_factor``'s (``factored``: ``T``, not its root) or
+        ``w2``'s (the root, not ``T``): a (C, C) float64 matrix less held through a scale
+        (2 MiB a region at 512 channels)."""
+        if factored:
+            return Target(self.mean, self.covariance, None, self.constant, self.epsilon)
         return Target(self.mean, None, self.root, self.constant, self.epsilon)
 
 
@@ -98,7 +108,7 @@ def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
     float64 (float32's rounding of the value, near the painting's statistics, was enough to
     fail the line search). A (C, C) eigendecomposition."""
     mean, covariance = np.asarray(mean, np.float64), np.asarray(covariance, np.float64)
-    root = target.root
+    root = target.kept_root
     middle = root @ covariance @ root
     middle = (middle + middle.T) / 2 + target.epsilon * np.eye(len(middle))
     values, vectors = eigh(middle)
@@ -175,8 +185,8 @@ class W2Terms:
             w if w is not None and t is not None and t.epsilon > 0 else None
             for w, t in zip(weights, self.targets)
         ]
-        self.targets = [  # a key not taken through its factor needs T's root alone
-            t if t is None or w is not None else t.without_covariance()
+        self.targets = [  # each key's target holds what its path needs (``Target.kept_for``)
+            None if t is None else t.kept_for(w is not None)
             for t, w in zip(self.targets, self.weights)
         ]
 
