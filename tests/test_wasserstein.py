@@ -7,7 +7,15 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.linalg import sqrtm
 
-from nstyle.engine.wasserstein import RIDGE, Target, W2Terms, sqrtm_psd, w2, w2_factor
+from nstyle.engine.wasserstein import (
+    RIDGE,
+    Target,
+    W2Terms,
+    moments,
+    sqrtm_psd,
+    w2,
+    w2_factor,
+)
 
 
 def covariance(rng, channels, positions):
@@ -105,3 +113,32 @@ def test_statistics_gone_nan_or_inf_give_nan_not_an_exception():
         assert np.isnan(values[0]) and np.all(np.isnan(d_grams[0])) and np.all(np.isnan(d_sums[0]))
     values, _, _ = terms.evaluate([features @ features.T], [features.sum(axis=1)])
     assert abs(values[0]) < 1e-9  # the painting's own statistics
+
+
+def test_each_key_keeps_only_the_matrix_its_path_needs():
+    """``w2`` takes T's root, the low-rank path T itself: each key's target holds one (C, C)
+    matrix through the scale, not both (2 MiB a region and layer at 512 channels,
+    docs/BENCHMARKS.md "Photo to photo"); the values and gradients bit for bit the whole
+    target's."""
+    rng = np.random.default_rng(8)
+    many, few = rng.normal(size=(6, 30)), rng.normal(size=(6, 4))
+    grams = [many @ many.T, few @ few.T]
+    sums = [many.sum(axis=1), few.sum(axis=1)]
+    terms = W2Terms(grams, sums, [30, 4], [None, np.ones(4)])
+    assert terms.factored == [False, True]
+    assert terms.targets[0].covariance is None and terms.targets[0].root is not None
+    assert terms.targets[1].covariance is not None and terms.targets[1].root is None
+    whole = [Target.of(*moments(g, s, n)) for g, s, n in zip(grams, sums, [30, 4])]
+    picture = rng.normal(size=(6, 30))
+    value, _, d_cov = w2(*moments(picture @ picture.T, picture.sum(axis=1), 30), whole[0])
+    statistics = [picture @ picture.T, grams[1]], [picture.sum(axis=1), sums[1]]
+    values, d_grams, _ = terms.evaluate(*statistics, [None, few])
+    assert values[0] == 30 * value and np.array_equal(d_grams[0], d_cov)
+    mean = sums[1] / 4
+    factor = (few - mean[:, None]) * np.sqrt(np.ones(4) / 4)  # as ``W2Terms._one``
+    low = w2_factor(mean, factor, whole[1])
+    assert values[1] == 4 * low[0] and np.array_equal(d_grams[1], low[2])
+    with pytest.raises(ValueError, match="without its covariance"):
+        w2_factor(np.zeros(6), few, terms.targets[0])
+    with pytest.raises(ValueError, match="without its root"):
+        w2(np.zeros(6), np.eye(6), terms.targets[1])

@@ -121,11 +121,14 @@ class Run:
                     Signals.check()
 
                 try:
-                    self.result = api.transfer(
-                        self.content, self.styles, options, ctx=ctx, weights=weights,
-                        callback=on_epoch, init=self.init, masks=self.masks,
+                    painter = api.Painter(
+                        self.styles, options, ctx=ctx, weights=weights, init=self.init,
                         style_masks=self.style_masks,
                     )  # fmt: skip
+                    # the network holds the arrays: the host's copy goes (VGG-16's 56 MiB)
+                    self.weights = painter.weights
+                    del weights
+                    self.result = painter.paint(self.content, callback=on_epoch, masks=self.masks)
                 finally:
                     Signals.defer = False
                 Signals.check()
@@ -135,7 +138,6 @@ class Run:
             raise FrameworkFailure(OUT_OF_MEMORY) from None
         finally:
             Signals.defer = False
-        self.weights = weights
 
     def finished(self) -> Any:
         """The result's picture: before rounding (16 bits in a PNG or TIFF) when it has it."""

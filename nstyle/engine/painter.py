@@ -140,17 +140,20 @@ class Painter:
         self.blend = blend_weights(options, len(self.styles))  # before the weights load
         finest = [images.scaled_shape(s.shape, style_edge(options)) for s in self.styles]
         self.style_masks = checked_masks(style_masks, len(self.styles), "style_masks", True, finest)
-        self.weights = checked_weights(weights, options)
-        check_layers(options, self.weights.num_layers)
+        loaded = checked_weights(weights, options)
+        check_layers(options, loaded.num_layers)
         self.net = Network.build(
-            self.weights.network_params,
-            self.weights.num_layers,
+            loaded.network_params,
+            loaded.num_layers,
             options.style_layers,
             options.content_layers,
             options.pooling,
             self.ctx,
-            self.weights.channels,
+            loaded.channels,
         )
+        # the network holds the arrays now: no host copy kept beside it (a caller's own
+        # ``Weights`` keep theirs, for other painters)
+        self.weights = loaded.described()
 
     @named_failures(settle=lambda: drained())
     def paint(

@@ -51,11 +51,12 @@ class Target:
     """A painting's statistics on one layer, computed once: its mean (C,), its regularised
     covariance ``T`` (C, C), ``T``'s square root, the distance's constant ``tr T + eps tr
     T^-1`` and ``eps``; ``flat`` (when first asked): ``I - eps^-1/2 T``, the low-rank
-    gradient's constant."""
+    gradient's constant. ``w2`` needs the root, ``w2_factor`` ``T``: a target kept for one
+    path (``kept_for``) holds None for the other's matrix."""
 
     mean: np.ndarray
-    covariance: np.ndarray
-    root: np.ndarray
+    covariance: np.ndarray | None
+    root: np.ndarray | None
     constant: float
     epsilon: float
 
@@ -76,7 +77,30 @@ class Target:
     @functools.cached_property
     def flat(self) -> np.ndarray:
         """``I - eps^-1/2 T`` (C, C): only the keys taken through their factor need it."""
-        return np.eye(len(self.covariance)) - self.covariance / np.sqrt(self.epsilon)
+        covariance = self.kept_covariance
+        return np.eye(len(covariance)) - covariance / np.sqrt(self.epsilon)
+
+    @property
+    def kept_covariance(self) -> np.ndarray:
+        """``T``, which the low-rank path (``w2_factor``, ``flat``) needs."""
+        if self.covariance is None:
+            raise ValueError("this target was kept without its covariance (for w2 only)")
+        return self.covariance
+
+    @property
+    def kept_root(self) -> np.ndarray:
+        """``T^1/2``, which ``w2`` needs."""
+        if self.root is None:
+            raise ValueError("this target was kept without its root (for w2_factor only)")
+        return self.root
+
+    def kept_for(self, factored: bool) -> Target:
+        """This target for one path: ``w2_factor``'s (``factored``: ``T``, not its root) or
+        ``w2``'s (the root, not ``T``): a (C, C) float64 matrix less held through a scale
+        (2 MiB a region at 512 channels)."""
+        if factored:
+            return Target(self.mean, self.covariance, None, self.constant, self.epsilon)
+        return Target(self.mean, None, self.root, self.constant, self.epsilon)
 
 
 def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
@@ -84,7 +108,7 @@ def w2(mean: np.ndarray, covariance: np.ndarray, target: Target):
     float64 (float32's rounding of the value, near the painting's statistics, was enough to
     fail the line search). A (C, C) eigendecomposition."""
     mean, covariance = np.asarray(mean, np.float64), np.asarray(covariance, np.float64)
-    root = target.root
+    root = target.kept_root
     middle = root @ covariance @ root
     middle = (middle + middle.T) / 2 + target.epsilon * np.eye(len(middle))
     values, vectors = eigh(middle)
@@ -112,7 +136,7 @@ def w2_factor(mean: np.ndarray, factor: np.ndarray, target: Target):
     assert target.epsilon > 0, "the low-rank path needs the regularised distance"
     mean, factor = np.asarray(mean, np.float64), np.asarray(factor, np.float64)
     epsilon = target.epsilon
-    spread = target.covariance @ factor  # T A
+    spread = target.kept_covariance @ factor  # T A
     inner = factor.T @ spread
     values, vectors = eigh((inner + inner.T) / 2)
     shifted = np.sqrt(np.clip(values, 0, None) + epsilon)
@@ -160,6 +184,10 @@ class W2Terms:
         self.weights = [
             w if w is not None and t is not None and t.epsilon > 0 else None
             for w, t in zip(weights, self.targets)
+        ]
+        self.targets = [  # each key's target holds what its path needs (``Target.kept_for``)
+            None if t is None else t.kept_for(w is not None)
+            for t, w in zip(self.targets, self.weights)
         ]
 
     @property

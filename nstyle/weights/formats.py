@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,12 @@ class Weights:
         """Per-block widths, read off the weights (VGG's own, or a small test network's)."""
         blocks = len(spec.VGG_SPEC[self.num_layers][0])
         return [self.params[f"conv{b}_1_weight"].shape[0] for b in range(1, blocks + 1)]
+
+    def described(self) -> Weights:
+        """These weights without their arrays (``params`` empty): the convention, the
+        layers, the description and the file, what a painter needs once its network holds
+        the arrays (VGG-16's are 56 MiB of host memory beside the network's copy)."""
+        return replace(self, params={})
 
     def network_params(self, arg_names) -> dict[str, np.ndarray]:
         """The arrays a bound graph needs, with the convention folded into conv1_1."""
