@@ -65,13 +65,15 @@ def test_photo_to_photo_keeps_the_coarsest_at_128_px(edge, edges):
 
 
 def test_the_first_scale_is_capped_in_epochs_times_pixels():
-    """30 epochs at 512 px, in proportion to the pixels; never below the floor nor above
-    --max-num-epochs; the finer scales' shares follow the first's budget."""
+    """The default budget: 30 epochs at 512 px, in proportion to the pixels; never below the
+    floor nor above --max-num-epochs; the finer scales' shares follow the first's budget."""
     assert [s.epochs for s in scale_plan(Options(max_long_edge=256, num_scales=1))] == [120]
     assert [s.epochs for s in scale_plan(Options(max_long_edge=600))] == [22]
     assert [s.epochs for s in scale_plan(Options(max_long_edge=2048, num_scales=1))] == [5]
     assert [s.epochs for s in scale_plan(Options(max_num_epochs=12))] == [12]
     assert [s.epochs for s in scale_plan(Options(max_long_edge=4096))] == [30, 10, 5, 3]
+    # an explicit budget is the first scale's as given (the original's 1000 at one scale)
+    assert [s.epochs for s in scale_plan(Options(max_num_epochs=1000))] == [1000]
 
 
 def test_budgets_shrink_with_the_pixels_but_not_below_the_floor():

@@ -165,6 +165,10 @@ def test_a_phone_heic_in_display_p3_runs_end_to_end_and_downloads_as_16_bits(rea
 def test_a_download_format_is_one_of_three_and_16_bits_wait_for_the_end(client):
     job_id = post(client, **ENDLESS).json()["id"]
     wait(client, job_id, until=("running",), epoch=1)
+    deadline = time.monotonic() + 60  # a preview every half second: wait for the first
+    while not client.get(f"/api/jobs/{job_id}").json()["picture"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     url = f"/api/jobs/{job_id}/image"
     assert "format: 'gif' is not one of jpeg, png, tiff" in refused(
         client.get(f"{url}?format=gif"), 400

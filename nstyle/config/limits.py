@@ -22,8 +22,10 @@ MAX_SEED = 2**32 - 1  # numpy's SeedSequence takes any int >= 0; keep seeds port
 # Gram's copied objects come from"); photo to photo, which copies no object, from 128 px.
 COARSEST_EDGE = 512
 PHOTO_COARSEST_EDGE = 128
-# The first scale's budget in epochs times pixels (long edge squared): 30 epochs at 512 px,
-# the time the earlier schedule from 128 px took there; never more than --max-num-epochs.
+# The first scale's default budget: MAX_NUM_EPOCHS, but at most this many epochs times
+# pixels (long edge squared): 30 epochs at 512 px, the time the earlier schedule from 128 px
+# took there. A --max-num-epochs given otherwise is the first scale's budget as it is.
+MAX_NUM_EPOCHS = 300
 FIRST_SCALE_PIXEL_EPOCHS = 30 * 512 * 512
 MIN_SCALE_EPOCHS = 10  # no scale up to FULL_FLOOR_EDGE gets fewer epochs than this
 TEMPORAL_WEIGHT = 100.0  # docs/BENCHMARKS.md, "Video": flicker against the weight

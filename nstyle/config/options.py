@@ -16,6 +16,7 @@ from nstyle.config.limits import (
     COARSEST_EDGE,
     DEFAULT_LR,
     FULL_FLOOR_EDGE,
+    MAX_NUM_EPOCHS,
     MAX_SEED,
     MIN_SCALE_EPOCHS,
     OPTIMIZERS,
@@ -177,11 +178,10 @@ class Options:
         "window on",
     )
     max_num_epochs: int = option(
-        300,
-        "epochs at most at the first scale (original: 1000), at most 30 at 512 px for fewer "
-        "pixels above (not with --photo); a finer scale gets the first's times its "
-        f"fraction of the pixels (about the same time per scale), at least "
-        f"{MIN_SCALE_EPOCHS} (fewer above {FULL_FLOOR_EDGE} px)",
+        MAX_NUM_EPOCHS,
+        "epochs at most at the first scale (original: 1000); the default: at most 30 at 512 px, "
+        "fewer above (not --photo); a finer scale: the first's times its share of the pixels "
+        f"(same time a scale), at least {MIN_SCALE_EPOCHS} (fewer above {FULL_FLOOR_EDGE} px)",
     )
     check_every: int = option(
         10,

@@ -11,6 +11,7 @@ from nstyle.config.limits import (
     COARSEST_EDGE,
     FIRST_SCALE_PIXEL_EPOCHS,
     FULL_FLOOR_EDGE,
+    MAX_NUM_EPOCHS,
     MIN_SCALE_EPOCHS,
     PHOTO_COARSEST_EDGE,
     shown,
@@ -76,8 +77,8 @@ def scale_plan(options: Options) -> list[ScalePlan]:
     """The scales, coarse to fine, and each one's budget.
 
     The first scale starts from the start image and gets ``max_num_epochs`` epochs, or
-    fewer where its pixels would cost more than ``FIRST_SCALE_PIXEL_EPOCHS`` (but not below
-    the floor; photo to photo: not capped), the stop rule waiting ``min_num_epochs``. Each
+    by default fewer where its pixels would cost more than ``FIRST_SCALE_PIXEL_EPOCHS`` (not
+    below the floor; not for photo to photo), the stop rule waiting ``min_num_epochs``. Each
     finer scale starts from the previous result and needs fewer epochs (its large structures
     are in place): its budget is the first's times the ratio of their pixels, so that each
     scale costs about the same time, and at least ``MIN_SCALE_EPOCHS``; its stop rule applies
@@ -95,7 +96,9 @@ def scale_plan(options: Options) -> list[ScalePlan]:
             )
     edges = [round(edge / 2**k) for k in range(count)][::-1]
     first = options.max_num_epochs
-    if not options.photo:  # photo to photo keeps the schedule it was measured with
+    # the default budget only (an explicit one is as given); photo to photo keeps the
+    # schedule it was measured with
+    if first == MAX_NUM_EPOCHS and not options.photo:
         capped = math.ceil(FIRST_SCALE_PIXEL_EPOCHS / edges[0] ** 2)
         first = min(first, max(scale_floor(edges[0]), capped))
     plan = [ScalePlan(edges[0], first, options.min_num_epochs)]
