@@ -127,11 +127,6 @@ class Losses:
         return mx.nd.sum(self.values.astype(np.float64) * weights).reshape((1,))
 
 
-def losses_reader(names: list[str], values: mx.nd.NDArray, weights: np.ndarray) -> Losses:
-    """``Losses`` of ``values`` (see there)."""
-    return Losses(names, values, weights)
-
-
 def w2_terms(
     net: Network, targets: dict[str, mx.nd.NDArray], keys, shape, factors: bool = False
 ) -> W2Terms:
@@ -259,8 +254,7 @@ class LossExecutor:
         self._heads = [on_device([h * GRAM_GRAD_FACTOR], net.ctx, image.dtype) for h in heads]
         self._zero = mx.nd.zeros((1,), ctx=net.ctx, dtype=image.dtype)
         self._row_heads = [  # the features' outputs take no gradient (BlockGrad)
-            mx.nd.zeros(o.shape, ctx=net.ctx, dtype=image.dtype)
-            for o in self.outputs[len(self.outputs) - self.factors :]
+            mx.nd.zeros(o.shape, ctx=net.ctx, dtype=image.dtype) for o in self._factor_rows()
         ]
         self._style_values: mx.nd.NDArray | None = None  # the host's W2 distances
 
@@ -278,12 +272,16 @@ class LossExecutor:
         if self.w2 is not None:
             statistics_ = self.outputs[: 2 * count]
             weights = np.where(on[:count], self.head_weights[:count], 0.0)  # inf * 0: NaN
-            rows = self.outputs[len(self.outputs) - self.factors :] if self.factors else None
+            rows = self._factor_rows() if self.factors else None
             self._style_values, grams, sums = w2_heads(
                 self.w2, statistics_[::2], statistics_[1::2], weights, self.grad, rows
             )
             heads = [h for pair in zip(grams, sums) for h in pair] + heads
         self.executor.backward(heads + self._row_heads)
+
+    def _factor_rows(self) -> list[mx.nd.NDArray]:
+        """The outputs of the W2 keys' features taken through their factor (the last)."""
+        return self.outputs[len(self.outputs) - self.factors :]
 
     def snapshot(self) -> Losses:
         """This step's losses, copied on the device without a host synchronisation; the
@@ -295,7 +293,7 @@ class LossExecutor:
             # the Gram terms', the content terms' (not the features')
             rest = self.outputs[2 * self.w2_count : len(self.outputs) - self.factors]
             values = mx.nd.concat(self._style_values, *rest, dim=0)
-        return losses_reader(self.names, values, self.head_weights)
+        return Losses(self.names, values, self.head_weights)
 
     def term_gradient_norms(self) -> dict[str, float]:
         """See ``gradient_norms``."""

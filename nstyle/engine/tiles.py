@@ -30,7 +30,6 @@ from nstyle.engine.objective import (
     Losses,
     gradient_norms,
     head_weights,
-    losses_reader,
     on_device,
     style_keys,
     w2_count,
@@ -313,7 +312,7 @@ class TiledLoss:
 
     def snapshot(self) -> Losses:
         """This step's losses (see ``LossExecutor.snapshot``)."""
-        return losses_reader(self.names, self._values, self.head_weights)
+        return Losses(self.names, self._values, self.head_weights)
 
     def weighted_losses(self) -> dict[str, float]:
         return self.snapshot()()

@@ -208,14 +208,14 @@ class W2Terms:
                 d_grams.append(np.zeros(np.shape(gram)))
                 d_sums.append(np.zeros(np.size(total)))
                 continue
-            value, d_cov, mean = self._one(i, gram, total, rows[i])
+            value, d_mean, d_cov, mean = self._one(i, gram, total, rows[i])
             values.append(count * value)
             d_grams.append(d_cov)
-            d_sums.append(d_mean_of(d_cov, mean, target))
+            d_sums.append(d_mean - 2 * d_cov @ mean)  # C = G/N - mu mu^T
         return values, d_grams, d_sums
 
     def _one(self, i: int, gram, total, rows):
-        """(W2, dW2/dC, the mean) of key ``i``: NaN where the picture went NaN or inf (as
+        """(W2, dW2/dmean, dW2/dC, the mean) of key ``i``: NaN where the picture went NaN or inf (as
         the Gram loss would be on the device; the solvers roll back)."""
         count, target, weights = self.counts[i], self.targets[i], self.weights[i]
         assert target is not None
@@ -226,21 +226,17 @@ class W2Terms:
                 factor *= np.sqrt(weights / count)
                 if not (np.all(np.isfinite(factor)) and np.all(np.isfinite(mean))):
                     raise np.linalg.LinAlgError("not finite")
-                value, _, d_cov = w2_factor(mean, factor, target)
+                found = w2_factor(mean, factor, target)
             else:
                 mean, covariance = moments(gram, total, count)
                 if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(covariance))):
                     raise np.linalg.LinAlgError("not finite")
-                value, _, d_cov = w2(mean, covariance, target)
+                found = w2(mean, covariance, target)
         except np.linalg.LinAlgError:  # not finite, or beyond float64
             size = len(target.mean)
-            return np.nan, np.full((size, size), np.nan), np.full(size, np.nan)
-        return value, d_cov, mean
-
-
-def d_mean_of(d_cov: np.ndarray, mean: np.ndarray, target: Target) -> np.ndarray:
-    """dW2/ds per position's sum from dW2/dC and the mean (C = G/N - mu mu^T)."""
-    return 2 * (mean - target.mean) - 2 * d_cov @ mean
+            nan = np.full(size, np.nan)
+            return np.nan, nan, np.full((size, size), np.nan), nan
+        return (*found, mean)
 
 
 def moments(gram: np.ndarray, total: np.ndarray, count: float):
