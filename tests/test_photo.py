@@ -40,7 +40,8 @@ def test_bands_equal_the_whole_picture():
 
 def test_matting_term_value_and_gradient():
     """On the image as the optimiser holds it (0..255 less the mean): the value is w times
-    Luan et al.'s on the picture in 0..1 times 255^2, the gradient its finite differences."""
+    Luan et al.'s on the picture's difference from the photo in 0..1 times 255^2, the
+    gradient its finite differences."""
     photo = (photo_of(8, 10, seed=3) * 255).round().astype(np.uint8)
     rng = np.random.default_rng(5)
     x = rng.uniform(-100, 100, (1, 3, 8, 10))
@@ -50,7 +51,7 @@ def test_matting_term_value_and_gradient():
     value = float(term.energy(grad).asscalar())
     picture = (x[0].transpose(1, 2, 0) + 120) / 255  # the mean does not count
     windows = matting.Windows.of(photo / 255.0, matting.TERM_EPS)
-    expected = matting.energy(windows, picture, 2.0 * 255**2)[0]
+    expected = matting.energy(windows, picture - photo / 255.0, 2.0 * 255**2)[0]
     assert value == pytest.approx(expected, rel=1e-6)
     step, i = 1e-3, (0, 1, 4, 6)
     for sign in (1, -1):
@@ -88,6 +89,21 @@ def test_the_term_makes_amplified_noise_in_a_flat_area_cost():
     noise = np.random.default_rng(3).random(photo.shape)
     as_photo = (photo * 255).round().astype(np.uint8)
     assert term_energy(as_photo, recoloured) < 1e-3 * term_energy(as_photo, noise)
+
+
+def test_the_term_keeps_the_photos_faint_texture():
+    """The term's regulariser pulls each window's fit towards the photo unchanged: the photo
+    recoloured by a shift costs nothing, and its faint texture (a thin cloud: a gradient and
+    4 levels of noise) flattened costs (on the picture itself, Luan et al.'s form, the flat
+    picture was the free one and the photo's own texture paid: docs/BENCHMARKS.md's example
+    14 lost its clouds' edges)."""
+    rng = np.random.default_rng(1)
+    ramp = np.linspace(0, 12, 16)[None, :, None] + np.zeros((16, 16, 3))
+    cloud = np.clip(np.round(170 + ramp + rng.normal(0, 4, ramp.shape)), 0, 255).astype(np.uint8)
+    shifted = cloud / 255.0 + np.array([0.1, 0.0, -0.1])
+    flat = np.broadcast_to(cloud.mean(axis=(0, 1)) / 255.0, cloud.shape)
+    assert term_energy(cloud, flat) > 0.05 * term_energy(cloud, 1 - cloud / 255.0)
+    assert term_energy(cloud, shifted) < 1e-9 * term_energy(cloud, flat)
 
 
 def tiny_net(style_loss="gram"):

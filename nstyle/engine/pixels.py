@@ -92,15 +92,20 @@ class TemporalTerm:
 
 
 class MattingTerm:
-    """Luan et al.'s photorealism term, ``w * sum_c x_c^T L x_c`` with L the matting
-    Laplacian of the photo at the image's size (``nstyle.engine.matting``) and x the image
-    as the optimiser holds it (0..255 less the mean pixel: L's rows sum to 0, so the mean
-    does not count); its gradient ``2 w L x``. On the host, band by band (``matting.Bands``):
-    it is local, so it needs no tiles of its own; tiled or whole, the network's loss and
-    this term see the same image. ``w`` is ``--matting-weight``, in the units of x:
-    ``lambda / 255^2`` for Luan et al.'s lambda on pictures in 0..1. L's windows are
-    regularised by ``matting.TERM_EPS``, not Levin et al.'s 1e-7: with that, amplifying the
-    photo's noise in flat areas cost nothing, and it became blotches."""
+    """Luan et al.'s photorealism term on the image's difference from the photo,
+    ``w * sum_c (x_c - p_c)^T L (x_c - p_c)``, with L the matting Laplacian of the photo p at
+    the image's size (``nstyle.engine.matting``) and x the image as the optimiser holds it
+    (0..255 less the mean pixel: L's rows sum to 0, so the mean does not count); its gradient
+    ``2 w L (x - p)``. On the host, band by band (``matting.Bands``): it is local, so it needs
+    no tiles of its own; tiled or whole, the network's loss and this term see the same image.
+    ``w`` is ``--matting-weight``, in the units of x: ``lambda / 255^2`` for Luan et al.'s
+    lambda on pictures in 0..1. L's windows are regularised by ``matting.TERM_EPS``, not
+    Levin et al.'s 1e-7: with that, amplifying the photo's noise in flat areas cost nothing,
+    and it became blotches. The regulariser pulls each window's fit towards no change: on x
+    itself (Luan et al.'s form, equal to this one as eps goes to 0) towards a flat window,
+    so that the term paid for the photo's own texture and the style loss flattened thin
+    clouds; on x - p the photo is free and its texture is kept unless the look asks
+    (docs/BENCHMARKS.md, "Photo to photo")."""
 
     option = "matting_weight"
 
@@ -108,18 +113,19 @@ class MattingTerm:
         self.image, self.weight = image, float(weight)
         if tuple(photo.shape[:2]) != tuple(image.shape[2:]):
             raise ValueError(f"photo {photo.shape} is not at the image's size {image.shape}")
-        photo = np.asarray(photo, np.float64) / 255.0
-        self.bands = matting.Bands.of(photo, eps=matting.TERM_EPS)
+        self.photo = np.asarray(photo)  # (H, W, 3) in 0..255, RGB as x (uint8: 3 bytes a pixel)
+        self.bands = matting.Bands.of(self.photo / 255.0, eps=matting.TERM_EPS)
+        self.photo_x = on_device(self.photo.transpose(2, 0, 1)[None], image.context, image.dtype)
 
     def forward(self) -> mx.nd.NDArray:
-        x = self.image.asnumpy()[0].transpose(1, 2, 0)
+        x = self.image.asnumpy()[0].transpose(1, 2, 0).astype(np.float64) - self.photo
         with np.errstate(over="ignore", invalid="ignore"):  # a weight float32 cannot hold:
             grad = self.bands.apply(x) * (2 * self.weight)  # inf, named by the solvers
         return on_device(grad.transpose(2, 0, 1)[None], self.image.context, self.image.dtype)
 
     def energy(self, grad: mx.nd.NDArray) -> mx.nd.NDArray:
-        """``w sum x^T L x = x . grad / 2``, a (1,) array."""
-        return 0.5 * mx.nd.sum(self.image * grad).reshape((1,))
+        """``w sum (x - p)^T L (x - p) = (x - p) . grad / 2``, a (1,) array."""
+        return 0.5 * mx.nd.sum((self.image - self.photo_x) * grad).reshape((1,))
 
     def norms(self) -> dict[str, float]:
         return {self.option: float(mx.nd.norm(self.forward()).asscalar())}

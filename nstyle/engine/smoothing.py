@@ -5,7 +5,8 @@ come back and brush marks go.
 - ``closed_form`` (Li, Liu, Li, Yang & Kautz, "A Closed-form Solution to Photorealistic
   Image Stylization", 2018): R = (1 - a)(I - a S)^-1 Y, S = D^-1/2 W D^-1/2, W the matting
   affinity of the photo (``engine.matting``); one conjugate-gradient solve for the three
-  channels at once, L applied band by band. The default.
+  channels at once, L applied band by band. The default, applied by ``smooth`` to the
+  painting's change from the photo with the windows at ``CHANGE_EPS`` (the photo added back).
 - ``guided``: the best affine fit of the picture on the photo over each window, its
   coefficients box-averaged (He, Sun & Tang's guided filter; Li et al.'s fast
   approximation): O(N) box sums, for pictures whose sparse Laplacian would not fit.
@@ -91,12 +92,27 @@ def smooth(kind: str, photo: np.ndarray, picture: np.ndarray) -> np.ndarray:
         return np.asarray(picture, np.float32)
     guide = np.asarray(photo, np.float64)
     guide = guide / 255.0 if np.asarray(photo).dtype == np.uint8 else guide
-    found = closed_form(guide, picture) if kind == "closed" else guided(guide, picture)
-    return found.astype(np.float32)
+    if kind == "guided":
+        return guided(guide, picture).astype(np.float32)
+    change = closed_form(guide, picture - guide, eps=CHANGE_EPS, clip=False)
+    return np.clip(guide + change, 0, 1).astype(np.float32)
+
+
+# The closed form smooths the painting's change from the photo with the windows regularised
+# by 3e-5 (docs/BENCHMARKS.md, "Photo to photo"): with Levin et al.'s 1e-7 the photo is affine
+# in itself and this is the closed form of the picture; 3e-5 gives back the photo's faint
+# texture where the painting removed it (thin clouds) and evens the painting's noise there.
+CHANGE_EPS = 3e-5
 
 
 def closed_form(
-    photo, picture, alpha: float = 0.999, tolerance: float = 1e-4, iterations: int = 2000
+    photo,
+    picture,
+    alpha: float = 0.999,
+    tolerance: float = 1e-4,
+    iterations: int = 2000,
+    eps: float = matting.EPS,
+    clip: bool = True,
 ):
     """Li et al.'s smoothing (see the module): ((1 - a) I + a D^-1/2 L D^-1/2) R = (1 - a) Y
     (the same system: W = D - L, D the windows per pixel), by conjugate gradients from Y,
@@ -106,7 +122,7 @@ def closed_form(
     without forming it (``matting.Bands``): on the paper's example 1 at 700x437 the same
     result (within 6e-11) in 47 s against the sparse matrix's 34 s (a loaded machine), at a
     179 MiB peak against 703 MiB."""
-    bands = matting.Bands.of(photo)
+    bands = matting.Bands.of(photo, eps=eps)
     picture = np.asarray(picture, np.float64)
     h, w, c = picture.shape
     scale = 1 / 3.0
@@ -130,4 +146,4 @@ def closed_form(
         new = np.sum(residual * residual, axis=0)
         direction = residual + (new / norm) * direction
         norm = new
-    return np.clip(x.reshape(h, w, c), 0, 1)
+    return np.clip(x.reshape(h, w, c), 0, 1) if clip else x.reshape(h, w, c)
