@@ -34,9 +34,10 @@ IMAGE_BYTES_PER_PIXEL = 17 * 12
 WRITE_BYTES_PER_PIXEL = 15 + 128
 # Photo to photo's matting term on the host (``engine.pixels.MattingTerm``), measured with
 # tracemalloc at 700x437: its windows hold 128 bytes a pixel (float64 photo, means, 3x3
-# inverses), an evaluation's gradient and copies 72 more, and a band's temporaries (2^16
-# pixels, ``matting.Bands``) about 21 MiB whatever the size (tracemalloc).
-MATTING_BYTES_PER_PIXEL = 200
+# inverses), an evaluation's gradient and copies 72 more (79 since it works on the change
+# from the photo: its float64 difference), the photo on the device 12, and a band's
+# temporaries (2^16 pixels, ``matting.Bands``) about 21 MiB whatever the size (tracemalloc).
+MATTING_BYTES_PER_PIXEL = 220
 MATTING_BAND_BYTES = 24 * 2**20
 # The closed-form post-process (``engine.smoothing.closed_form``, L band by band): 179 MiB
 # at its peak at 700x437 (tracemalloc), the bands' 85 MiB and about 300 bytes a pixel
